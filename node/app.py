@@ -1,0 +1,130 @@
+"""Running one node process: load the home directory, open the store, start consensus and RPC."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from consensus.api import ConsensusEngine
+from consensus.solo import SoloEngine
+from node.chain import Chain
+from node.config import GENESIS_FILE, KEY_FILE, DATA_DIR, NodeConfig, load_key
+from node.crypto.base import KeyPair
+from node.errors import ConfigError, Unavailable
+from node.genesis import Genesis
+from node.rpc.methods import NodeIdentity
+from node.rpc.server import RpcServer
+from node.store.chainstore import ChainStore
+from node.txpool import PoolLimits
+
+log = logging.getLogger("consortia.node")
+
+
+def setup_logging(level: str = "info") -> None:
+    """One event per line, key=value fields, on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+@dataclass
+class NodeParts:
+    config: NodeConfig
+    genesis: Genesis
+    key: KeyPair
+    store: ChainStore
+    chain: Chain
+
+
+def open_node(home: Path) -> NodeParts:
+    """Load and cross-check everything in a node home; raise ConfigError/StoreError if anything is off."""
+    config = NodeConfig.load(home)
+    genesis = Genesis.load(home / GENESIS_FILE)
+    key = load_key(home / KEY_FILE)
+    if key.suite != genesis.suite:
+        raise ConfigError(f"node key is a '{key.suite}' key but the chain uses the '{genesis.suite}' suite")
+    me = next((n for n in genesis.nodes if n.pubkey == key.public_bytes), None)
+    if me is None:
+        raise ConfigError("this node's key is not listed in genesis (wrong home or wrong key?)")
+    if me.role != config.role:
+        raise ConfigError(f"config says role '{config.role}' but genesis lists this node as '{me.role}'")
+    store = ChainStore(home / DATA_DIR, create=True)
+    try:
+        chain = Chain(genesis, store, pool_limits=PoolLimits(capacity=config.pool.capacity, per_sender=config.pool.per_sender))
+    except Exception:
+        store.close()
+        raise
+    return NodeParts(config=config, genesis=genesis, key=key, store=store, chain=chain)
+
+
+def make_engine(parts: NodeParts) -> ConsensusEngine | None:
+    if parts.config.role == "observer":
+        raise Unavailable("observer nodes follow the chain over peer networking, which this build does not have yet")
+    validators = parts.chain.validators()
+    if len(validators) == 1:
+        return SoloEngine(parts.chain, parts.key)
+    raise Unavailable(
+        f"genesis has {len(validators)} validators; this build runs single-validator networks only (multi-validator PBFT/Raft is not implemented yet)"
+    )
+
+
+async def serve(parts: NodeParts, stop: asyncio.Event) -> None:
+    engine = make_engine(parts)
+    identity = NodeIdentity(name=parts.config.name, role=parts.config.role, pubkey=parts.key.public_bytes)
+    rpc = RpcServer(
+        parts.chain,
+        identity,
+        host=parts.config.rpc.host,
+        port=parts.config.rpc.port,
+        max_body_bytes=parts.config.rpc.max_body_bytes,
+        max_batch=parts.config.rpc.max_batch,
+        max_ws_subscriptions=parts.config.rpc.max_ws_subscriptions,
+        engine_status=engine.status if engine else (lambda: {}),
+    )
+    await rpc.start()
+    if engine is not None:
+        await engine.start()
+    log.info(
+        "event=node_started name=%s role=%s chain_id=%s height=%d rpc=http://%s:%d",
+        parts.config.name,
+        parts.config.role,
+        parts.chain.chain_id,
+        parts.chain.height,
+        parts.config.rpc.host,
+        rpc.port,
+    )
+    try:
+        await stop.wait()
+    finally:
+        if engine is not None:
+            await engine.stop()
+        await rpc.stop()
+        log.info("event=node_stopped height=%d", parts.chain.height)
+
+
+def run_node(home: Path) -> None:
+    """Run a node in the foreground until SIGINT/SIGTERM."""
+    home = Path(home)
+    if not home.is_dir():
+        raise ConfigError(f"node home {home} does not exist")
+    parts = open_node(home)
+    setup_logging(parts.config.log_level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(parts, stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        parts.store.close()

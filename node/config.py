@@ -1,0 +1,122 @@
+"""A node's home directory: ``config.toml``, ``genesis.json``, ``node.key`` and ``data/``.
+
+Only node-local settings live here (addresses, ports, pool size, logging). Everything that must be
+the same on every node (chain parameters, the validator set) lives in genesis and on chain.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from node.crypto import get_suite
+from node.crypto.base import KeyPair
+from node.errors import ConfigError, ConsortiaError
+
+CONFIG_FILE = "config.toml"
+GENESIS_FILE = "genesis.json"
+KEY_FILE = "node.key"
+DATA_DIR = "data"
+
+
+@dataclass
+class RpcConfig:
+    host: str = "127.0.0.1"
+    port: int = 8545
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_batch: int = 500
+    max_ws_subscriptions: int = 64
+
+
+@dataclass
+class P2PConfig:
+    host: str = "127.0.0.1"
+    port: int = 26656
+
+
+@dataclass
+class PoolConfig:
+    capacity: int = 50_000
+    per_sender: int = 10_000
+
+
+@dataclass
+class NodeConfig:
+    name: str
+    role: str
+    rpc: RpcConfig = field(default_factory=RpcConfig)
+    p2p: P2PConfig = field(default_factory=P2PConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    log_level: str = "info"
+
+    def to_toml(self) -> dict[str, Any]:
+        return {
+            "node": {"name": self.name, "role": self.role, "log_level": self.log_level},
+            "rpc": asdict(self.rpc),
+            "p2p": asdict(self.p2p),
+            "pool": asdict(self.pool),
+        }
+
+    def save(self, home: Path) -> None:
+        (home / CONFIG_FILE).write_text(tomli_w.dumps(self.to_toml()))
+
+    @classmethod
+    def load(cls, home: Path) -> "NodeConfig":
+        path = home / CONFIG_FILE
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path} not found (is {home} a node home made by 'consortia net init'?)") from None
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        try:
+            node = raw["node"]
+            cfg = cls(
+                name=str(node["name"]),
+                role=str(node["role"]),
+                log_level=str(node.get("log_level", "info")),
+                rpc=RpcConfig(**raw.get("rpc", {})),
+                p2p=P2PConfig(**raw.get("p2p", {})),
+                pool=PoolConfig(**raw.get("pool", {})),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: missing or unknown setting ({exc})") from None
+        if cfg.role not in ("validator", "observer"):
+            raise ConfigError(f"{path}: node.role must be 'validator' or 'observer'")
+        for what, port in (("rpc.port", cfg.rpc.port), ("p2p.port", cfg.p2p.port)):
+            if not isinstance(port, int) or not 0 <= port < 65536:
+                raise ConfigError(f"{path}: {what} must be 0..65535")
+        return cfg
+
+
+def save_key(path: Path, key: KeyPair) -> None:
+    """Write a key file readable only by its owner."""
+    body = json.dumps(
+        {"suite": key.suite, "private_key": "0x" + key.private_bytes.hex(), "public_key": "0x" + key.public_bytes.hex()},
+        indent=2,
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(body + "\n")
+
+
+def load_key(path: Path) -> KeyPair:
+    try:
+        raw = json.loads(Path(path).read_text())
+        suite = get_suite(raw["suite"])
+        priv = raw["private_key"]
+        if not isinstance(priv, str) or not priv.startswith("0x"):
+            raise ValueError("private_key must be 0x-hex")
+        return suite.keypair_from_private(bytes.fromhex(priv[2:]))
+    except FileNotFoundError:
+        raise ConfigError(f"key file {path} not found") from None
+    except ConsortiaError as exc:
+        raise ConfigError(f"key file {path}: {exc.message}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"key file {path} is invalid ({exc.__class__.__name__}: {exc})") from None

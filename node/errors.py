@@ -1,0 +1,140 @@
+"""One exception hierarchy for the whole node.
+
+Every error a client or peer can provoke is a ``ConsortiaError`` with a stable JSON-RPC code, so the
+RPC layer maps it without guessing and the CLI prints one clear line instead of a traceback.
+Application codes live in -32000..-32099 (the range JSON-RPC reserves for servers) and are listed in
+``docs/json-rpc.md``.
+"""
+
+from __future__ import annotations
+
+
+class ConsortiaError(Exception):
+    """Base class: a clear, user-facing error with a JSON-RPC code."""
+
+    code: int = -32603
+    kind: str = "internal"
+
+    def __init__(self, message: str, *, data: object | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+# --- JSON-RPC protocol errors -------------------------------------------------------------
+
+
+class ParseError(ConsortiaError):
+    code = -32700
+    kind = "parse_error"
+
+
+class InvalidRequest(ConsortiaError):
+    code = -32600
+    kind = "invalid_request"
+
+
+class MethodNotFound(ConsortiaError):
+    code = -32601
+    kind = "method_not_found"
+
+
+class InvalidParams(ConsortiaError):
+    code = -32602
+    kind = "invalid_params"
+
+
+class InternalError(ConsortiaError):
+    code = -32603
+    kind = "internal"
+
+
+# --- application errors (-32000..-32099) --------------------------------------------------
+
+
+class DecodeError(ConsortiaError):
+    """Bytes that are not a valid canonical encoding of the expected wire type."""
+
+    code = -32001
+    kind = "decode_error"
+
+
+class InvalidTransaction(ConsortiaError):
+    """A transaction failed admission: size, chain id, expiry, signature, suite."""
+
+    code = -32002
+    kind = "invalid_transaction"
+
+
+class BadSignature(InvalidTransaction):
+    code = -32003
+    kind = "bad_signature"
+
+
+class DuplicateTransaction(ConsortiaError):
+    """Same transaction hash already pooled or committed, or its nonce already used."""
+
+    code = -32004
+    kind = "duplicate_transaction"
+
+
+class PoolFull(ConsortiaError):
+    code = -32005
+    kind = "pool_full"
+
+
+class NotFound(ConsortiaError):
+    code = -32006
+    kind = "not_found"
+
+
+class ExecutionError(ConsortiaError):
+    """A contract call failed (revert, trap, out of fuel); used by read-only queries."""
+
+    code = -32007
+    kind = "execution_error"
+
+
+class PermissionDenied(ConsortiaError):
+    code = -32008
+    kind = "permission_denied"
+
+
+class RequestTooLarge(ConsortiaError):
+    code = -32009
+    kind = "request_too_large"
+
+
+class Unavailable(ConsortiaError):
+    """The node cannot serve this now (shutting down, syncing, feature not enabled)."""
+
+    code = -32010
+    kind = "unavailable"
+
+
+class CryptoError(ConsortiaError):
+    """Malformed key or signature material, or an unknown crypto suite."""
+
+    code = -32011
+    kind = "crypto_error"
+
+
+class StoreError(ConsortiaError):
+    """The database cannot be opened or is corrupted."""
+
+    code = -32012
+    kind = "store_error"
+
+
+class ConfigError(ConsortiaError):
+    """A node home, genesis or config file is missing or invalid."""
+
+    code = -32013
+    kind = "config_error"
+
+
+class ConsensusError(ConsortiaError):
+    """A block or certificate failed validation."""
+
+    code = -32014
+    kind = "consensus_error"

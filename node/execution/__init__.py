@@ -1,0 +1,1 @@
+"""Execution: transactions -> receipts, through native system contracts and the WASM VM slot."""

@@ -1,0 +1,228 @@
+"""Runs a block's transactions in order and produces receipts, state writes and the new roots.
+
+Execution is deterministic: it reads only the parent state, the block height and timestamp and the
+transactions, so every node that executes the same block gets the same receipts and state root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+from node.crypto.base import CryptoSuite
+from node.errors import ConsensusError, ConsortiaError, ExecutionError
+from node.execution.context import (
+    FUEL_PER_TX_BYTE,
+    FUEL_TX_BASE,
+    BlockInfo,
+    CallContext,
+    ExecutionFailure,
+    FuelMeter,
+    OutOfFuel,
+)
+from node.execution.system.base import SystemContract
+from node.execution.system.sysconfig import ChainParams
+from node.merkle import merkle_root
+from node.state import CommittedState, StateOverlay, StateReader, next_state_root
+from node.store.chainstore import NonceRecord
+from node.txcheck import CheckedTx
+from node.wire.types import MAX_ERROR_LEN, MAX_RETURN_BYTES, STATUS_FAILED, STATUS_OK, Receipt
+
+QUERY_FUEL_LIMIT = 50_000_000
+
+
+class ContractVM(Protocol):
+    """The slot a WASM runtime fills: deploy code and call deployed contracts."""
+
+    def has_contract(self, state: StateReader, address: bytes) -> bool: ...
+
+    def call(self, ctx: CallContext, method: str, args: bytes) -> bytes: ...
+
+    def deploy(self, ctx: CallContext, tx_hash: bytes, args: bytes) -> bytes: ...
+
+
+class NonceSource(Protocol):
+    def nonce_expiry(self, sender: bytes, nonce: bytes) -> int | None: ...
+
+
+@dataclass
+class BlockExecution:
+    """The result of executing a candidate block over its parent state."""
+
+    height: int
+    txs: list[CheckedTx]
+    receipts: list[Receipt]
+    state_writes: dict[bytes, bytes | None]
+    nonces: list[NonceRecord]
+    tx_root: bytes
+    receipt_root: bytes
+    state_root: bytes
+    dropped: list[tuple[CheckedTx, str]] = field(default_factory=list)
+
+
+class Executor:
+    """Executes transactions against system contracts and, when installed, the WASM VM."""
+
+    def __init__(
+        self,
+        suite: CryptoSuite,
+        chain_id: str,
+        state: StateReader,
+        nonces: NonceSource,
+        system_contracts: Sequence[SystemContract],
+        vm: ContractVM | None = None,
+    ) -> None:
+        self.suite = suite
+        self.chain_id = chain_id
+        self.state = state
+        self.nonces = nonces
+        self.system = {c.address: c for c in system_contracts}
+        self.vm = vm
+
+    def params(self, state: StateReader | None = None) -> ChainParams:
+        return ChainParams.read(state or self.state)
+
+    # --- admission rules that depend on state ----------------------------------------------
+
+    def stateful_check(self, ctx: CheckedTx, height: int, window: int, seen: set[tuple[bytes, bytes]]) -> str | None:
+        """Why ``ctx`` cannot go into block ``height``, or None if it can."""
+        tx = ctx.tx
+        if tx.expiry_height <= height:
+            return f"expired: expiry_height {tx.expiry_height} <= block height {height}"
+        if tx.expiry_height > height + window:
+            return f"expiry_height {tx.expiry_height} is more than {window} blocks ahead of {height}"
+        key = (ctx.sender, tx.nonce)
+        if key in seen or self.nonces.nonce_expiry(ctx.sender, tx.nonce) is not None:
+            return "nonce already used by this sender"
+        return None
+
+    # --- blocks ----------------------------------------------------------------------------
+
+    def execute_block(
+        self,
+        txs: Sequence[CheckedTx],
+        *,
+        height: int,
+        timestamp_ms: int,
+        prev_state_root: bytes,
+        strict: bool,
+    ) -> BlockExecution:
+        """Execute ``txs`` as block ``height``.
+
+        ``strict`` (validating someone else's block): a transaction that may not be in the block
+        makes the whole block invalid. Not strict (building our own proposal): such a
+        transaction is dropped and reported in ``dropped``.
+        """
+        params = self.params()
+        block_state = StateOverlay(self.state)
+        info = BlockInfo(height=height, timestamp_ms=timestamp_ms, chain_id=self.chain_id)
+        included: list[CheckedTx] = []
+        receipts: list[Receipt] = []
+        nonces: list[NonceRecord] = []
+        dropped: list[tuple[CheckedTx, str]] = []
+        seen: set[tuple[bytes, bytes]] = set()
+        for ctx_tx in txs:
+            reason = self.stateful_check(ctx_tx, height, params.tx_expiry_window, seen)
+            if reason is not None:
+                if strict:
+                    raise ConsensusError(f"block {height} contains an invalid transaction 0x{ctx_tx.hash.hex()}: {reason}")
+                dropped.append((ctx_tx, reason))
+                continue
+            seen.add((ctx_tx.sender, ctx_tx.tx.nonce))
+            nonces.append(NonceRecord(sender=ctx_tx.sender, nonce=ctx_tx.tx.nonce, expiry_height=ctx_tx.tx.expiry_height))
+            receipts.append(self._apply(ctx_tx, block_state, info, index=len(included)))
+            included.append(ctx_tx)
+        writes = dict(block_state.writes)
+        return BlockExecution(
+            height=height,
+            txs=included,
+            receipts=receipts,
+            state_writes=writes,
+            nonces=nonces,
+            tx_root=merkle_root(self.suite.hash, [t.hash for t in included]),
+            receipt_root=merkle_root(self.suite.hash, [r.encode() for r in receipts]),
+            state_root=next_state_root(self.suite.hash, prev_state_root, writes),
+            dropped=dropped,
+        )
+
+    def _apply(self, ctx_tx: CheckedTx, block_state: StateOverlay, info: BlockInfo, index: int) -> Receipt:
+        tx = ctx_tx.tx
+        fuel = FuelMeter(tx.fuel_limit)
+        tx_state = block_state.child()
+        ctx = CallContext(
+            state=tx_state,
+            block=info,
+            sender=ctx_tx.sender,
+            origin=ctx_tx.sender,
+            contract=tx.to,
+            fuel=fuel,
+            sender_pubkey=tx.sender_pubkey,
+        )
+        status, error, ret = STATUS_OK, "", b""
+        try:
+            fuel.charge(FUEL_TX_BASE + FUEL_PER_TX_BYTE * ctx_tx.size)
+            ret = self._dispatch(ctx, tx.method, tx.args, ctx_tx.hash)
+            if len(ret) > MAX_RETURN_BYTES:
+                raise ExecutionFailure(f"return value larger than {MAX_RETURN_BYTES} bytes")
+        except OutOfFuel as exc:
+            status, error = STATUS_FAILED, exc.message
+        except ConsortiaError as exc:
+            status, error = STATUS_FAILED, exc.message
+        except Exception as exc:  # a bug in a native contract fails the tx, never the node
+            status, error = STATUS_FAILED, f"internal error in contract: {exc.__class__.__name__}"
+        if status == STATUS_OK:
+            tx_state.merge_into(block_state)
+            events = tuple(ctx.events)
+        else:
+            ret, events = b"", ()
+        return Receipt(
+            tx_hash=ctx_tx.hash,
+            height=info.height,
+            index=index,
+            status=status,
+            error=error[:MAX_ERROR_LEN],
+            fuel_used=fuel.used,
+            return_value=ret,
+            events=events,
+        )
+
+    def _dispatch(self, ctx: CallContext, method: str, args: bytes, tx_hash: bytes) -> bytes:
+        contract = self.system.get(ctx.contract)
+        if contract is not None:
+            return contract.call(ctx, method, args)
+        if self.vm is None:
+            if not ctx.contract:
+                raise ExecutionFailure("contract deployment is not available: this node has no WASM runtime")
+            raise ExecutionFailure(f"no contract at address 0x{ctx.contract.hex()}")
+        if not ctx.contract:
+            return self.vm.deploy(ctx, tx_hash, args)
+        if not self.vm.has_contract(ctx.state, ctx.contract):
+            raise ExecutionFailure(f"no contract at address 0x{ctx.contract.hex()}")
+        return self.vm.call(ctx, method, args)
+
+    # --- read-only queries -----------------------------------------------------------------
+
+    def query(self, to: bytes, method: str, args: bytes, *, sender: bytes = bytes(20), height: int = 0, timestamp_ms: int = 0) -> bytes:
+        """Run a read-only call on the committed state; raises ExecutionError on failure."""
+        state = StateOverlay(self.state)
+        ctx = CallContext(
+            state=state,
+            block=BlockInfo(height=height, timestamp_ms=timestamp_ms, chain_id=self.chain_id),
+            sender=sender,
+            origin=sender,
+            contract=to,
+            fuel=FuelMeter(QUERY_FUEL_LIMIT),
+            read_only=True,
+        )
+        try:
+            if not to:
+                raise ExecutionFailure("a query needs a contract address")
+            return self._dispatch(ctx, method, args, b"")
+        except ConsortiaError as exc:
+            raise ExecutionError(exc.message) from None
+        except Exception as exc:
+            raise ExecutionError(f"internal error in contract: {exc.__class__.__name__}") from None
+
+
+def committed_state(store: "object") -> CommittedState:
+    return CommittedState(store.state_get)  # type: ignore[attr-defined]

@@ -1,0 +1,181 @@
+"""Genesis: the chain's identity (chain id, crypto suite, consensus engine) and its initial state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from node.crypto import SUITES, get_suite
+from node.errors import ConfigError, ConsortiaError
+from node.execution.system.sysconfig import PARAMS, admin_key, node_key, param_key, validate_param
+from node.merkle import merkle_root
+from node.state import ZERO_ROOT, next_state_root
+from node.wire.types import CHAIN_ID_RE, Block, BlockHeader
+
+CONSENSUS_ENGINES = ("pbft", "raft")
+ROLES = ("validator", "observer")
+
+
+@dataclass(frozen=True)
+class GenesisNode:
+    name: str
+    role: str
+    pubkey: bytes
+    host: str
+    p2p_port: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "pubkey": "0x" + self.pubkey.hex(), "host": self.host, "p2p_port": self.p2p_port}
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain_id: str
+    suite: str
+    consensus: str
+    timestamp_ms: int
+    nodes: tuple[GenesisNode, ...]
+    admins: tuple[bytes, ...]
+    params: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def validators(self) -> list[GenesisNode]:
+        return [n for n in self.nodes if n.role == "validator"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "suite": self.suite,
+            "consensus": self.consensus,
+            "timestamp_ms": self.timestamp_ms,
+            "nodes": [n.to_json() for n in self.nodes],
+            "admins": ["0x" + a.hex() for a in self.admins],
+            "params": dict(sorted(self.params.items())),
+        }
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "Genesis":
+        try:
+            raw = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"genesis file {path} not found") from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"genesis file {path} is not valid JSON: {exc}") from None
+        return cls.from_json(raw, source=str(path))
+
+    @classmethod
+    def from_json(cls, raw: Any, source: str = "genesis") -> "Genesis":
+        try:
+            return _parse(raw)
+        except ConsortiaError as exc:
+            raise ConfigError(f"{source}: {exc.message}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"{source}: invalid genesis ({exc.__class__.__name__}: {exc})") from None
+
+    def initial_writes(self) -> dict[bytes, bytes | None]:
+        writes: dict[bytes, bytes | None] = {}
+        for name, value in self.params.items():
+            writes[param_key(name)] = msgpack.packb(value)
+        for admin in self.admins:
+            writes[admin_key(admin)] = b"\x01"
+        for node in self.nodes:
+            writes[node_key(node.pubkey)] = msgpack.packb(
+                {"name": node.name, "role": node.role, "host": node.host, "p2p_port": node.p2p_port}
+            )
+        return writes
+
+    def block(self) -> tuple[Block, dict[bytes, bytes | None]]:
+        """The height-0 block and the state writes it commits."""
+        suite = get_suite(self.suite)
+        writes = self.initial_writes()
+        empty = merkle_root(suite.hash, [])
+        header = BlockHeader(
+            chain_id=self.chain_id,
+            height=0,
+            parent_hash=bytes(32),
+            timestamp_ms=self.timestamp_ms,
+            proposer=b"",
+            view=0,
+            tx_count=0,
+            tx_root=empty,
+            receipt_root=empty,
+            state_root=next_state_root(suite.hash, ZERO_ROOT, writes),
+        )
+        return Block(header=header, txs=()), writes
+
+
+def _hex_bytes(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ConfigError(f"{what} must be a 0x-prefixed hex string")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise ConfigError(f"{what} is not valid hex") from None
+
+
+def _parse(raw: Any) -> Genesis:
+    if not isinstance(raw, dict):
+        raise ConfigError("genesis must be a JSON object")
+    known = {"chain_id", "suite", "consensus", "timestamp_ms", "nodes", "admins", "params"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"unknown genesis fields {sorted(unknown)}")
+    chain_id = raw["chain_id"]
+    if not isinstance(chain_id, str) or not CHAIN_ID_RE.match(chain_id):
+        raise ConfigError("chain_id must be 1-64 characters of A-Z a-z 0-9 _ . : -")
+    suite_name = raw["suite"]
+    if suite_name not in SUITES:
+        raise ConfigError(f"suite must be one of {', '.join(SUITES)}")
+    suite = get_suite(suite_name)
+    consensus = raw["consensus"]
+    if consensus not in CONSENSUS_ENGINES:
+        raise ConfigError(f"consensus must be one of {', '.join(CONSENSUS_ENGINES)}")
+    ts = raw.get("timestamp_ms", 0)
+    if not isinstance(ts, int) or ts < 0:
+        raise ConfigError("timestamp_ms must be a non-negative integer")
+    nodes = []
+    names = set()
+    keys = set()
+    for entry in raw["nodes"]:
+        pub = _hex_bytes(entry["pubkey"], f"node {entry.get('name')!r} pubkey")
+        suite.validate_public_key(pub)
+        if entry["role"] not in ROLES:
+            raise ConfigError(f"node {entry['name']!r}: role must be validator or observer")
+        port = entry["p2p_port"]
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigError(f"node {entry['name']!r}: p2p_port must be 1..65535")
+        if entry["name"] in names or pub in keys:
+            raise ConfigError(f"node {entry['name']!r} is listed twice")
+        names.add(entry["name"])
+        keys.add(pub)
+        nodes.append(GenesisNode(name=str(entry["name"]), role=entry["role"], pubkey=pub, host=str(entry["host"]), p2p_port=port))
+    if not any(n.role == "validator" for n in nodes):
+        raise ConfigError("genesis needs at least one validator")
+    admins = tuple(_hex_bytes(a, "admin address") for a in raw.get("admins", []))
+    for a in admins:
+        if len(a) != 20:
+            raise ConfigError("admin addresses are 20 bytes")
+    params = {}
+    for name, value in dict(raw.get("params", {})).items():
+        if name not in PARAMS:
+            raise ConfigError(f"unknown parameter {name!r}")
+        try:
+            params[name] = validate_param(name, value)
+        except ConsortiaError as exc:
+            raise ConfigError(exc.message) from None
+    return Genesis(
+        chain_id=chain_id,
+        suite=suite_name,
+        consensus=consensus,
+        timestamp_ms=ts,
+        nodes=tuple(nodes),
+        admins=admins,
+        params=params,
+    )

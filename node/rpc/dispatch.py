@@ -1,0 +1,155 @@
+"""JSON-RPC 2.0 request validation and dispatch, independent of the transport (HTTP or WebSocket).
+
+Each request is checked for shape before anything runs; every failure becomes a JSON-RPC error
+object and never an exception escaping to the transport.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from node.errors import (
+    ConsortiaError,
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+    ParseError,
+    RequestTooLarge,
+)
+
+log = logging.getLogger("consortia.rpc")
+
+Handler = Callable[..., Any | Awaitable[Any]]
+_NO_ID = object()
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    handler: Handler
+    params: tuple[inspect.Parameter, ...]
+    is_async: bool
+
+
+def error_object(exc: ConsortiaError, req_id: Any) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    data = {"kind": exc.kind}
+    if exc.data is not None:
+        data["detail"] = exc.data
+    err["data"] = data
+    return {"jsonrpc": "2.0", "error": err, "id": req_id}
+
+
+class Dispatcher:
+    def __init__(self, *, max_batch: int) -> None:
+        self.max_batch = max_batch
+        self._methods: dict[str, MethodEntry] = {}
+        self.calls: dict[str, int] = {}
+        self.errors: dict[int, int] = {}
+
+    def register(self, name: str, handler: Handler) -> None:
+        sig = inspect.signature(handler)
+        params = tuple(
+            p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+        )
+        self._methods[name] = MethodEntry(handler=handler, params=params, is_async=inspect.iscoroutinefunction(handler))
+
+    @property
+    def method_names(self) -> list[str]:
+        return sorted(self._methods)
+
+    # --- whole bodies ----------------------------------------------------------------------
+
+    async def handle_body(self, body: bytes, context: dict[str, Any] | None = None) -> Any | None:
+        """Handle one HTTP body or WebSocket message; returns the response value or None (no reply)."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return self._count_error(error_object(ParseError("invalid JSON"), None))
+        if isinstance(payload, list):
+            if not payload:
+                return self._count_error(error_object(InvalidRequest("empty batch"), None))
+            if len(payload) > self.max_batch:
+                return self._count_error(
+                    error_object(RequestTooLarge(f"batch of {len(payload)} requests exceeds the limit of {self.max_batch}"), None)
+                )
+            replies = [await self.handle_one(item, context) for item in payload]
+            out = [r for r in replies if r is not None]
+            return out or None
+        return await self.handle_one(payload, context)
+
+    async def handle_one(self, request: Any, context: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        req_id: Any = None
+        try:
+            if not isinstance(request, dict):
+                raise InvalidRequest("a request must be a JSON object")
+            req_id = request.get("id", _NO_ID)
+            if req_id is not _NO_ID and not (req_id is None or isinstance(req_id, (str, int)) and not isinstance(req_id, bool)):
+                req_id = None
+                raise InvalidRequest("'id' must be a string, an integer or null")
+            if request.get("jsonrpc") != "2.0":
+                raise InvalidRequest("'jsonrpc' must be \"2.0\"")
+            unknown = set(request) - {"jsonrpc", "method", "params", "id"}
+            if unknown:
+                raise InvalidRequest(f"unknown request members {sorted(unknown)}")
+            method = request.get("method")
+            if not isinstance(method, str):
+                raise InvalidRequest("'method' must be a string")
+            params = request.get("params", [])
+            if not isinstance(params, (list, dict)):
+                raise InvalidRequest("'params' must be an array or an object")
+            result = await self._invoke(method, params, context)
+            if req_id is _NO_ID:
+                return None
+            return {"jsonrpc": "2.0", "result": result, "id": req_id}
+        except ConsortiaError as exc:
+            if req_id is _NO_ID and not isinstance(exc, InvalidRequest):
+                return None
+            return self._count_error(error_object(exc, None if req_id is _NO_ID else req_id))
+        except Exception:
+            log.exception("event=rpc_internal_error")
+            if req_id is _NO_ID:
+                return None
+            return self._count_error(error_object(InternalError("internal error"), req_id))
+
+    def _count_error(self, obj: dict[str, Any]) -> dict[str, Any]:
+        code = obj["error"]["code"]
+        self.errors[code] = self.errors.get(code, 0) + 1
+        return obj
+
+    async def _invoke(self, method: str, params: list[Any] | dict[str, Any], context: dict[str, Any] | None) -> Any:
+        entry = self._methods.get(method)
+        if entry is None:
+            raise MethodNotFound(f"method '{method}' does not exist")
+        self.calls[method] = self.calls.get(method, 0) + 1
+        kwargs = self._bind(method, entry, params)
+        if any(p.name == "context" for p in entry.params):
+            kwargs["context"] = context or {}
+        result = entry.handler(**kwargs)
+        if entry.is_async:
+            result = await result
+        return result
+
+    @staticmethod
+    def _bind(method: str, entry: MethodEntry, params: list[Any] | dict[str, Any]) -> dict[str, Any]:
+        public = [p for p in entry.params if p.name != "context"]
+        names = [p.name for p in public]
+        kwargs: dict[str, Any] = {}
+        if isinstance(params, list):
+            if len(params) > len(public):
+                raise InvalidParams(f"{method} takes at most {len(public)} parameters ({', '.join(names)})")
+            for p, value in zip(public, params):
+                kwargs[p.name] = value
+        else:
+            unknown = set(params) - set(names)
+            if unknown:
+                raise InvalidParams(f"{method}: unknown parameters {sorted(unknown)} (expected {', '.join(names)})")
+            kwargs.update(params)
+        for p in public:
+            if p.name not in kwargs and p.default is inspect.Parameter.empty:
+                raise InvalidParams(f"{method}: missing parameter '{p.name}'")
+        return kwargs

@@ -1,0 +1,192 @@
+"""The aiohttp application: JSON-RPC at ``POST /``, WebSocket at ``/ws``, Prometheus at ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Callable
+
+from aiohttp import WSMsgType, web
+
+from node.chain import Chain, CommittedBlock
+from node.errors import InvalidParams, RequestTooLarge, Unavailable
+from node.rpc.dispatch import Dispatcher, error_object
+from node.rpc.methods import NodeIdentity, RpcMethods
+from node.rpc.subscriptions import BlockNotifier, SubscriptionSession
+
+log = logging.getLogger("consortia.rpc")
+
+
+class RpcServer:
+    def __init__(
+        self,
+        chain: Chain,
+        identity: NodeIdentity,
+        *,
+        host: str,
+        port: int,
+        max_body_bytes: int,
+        max_batch: int,
+        max_ws_subscriptions: int = 64,
+        engine_status: Callable[[], dict[str, Any]] = lambda: {},
+        peers: Callable[[], list[Any]] = lambda: [],
+        extra_metrics: Callable[[], dict[str, float]] = lambda: {},
+    ) -> None:
+        self.chain = chain
+        self.host = host
+        self.port = port
+        self.max_body_bytes = max_body_bytes
+        self.max_ws_subscriptions = max_ws_subscriptions
+        self.extra_metrics = extra_metrics
+        self.dispatcher = Dispatcher(max_batch=max_batch)
+        RpcMethods(chain, identity, engine_status, peers).register(self.dispatcher)
+        self.dispatcher.register("sub_subscribe", self._sub_subscribe)
+        self.dispatcher.register("sub_unsubscribe", self._sub_unsubscribe)
+        self.notifier: BlockNotifier | None = None
+        self._runner: web.AppRunner | None = None
+        self._ws: set[web.WebSocketResponse] = set()
+        self.txs_committed = 0
+        self.blocks_committed = 0
+        chain.subscribe(self._count_commit)
+
+    def _count_commit(self, committed: CommittedBlock) -> None:
+        self.blocks_committed += 1
+        self.txs_committed += len(committed.block.txs)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.max_body_bytes)
+        app.router.add_post("/", self._http)
+        app.router.add_get("/ws", self._websocket)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/health", self._health)
+        return app
+
+    async def start(self) -> None:
+        self.notifier = BlockNotifier(self.chain)
+        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        if self.port == 0:
+            server = site._server
+            if server is not None and server.sockets:
+                self.port = server.sockets[0].getsockname()[1]
+        log.info("event=rpc_listening url=http://%s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        for ws in list(self._ws):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.notifier is not None:
+            self.notifier.close()
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    async def _http(self, request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            return self._too_large()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._too_large()
+        if len(body) > self.max_body_bytes:
+            return self._too_large()
+        reply = await self.dispatcher.handle_body(body, {"transport": "http"})
+        if reply is None:
+            return web.Response(status=204)
+        return web.Response(text=json.dumps(reply), content_type="application/json")
+
+    def _too_large(self) -> web.Response:
+        err = error_object(RequestTooLarge(f"request body exceeds {self.max_body_bytes} bytes"), None)
+        return web.Response(status=413, text=json.dumps(err), content_type="application/json")
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "height": self.chain.height})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        lines = [
+            "# TYPE consortia_block_height gauge",
+            f"consortia_block_height {self.chain.height}",
+            "# TYPE consortia_txpool_size gauge",
+            f"consortia_txpool_size {len(self.chain.pool)}",
+            "# TYPE consortia_txpool_rejected_total counter",
+            f"consortia_txpool_rejected_total {self.chain.pool.rejected}",
+            "# TYPE consortia_blocks_committed_total counter",
+            f"consortia_blocks_committed_total {self.blocks_committed}",
+            "# TYPE consortia_txs_committed_total counter",
+            f"consortia_txs_committed_total {self.txs_committed}",
+            "# TYPE consortia_ws_connections gauge",
+            f"consortia_ws_connections {len(self._ws)}",
+            "# TYPE consortia_rpc_calls_total counter",
+        ]
+        for method, n in sorted(self.dispatcher.calls.items()):
+            lines.append(f'consortia_rpc_calls_total{{method="{method}"}} {n}')
+        lines.append("# TYPE consortia_rpc_errors_total counter")
+        for code, n in sorted(self.dispatcher.errors.items()):
+            lines.append(f'consortia_rpc_errors_total{{code="{code}"}} {n}')
+        for name, value in sorted(self.extra_metrics().items()):
+            lines.append(f"{name} {value}")
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+    # --- WebSocket -------------------------------------------------------------------------
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=self.max_body_bytes, heartbeat=30)
+        await ws.prepare(request)
+        self._ws.add(ws)
+        lock = asyncio.Lock()
+
+        async def send(obj: Any) -> None:
+            async with lock:
+                if ws.closed:
+                    raise ConnectionError("websocket closed")
+                await ws.send_str(json.dumps(obj))
+
+        assert self.notifier is not None
+        session = SubscriptionSession(self.chain, self.notifier, send, self.max_ws_subscriptions)
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    reply = await self.dispatcher.handle_body(msg.data.encode(), {"transport": "ws", "session": session})
+                    if reply is not None:
+                        await send(reply)
+                elif msg.type == WSMsgType.BINARY:
+                    reply = await self.dispatcher.handle_body(msg.data, {"transport": "ws", "session": session})
+                    if reply is not None:
+                        await send(reply)
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        except ConnectionError:
+            pass
+        finally:
+            session.close()
+            self._ws.discard(ws)
+        return ws
+
+    def _sub_subscribe(
+        self, topic: Any = None, from_height: Any = None, filter: Any = None, context: dict[str, Any] | None = None
+    ) -> str:
+        """Takes named params {topic, from_height, filter} or one positional object with them."""
+        session = (context or {}).get("session")
+        if session is None:
+            raise Unavailable("subscriptions need a WebSocket connection (/ws)")
+        if isinstance(topic, dict) and from_height is None and filter is None:
+            params = topic
+        else:
+            params = {"topic": topic}
+            if from_height is not None:
+                params["from_height"] = from_height
+            if filter is not None:
+                params["filter"] = filter
+        return session.subscribe(params)
+
+    def _sub_unsubscribe(self, subscription: Any, context: dict[str, Any] | None = None) -> bool:
+        session = (context or {}).get("session")
+        if session is None:
+            raise Unavailable("subscriptions need a WebSocket connection (/ws)")
+        return session.unsubscribe(subscription)

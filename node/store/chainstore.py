@@ -1,0 +1,223 @@
+"""Blocks, receipts, indexes, world state and used nonces in one LevelDB, one key space per prefix.
+
+A block commits in a single synchronous ``WriteBatch`` holding the block, its certificate, its
+receipts, the tx index, the state writes, the nonce records and the head pointer, so a node killed
+at any instant finds either the whole block or none of it.
+
+Key spaces (one-byte prefixes, heights and indexes big-endian so that iteration is in order):
+
+====== ============================== ==========================================
+prefix key                            value
+====== ============================== ==========================================
+``h``  (none)                         head height (8 bytes)
+``b``  height                         block (canonical msgpack)
+``k``  height                         block hash
+``H``  block hash                     height
+``c``  height                         commit certificate
+``r``  height + index (4)             receipt
+``t``  tx hash                        height + index
+``s``  state key                      state value
+``n``  sender address + nonce         expiry height
+``x``  expiry height + address+nonce  (empty) -- lets expired nonces be pruned in order
+``m``  name                           node-local metadata (consensus, sync)
+====== ============================== ==========================================
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import Iterator, Mapping
+
+import plyvel
+
+from node.errors import StoreError
+from node.store.db import open_database
+from node.wire.types import Block, BlockHeader, CommitCertificate, Receipt
+
+_U64 = struct.Struct(">Q")
+_U32 = struct.Struct(">I")
+
+P_HEAD = b"h"
+P_BLOCK = b"b"
+P_BLOCK_HASH = b"k"
+P_HASH_INDEX = b"H"
+P_CERT = b"c"
+P_RECEIPT = b"r"
+P_TX_INDEX = b"t"
+P_STATE = b"s"
+P_NONCE = b"n"
+P_NONCE_EXPIRY = b"x"
+P_META = b"m"
+
+
+def u64(n: int) -> bytes:
+    return _U64.pack(n)
+
+
+@dataclass(frozen=True)
+class NonceRecord:
+    """A (sender, nonce) pair consumed by a committed transaction, remembered until it expires."""
+
+    sender: bytes
+    nonce: bytes
+    expiry_height: int
+
+
+@dataclass(frozen=True)
+class BlockCommit:
+    """Everything one block changes, written together."""
+
+    block: Block
+    block_hash: bytes
+    certificate: CommitCertificate | None
+    receipts: tuple[Receipt, ...]
+    tx_hashes: tuple[bytes, ...]
+    state_writes: Mapping[bytes, bytes | None]
+    nonces: tuple[NonceRecord, ...]
+
+
+class ChainStore:
+    """The node's persistent chain: append-only blocks plus the latest world state."""
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+        self.path = str(path)
+        self._db = open_database(path, create=create)
+        self._head: int | None = self._read_head()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()
+
+    def __enter__(self) -> "ChainStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read_head(self) -> int | None:
+        raw = self._db.get(P_HEAD)
+        if raw is None:
+            return None
+        if len(raw) != 8:
+            raise StoreError(f"database at {self.path} is corrupted: bad head pointer")
+        head = _U64.unpack(raw)[0]
+        if self._db.get(P_BLOCK + u64(head)) is None:
+            raise StoreError(f"database at {self.path} is corrupted: head block {head} is missing")
+        return head
+
+    # --- blocks ----------------------------------------------------------------------------
+
+    @property
+    def head_height(self) -> int | None:
+        """Height of the last committed block, None before genesis."""
+        return self._head
+
+    def get_block_bytes(self, height: int) -> bytes | None:
+        return self._db.get(P_BLOCK + u64(height))
+
+    def get_block(self, height: int) -> Block | None:
+        raw = self.get_block_bytes(height)
+        return None if raw is None else Block.decode(raw)
+
+    def get_header(self, height: int) -> BlockHeader | None:
+        block = self.get_block(height)
+        return None if block is None else block.header
+
+    def get_block_hash(self, height: int) -> bytes | None:
+        return self._db.get(P_BLOCK_HASH + u64(height))
+
+    def get_height_by_hash(self, block_hash: bytes) -> int | None:
+        raw = self._db.get(P_HASH_INDEX + block_hash)
+        return None if raw is None else _U64.unpack(raw)[0]
+
+    def get_certificate(self, height: int) -> CommitCertificate | None:
+        raw = self._db.get(P_CERT + u64(height))
+        return None if raw is None else CommitCertificate.decode(raw)
+
+    # --- transactions and receipts ---------------------------------------------------------
+
+    def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        raw = self._db.get(P_TX_INDEX + tx_hash)
+        if raw is None:
+            return None
+        return _U64.unpack(raw[:8])[0], _U32.unpack(raw[8:12])[0]
+
+    def has_tx(self, tx_hash: bytes) -> bool:
+        return self._db.get(P_TX_INDEX + tx_hash) is not None
+
+    def get_receipt_at(self, height: int, index: int) -> Receipt | None:
+        raw = self._db.get(P_RECEIPT + u64(height) + _U32.pack(index))
+        return None if raw is None else Receipt.decode(raw)
+
+    def get_receipt_bytes_at(self, height: int, index: int) -> bytes | None:
+        return self._db.get(P_RECEIPT + u64(height) + _U32.pack(index))
+
+    def receipts_at(self, height: int) -> list[Receipt]:
+        prefix = P_RECEIPT + u64(height)
+        return [Receipt.decode(v) for _, v in self._db.iterator(prefix=prefix)]
+
+    # --- state and nonces ------------------------------------------------------------------
+
+    def state_get(self, key: bytes) -> bytes | None:
+        return self._db.get(P_STATE + key)
+
+    def state_items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        for k, v in self._db.iterator(prefix=P_STATE + prefix):
+            yield k[1:], v
+
+    def nonce_expiry(self, sender: bytes, nonce: bytes) -> int | None:
+        raw = self._db.get(P_NONCE + sender + nonce)
+        return None if raw is None else _U64.unpack(raw)[0]
+
+    # --- node-local metadata ---------------------------------------------------------------
+
+    def meta_get(self, name: str) -> bytes | None:
+        return self._db.get(P_META + name.encode())
+
+    def meta_put(self, name: str, value: bytes) -> None:
+        self._db.put(P_META + name.encode(), value, sync=True)
+
+    # --- commit ----------------------------------------------------------------------------
+
+    def commit(self, c: BlockCommit) -> None:
+        """Write one block and everything it changes in one synchronous batch."""
+        height = c.block.height
+        expected = 0 if self._head is None else self._head + 1
+        if height != expected:
+            raise StoreError(f"refusing to commit block {height}: next height is {expected}")
+        h = u64(height)
+        with self._db.write_batch(transaction=True, sync=True) as wb:
+            wb.put(P_BLOCK + h, c.block.encode())
+            wb.put(P_BLOCK_HASH + h, c.block_hash)
+            wb.put(P_HASH_INDEX + c.block_hash, h)
+            if c.certificate is not None:
+                wb.put(P_CERT + h, c.certificate.encode())
+            for i, (tx_hash, receipt) in enumerate(zip(c.tx_hashes, c.receipts)):
+                idx = _U32.pack(i)
+                wb.put(P_TX_INDEX + tx_hash, h + idx)
+                wb.put(P_RECEIPT + h + idx, receipt.encode())
+            for key, value in c.state_writes.items():
+                if value is None:
+                    wb.delete(P_STATE + key)
+                else:
+                    wb.put(P_STATE + key, value)
+            for rec in c.nonces:
+                wb.put(P_NONCE + rec.sender + rec.nonce, u64(rec.expiry_height))
+                wb.put(P_NONCE_EXPIRY + u64(rec.expiry_height) + rec.sender + rec.nonce, b"")
+            # Nonces whose expiry height has passed can never be replayed (the tx is expired too).
+            for key, _ in self._db.iterator(start=P_NONCE_EXPIRY, stop=P_NONCE_EXPIRY + u64(height + 1)):
+                wb.delete(key)
+                wb.delete(P_NONCE + key[9:])
+            wb.put(P_HEAD, h)
+        self._head = height
+
+    def put_certificate(self, height: int, cert: CommitCertificate) -> None:
+        """Attach a certificate to an already committed block (e.g. one received later)."""
+        self._db.put(P_CERT + u64(height), cert.encode(), sync=True)
+
+
+__all__ = ["BlockCommit", "ChainStore", "NonceRecord", "plyvel"]

@@ -1,0 +1,188 @@
+"""The transaction pool: admission checks, bounded capacity, fair selection across senders.
+
+Admission (in this order, cheapest first): size, canonical decoding, chain id, suite key and
+signature size, expiry window, duplicate hash (pooled or committed), nonce already used by the
+sender (pooled or committed within the live window), capacity, and finally the signature itself.
+
+Selection is round-robin over senders in order of first arrival, so one busy sender cannot starve
+the others; within a sender, transactions leave in arrival order. A transaction stays in the pool
+until a block containing it commits (or it expires), so nothing is lost and nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from node.crypto.base import CryptoSuite
+from node.errors import BadSignature, DuplicateTransaction, InvalidTransaction, PoolFull
+from node.txcheck import CheckedTx, decode_and_check
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    capacity: int = 50_000
+    per_sender: int = 5_000
+
+
+class TxPool:
+    def __init__(
+        self,
+        suite: CryptoSuite,
+        chain_id: str,
+        *,
+        head_height: Callable[[], int],
+        is_committed: Callable[[bytes], bool],
+        nonce_used: Callable[[bytes, bytes], bool],
+        expiry_window: Callable[[], int],
+        max_tx_bytes: Callable[[], int],
+        limits: PoolLimits = PoolLimits(),
+    ) -> None:
+        self.suite = suite
+        self.chain_id = chain_id
+        self._head_height = head_height
+        self._is_committed = is_committed
+        self._nonce_used = nonce_used
+        self._expiry_window = expiry_window
+        self._max_tx_bytes = max_tx_bytes
+        self.limits = limits
+        self._by_hash: dict[bytes, CheckedTx] = {}
+        self._nonces: set[tuple[bytes, bytes]] = set()
+        self._queues: OrderedDict[bytes, deque[CheckedTx]] = OrderedDict()
+        self._arrived = asyncio.Event() if _has_loop() else None
+        self.rejected = 0
+
+    # --- admission -------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def __contains__(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._by_hash
+
+    def get(self, tx_hash: bytes) -> CheckedTx | None:
+        return self._by_hash.get(tx_hash)
+
+    def check(self, raw: bytes) -> CheckedTx:
+        """Every admission rule except capacity and the signature; cheap, raises on failure."""
+        checked = decode_and_check(self.suite, self.chain_id, raw, max_bytes=self._max_tx_bytes(), verify=False)
+        tx = checked.tx
+        head = self._head_height()
+        next_height = head + 1
+        window = self._expiry_window()
+        if tx.expiry_height < next_height:
+            raise InvalidTransaction(f"transaction expired: expiry_height {tx.expiry_height} is below the next block {next_height}")
+        if tx.expiry_height > head + window:
+            raise InvalidTransaction(
+                f"expiry_height {tx.expiry_height} is too far ahead: at most head ({head}) + {window}"
+            )
+        if checked.hash in self._by_hash or self._is_committed(checked.hash):
+            raise DuplicateTransaction(f"transaction 0x{checked.hash.hex()} is already known")
+        if (checked.sender, tx.nonce) in self._nonces or self._nonce_used(checked.sender, tx.nonce):
+            raise DuplicateTransaction("nonce already used by this sender (replay)")
+        return checked
+
+    def add(self, raw: bytes) -> CheckedTx:
+        """Admit one client transaction or raise a ConsortiaError saying why not."""
+        try:
+            checked = self.check(raw)
+            if len(self._by_hash) >= self.limits.capacity:
+                raise PoolFull(f"transaction pool is full ({self.limits.capacity} transactions); retry later")
+            queue = self._queues.get(checked.sender)
+            if queue is not None and len(queue) >= self.limits.per_sender:
+                raise PoolFull(f"sender has {self.limits.per_sender} pending transactions; wait for some to commit")
+            if not self.suite.verify(checked.tx.sender_pubkey, checked.tx.signing_bytes(), checked.tx.signature):
+                raise BadSignature("signature does not verify")
+        except Exception:
+            self.rejected += 1
+            raise
+        self._insert(checked)
+        return checked
+
+    def add_verified(self, checked: CheckedTx) -> None:
+        """Insert a transaction whose checks (including signature) were already done elsewhere."""
+        if checked.hash in self._by_hash:
+            raise DuplicateTransaction(f"transaction 0x{checked.hash.hex()} is already known")
+        if len(self._by_hash) >= self.limits.capacity:
+            raise PoolFull(f"transaction pool is full ({self.limits.capacity} transactions); retry later")
+        self._insert(checked)
+
+    def _insert(self, checked: CheckedTx) -> None:
+        self._by_hash[checked.hash] = checked
+        self._nonces.add((checked.sender, checked.tx.nonce))
+        queue = self._queues.get(checked.sender)
+        if queue is None:
+            queue = self._queues[checked.sender] = deque()
+        queue.append(checked)
+        if self._arrived is not None:
+            self._arrived.set()
+
+    # --- selection -------------------------------------------------------------------------
+
+    def select(self, limit: int, exclude: set[bytes] | frozenset[bytes] = frozenset()) -> list[CheckedTx]:
+        """Up to ``limit`` pending transactions, round-robin across senders; nothing is removed."""
+        out: list[CheckedTx] = []
+        iters = [iter(q) for q in self._queues.values()]
+        while iters and len(out) < limit:
+            still = []
+            for it in iters:
+                for item in it:
+                    if item.hash in exclude:
+                        continue
+                    out.append(item)
+                    still.append(it)
+                    break
+                if len(out) >= limit:
+                    break
+            iters = still
+        return out
+
+    async def wait_for_transactions(self, timeout: float) -> bool:
+        """Wait until the pool is non-empty (True) or ``timeout`` passes (False)."""
+        if self._by_hash:
+            return True
+        if self._arrived is None:
+            self._arrived = asyncio.Event()
+        self._arrived.clear()
+        try:
+            await asyncio.wait_for(self._arrived.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    # --- removal ---------------------------------------------------------------------------
+
+    def remove(self, hashes: Iterable[bytes]) -> None:
+        """Drop transactions that were committed (or proved invalid)."""
+        touched: set[bytes] = set()
+        for h in hashes:
+            checked = self._by_hash.pop(h, None)
+            if checked is None:
+                continue
+            self._nonces.discard((checked.sender, checked.tx.nonce))
+            touched.add(checked.sender)
+        for sender in touched:
+            queue = self._queues.get(sender)
+            if queue is None:
+                continue
+            kept = deque(c for c in queue if c.hash in self._by_hash)
+            if kept:
+                self._queues[sender] = kept
+            else:
+                del self._queues[sender]
+
+    def evict_expired(self, head: int) -> int:
+        """Remove transactions that can no longer be included after block ``head``."""
+        stale = [h for h, c in self._by_hash.items() if c.tx.expiry_height <= head]
+        self.remove(stale)
+        return len(stale)
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False

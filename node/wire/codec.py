@@ -1,0 +1,104 @@
+"""Canonical msgpack: exactly one byte string per value.
+
+Hashes and signatures are taken over encodings, so two honest nodes must produce the same bytes
+for the same value, and a decoder must refuse any other spelling of it (otherwise one transaction
+could travel under several hashes). The rules, documented in docs/transaction-format.md:
+
+- integers in their shortest msgpack form, only 0..2**64-1 and -2**63..-1;
+- text as msgpack ``str`` (UTF-8), byte strings as ``bin``, no floats, no ext types;
+- maps have ``str`` keys, sorted by their UTF-8 bytes, no duplicates;
+- decoding rejects trailing bytes, anything over the size limits, and any input whose re-encoding
+  differs from the input (non-shortest ints, unsorted maps, str8 where fixstr fits, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from node.errors import DecodeError
+
+# Hard ceilings for any single decode; wire types enforce tighter per-field limits.
+MAX_DECODE_BYTES = 16 * 1024 * 1024
+MAX_CONTAINER_LEN = 100_000
+
+
+def _canonicalize(value: Any, depth: int = 0) -> Any:
+    """Return ``value`` with every map rebuilt in sorted key order; reject non-wire types."""
+    if depth > 32:
+        raise DecodeError("value nested too deeply")
+    if value is None or isinstance(value, (bool, bytes, str)):
+        return value
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise DecodeError("integer out of 64-bit range")
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_canonicalize(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise DecodeError("map keys must be strings")
+        return {k: _canonicalize(value[k], depth + 1) for k in sorted(value, key=lambda s: s.encode())}
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise DecodeError(f"type {type(value).__name__} cannot be encoded on the wire")
+
+
+def encode(value: Any) -> bytes:
+    """Canonical encoding of a value built from None, bool, int, str, bytes, list and str-keyed dict."""
+    return msgpack.packb(_canonicalize(value), use_bin_type=True)
+
+
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise DecodeError(f"msgpack ext type {code} is not allowed")
+
+
+def decode(data: bytes, *, max_bytes: int = MAX_DECODE_BYTES) -> Any:
+    """Decode one canonical value; raise DecodeError for anything else."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError("expected bytes")
+    data = bytes(data)
+    if len(data) > max_bytes:
+        raise DecodeError(f"encoding is {len(data)} bytes, limit is {max_bytes}")
+    if not data:
+        raise DecodeError("empty input")
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            ext_hook=_reject_ext,
+            max_str_len=max_bytes,
+            max_bin_len=max_bytes,
+            max_array_len=MAX_CONTAINER_LEN,
+            max_map_len=MAX_CONTAINER_LEN,
+            max_ext_len=0,
+        )
+    except DecodeError:
+        raise
+    except msgpack.ExtraData:
+        raise DecodeError("trailing bytes after the encoded value") from None
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"malformed msgpack: {exc.__class__.__name__}") from None
+    except Exception as exc:  # msgpack raises assorted errors on hostile input
+        raise DecodeError(f"malformed msgpack: {exc.__class__.__name__}") from None
+    _reject_floats(value)
+    if encode(value) != data:
+        raise DecodeError("encoding is not canonical")
+    return value
+
+
+def _reject_floats(value: Any, depth: int = 0) -> None:
+    if depth > 32:
+        raise DecodeError("value nested too deeply")
+    if isinstance(value, float):
+        raise DecodeError("floats are not allowed on the wire")
+    if isinstance(value, list):
+        for v in value:
+            _reject_floats(v, depth + 1)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _reject_floats(v, depth + 1)

@@ -1,0 +1,402 @@
+"""Wire types: frozen dataclasses with a canonical msgpack form and strict decoders.
+
+Every type encodes as a msgpack map whose keys are its field names (sorted, see codec.py). Decoders
+accept exactly those keys with exactly the documented types and limits: unknown or missing fields,
+wrong types, oversized values and trailing bytes are all ``DecodeError``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from node.errors import DecodeError
+from node.wire import codec
+
+# --- limits (documented in docs/transaction-format.md) -------------------------------------
+
+MAX_TX_BYTES = 1024 * 1024
+MAX_CHAIN_ID_LEN = 64
+NONCE_SIZE = 16
+MAX_PUBKEY_LEN = 128
+MAX_SIGNATURE_LEN = 128
+MAX_METHOD_LEN = 64
+MAX_ERROR_LEN = 1024
+MAX_EVENT_NAME_LEN = 64
+MAX_EVENTS_PER_RECEIPT = 256
+MAX_RETURN_BYTES = 256 * 1024
+MAX_BLOCK_TXS = 50_000
+MAX_BLOCK_BYTES = 64 * 1024 * 1024
+MAX_CERT_SIGNATURES = 1024
+U64_MAX = 2**64 - 1
+
+METHOD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
+CHAIN_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+# --- field checkers ------------------------------------------------------------------------
+
+Checker = Callable[[str, Any], None]
+
+
+def _u64(name: str, v: Any) -> None:
+    if type(v) is not int or not 0 <= v <= U64_MAX:
+        raise DecodeError(f"field '{name}' must be an unsigned 64-bit integer")
+
+
+def _bytes(lo: int, hi: int) -> Checker:
+    def check(name: str, v: Any) -> None:
+        if type(v) is not bytes:
+            raise DecodeError(f"field '{name}' must be bytes")
+        if not lo <= len(v) <= hi:
+            raise DecodeError(f"field '{name}' must be {lo}..{hi} bytes, got {len(v)}")
+
+    return check
+
+
+def _bytes_in(*sizes: int) -> Checker:
+    def check(name: str, v: Any) -> None:
+        if type(v) is not bytes:
+            raise DecodeError(f"field '{name}' must be bytes")
+        if len(v) not in sizes:
+            raise DecodeError(f"field '{name}' must be one of {sizes} bytes long, got {len(v)}")
+
+    return check
+
+
+def _text(hi: int, pattern: re.Pattern[str] | None = None) -> Checker:
+    def check(name: str, v: Any) -> None:
+        if type(v) is not str:
+            raise DecodeError(f"field '{name}' must be a string")
+        if len(v) > hi:
+            raise DecodeError(f"field '{name}' is longer than {hi} characters")
+        if pattern is not None and not pattern.match(v):
+            raise DecodeError(f"field '{name}' has invalid characters or is empty")
+
+    return check
+
+
+def _list(hi: int) -> Checker:
+    def check(name: str, v: Any) -> None:
+        if type(v) is not list:
+            raise DecodeError(f"field '{name}' must be a list")
+        if len(v) > hi:
+            raise DecodeError(f"field '{name}' has more than {hi} entries")
+
+    return check
+
+
+def _check_map(kind: str, raw: Any, schema: dict[str, Checker]) -> dict[str, Any]:
+    if type(raw) is not dict:
+        raise DecodeError(f"{kind} must be a map")
+    keys = raw.keys()
+    if keys != schema.keys():
+        unknown = sorted(set(keys) - set(schema))
+        missing = sorted(set(schema) - set(keys))
+        parts = []
+        if unknown:
+            parts.append(f"unknown fields {unknown}")
+        if missing:
+            parts.append(f"missing fields {missing}")
+        raise DecodeError(f"{kind}: " + ", ".join(parts))
+    for name, checker in schema.items():
+        checker(name, raw[name])
+    return raw
+
+
+# --- transaction ---------------------------------------------------------------------------
+
+TX_BODY_SCHEMA: dict[str, Checker] = {
+    "chain_id": _text(MAX_CHAIN_ID_LEN, CHAIN_ID_RE),
+    "nonce": _bytes_in(NONCE_SIZE),
+    "expiry_height": _u64,
+    "sender_pubkey": _bytes(1, MAX_PUBKEY_LEN),
+    "to": _bytes_in(0, 20),
+    "method": _text(MAX_METHOD_LEN, METHOD_RE),
+    "args": _bytes(0, MAX_TX_BYTES),
+    "fuel_limit": _u64,
+}
+TX_SCHEMA: dict[str, Checker] = {**TX_BODY_SCHEMA, "signature": _bytes(1, MAX_SIGNATURE_LEN)}
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """A signed transaction. ``args`` is the msgpack encoding of the call's arguments."""
+
+    chain_id: str
+    nonce: bytes
+    expiry_height: int
+    sender_pubkey: bytes
+    to: bytes
+    method: str
+    args: bytes
+    fuel_limit: int
+    signature: bytes = b""
+
+    def body_map(self) -> dict[str, Any]:
+        return {
+            "args": self.args,
+            "chain_id": self.chain_id,
+            "expiry_height": self.expiry_height,
+            "fuel_limit": self.fuel_limit,
+            "method": self.method,
+            "nonce": self.nonce,
+            "sender_pubkey": self.sender_pubkey,
+            "to": self.to,
+        }
+
+    def to_map(self) -> dict[str, Any]:
+        m = self.body_map()
+        m["signature"] = self.signature
+        return m
+
+    def signing_bytes(self) -> bytes:
+        """The exact bytes that are hashed into the tx hash and signed: the body without signature."""
+        return codec.encode(self.body_map())
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_map())
+
+    @classmethod
+    def from_map(cls, raw: Any) -> "Transaction":
+        m = _check_map("transaction", raw, TX_SCHEMA)
+        return cls(**m)
+
+    @classmethod
+    def decode(cls, data: bytes, max_bytes: int = MAX_TX_BYTES) -> "Transaction":
+        return cls.from_map(codec.decode(data, max_bytes=max_bytes))
+
+
+# --- events and receipts -------------------------------------------------------------------
+
+EVENT_SCHEMA: dict[str, Checker] = {
+    "contract": _bytes_in(20),
+    "name": _text(MAX_EVENT_NAME_LEN, METHOD_RE),
+    "data": _bytes(0, MAX_RETURN_BYTES),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Emitted by a contract; ``data`` is msgpack chosen by the contract."""
+
+    contract: bytes
+    name: str
+    data: bytes
+
+    def to_map(self) -> dict[str, Any]:
+        return {"contract": self.contract, "data": self.data, "name": self.name}
+
+    @classmethod
+    def from_map(cls, raw: Any) -> "Event":
+        return cls(**_check_map("event", raw, EVENT_SCHEMA))
+
+
+STATUS_OK = 0
+STATUS_FAILED = 1
+
+RECEIPT_SCHEMA: dict[str, Checker] = {
+    "tx_hash": _bytes_in(32),
+    "height": _u64,
+    "index": _u64,
+    "status": _u64,
+    "error": _text(MAX_ERROR_LEN),
+    "fuel_used": _u64,
+    "return_value": _bytes(0, MAX_RETURN_BYTES),
+    "events": _list(MAX_EVENTS_PER_RECEIPT),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The outcome of one transaction: status 0 = success, 1 = failed (``error`` says why)."""
+
+    tx_hash: bytes
+    height: int
+    index: int
+    status: int
+    error: str
+    fuel_used: int
+    return_value: bytes
+    events: tuple[Event, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "error": self.error,
+            "events": [e.to_map() for e in self.events],
+            "fuel_used": self.fuel_used,
+            "height": self.height,
+            "index": self.index,
+            "return_value": self.return_value,
+            "status": self.status,
+            "tx_hash": self.tx_hash,
+        }
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_map())
+
+    @classmethod
+    def from_map(cls, raw: Any) -> "Receipt":
+        m = dict(_check_map("receipt", raw, RECEIPT_SCHEMA))
+        m["events"] = tuple(Event.from_map(e) for e in m["events"])
+        return cls(**m)
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Receipt":
+        return cls.from_map(codec.decode(data))
+
+
+# --- blocks --------------------------------------------------------------------------------
+
+HEADER_SCHEMA: dict[str, Checker] = {
+    "chain_id": _text(MAX_CHAIN_ID_LEN, CHAIN_ID_RE),
+    "height": _u64,
+    "parent_hash": _bytes_in(32),
+    "timestamp_ms": _u64,
+    "proposer": _bytes(0, MAX_PUBKEY_LEN),
+    "view": _u64,
+    "tx_count": _u64,
+    "tx_root": _bytes_in(32),
+    "receipt_root": _bytes_in(32),
+    "state_root": _bytes_in(32),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    """Commits to the block's transactions, their receipts and the state after the block."""
+
+    chain_id: str
+    height: int
+    parent_hash: bytes
+    timestamp_ms: int
+    proposer: bytes
+    view: int
+    tx_count: int
+    tx_root: bytes
+    receipt_root: bytes
+    state_root: bytes
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "height": self.height,
+            "parent_hash": self.parent_hash,
+            "proposer": self.proposer,
+            "receipt_root": self.receipt_root,
+            "state_root": self.state_root,
+            "timestamp_ms": self.timestamp_ms,
+            "tx_count": self.tx_count,
+            "tx_root": self.tx_root,
+            "view": self.view,
+        }
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_map())
+
+    @classmethod
+    def from_map(cls, raw: Any) -> "BlockHeader":
+        return cls(**_check_map("block header", raw, HEADER_SCHEMA))
+
+
+BLOCK_SCHEMA: dict[str, Checker] = {"header": lambda n, v: None, "txs": _list(MAX_BLOCK_TXS)}
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    header: BlockHeader
+    txs: tuple[Transaction, ...]
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    def to_map(self) -> dict[str, Any]:
+        return {"header": self.header.to_map(), "txs": [t.to_map() for t in self.txs]}
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_map())
+
+    @classmethod
+    def from_map(cls, raw: Any) -> "Block":
+        m = _check_map("block", raw, BLOCK_SCHEMA)
+        header = BlockHeader.from_map(m["header"])
+        txs = tuple(Transaction.from_map(t) for t in m["txs"])
+        if header.tx_count != len(txs):
+            raise DecodeError("block tx_count does not match its transactions")
+        return cls(header=header, txs=txs)
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Block":
+        return cls.from_map(codec.decode(data, max_bytes=MAX_BLOCK_BYTES))
+
+
+# --- commit certificates -------------------------------------------------------------------
+
+VOTE_SCHEMA: dict[str, Checker] = {"validator": _bytes(1, MAX_PUBKEY_LEN), "signature": _bytes(1, MAX_SIGNATURE_LEN)}
+CERT_SCHEMA: dict[str, Checker] = {
+    "chain_id": _text(MAX_CHAIN_ID_LEN, CHAIN_ID_RE),
+    "height": _u64,
+    "view": _u64,
+    "block_hash": _bytes_in(32),
+    "votes": _list(MAX_CERT_SIGNATURES),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """A validator's signature over ``commit_vote_bytes`` of a block."""
+
+    validator: bytes
+    signature: bytes
+
+    def to_map(self) -> dict[str, Any]:
+        return {"signature": self.signature, "validator": self.validator}
+
+
+def commit_vote_bytes(chain_id: str, height: int, view: int, block_hash: bytes) -> bytes:
+    """What a validator signs to commit a block (domain-separated by the ``type`` field)."""
+    return codec.encode(
+        {"type": "commit", "chain_id": chain_id, "height": height, "view": view, "block_hash": block_hash}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CommitCertificate:
+    """Proof of finality: a quorum of validator signatures over the block hash."""
+
+    chain_id: str
+    height: int
+    view: int
+    block_hash: bytes
+    votes: tuple[Vote, ...]
+
+    def signed_bytes(self) -> bytes:
+        return commit_vote_bytes(self.chain_id, self.height, self.view, self.block_hash)
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "block_hash": self.block_hash,
+            "chain_id": self.chain_id,
+            "height": self.height,
+            "view": self.view,
+            "votes": [v.to_map() for v in self.votes],
+        }
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_map())
+
+    @classmethod
+    def from_map(cls, raw: Any) -> "CommitCertificate":
+        m = dict(_check_map("commit certificate", raw, CERT_SCHEMA))
+        m["votes"] = tuple(Vote(**_check_map("vote", v, VOTE_SCHEMA)) for v in m["votes"])
+        return cls(**m)
+
+    @classmethod
+    def decode(cls, data: bytes) -> "CommitCertificate":
+        return cls.from_map(codec.decode(data))
