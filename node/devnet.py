@@ -1,0 +1,158 @@
+"""Throw-away local networks for benchmarks, the demo and tests: write node homes, run processes.
+
+``consortia net init/up/down`` is the operator-facing way; this module is the programmatic one
+(free ports, extra admin accounts, per-run chain parameters) and starts the same
+``consortia node run`` processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, RpcConfig, save_key
+from node.crypto import get_suite
+from node.crypto.base import KeyPair
+from node.genesis import Genesis, GenesisNode
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LocalNode:
+    name: str
+    home: Path
+    key: KeyPair
+    rpc_port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.rpc_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "node.log"
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "node.cli.main", "node", "run", "--home", str(self.home)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        body = {"jsonrpc": "2.0", "id": 1, "method": "chain_blockNumber"}
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.log_tail()}")
+                try:
+                    async with session.post(self.url, json=body) as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer RPC within {timeout:.0f}s: {self.log_tail()}")
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+@dataclass
+class LocalNet:
+    root: Path
+    genesis: Genesis
+    nodes: list[LocalNode]
+    admins: list[KeyPair] = field(default_factory=list)
+
+    @property
+    def suite_name(self) -> str:
+        return self.genesis.suite
+
+    def start(self) -> None:
+        for n in self.nodes:
+            n.start()
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        for n in self.nodes:
+            await n.wait_ready(timeout)
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.stop()
+
+
+def make_local_net(
+    root: Path,
+    suite_name: str,
+    *,
+    validators: int = 1,
+    admins: int = 1,
+    params: dict[str, int] | None = None,
+    chain_id: str = "consortia-dev",
+) -> LocalNet:
+    """Write homes for ``validators`` nodes under ``root`` with ``admins`` funded admin accounts."""
+    suite = get_suite(suite_name)
+    keys = [suite.generate_keypair() for _ in range(validators)]
+    admin_keys = [suite.generate_keypair() for _ in range(admins)]
+    p2p_ports = [free_port() for _ in range(validators)]
+    genesis = Genesis(
+        chain_id=chain_id,
+        suite=suite_name,
+        consensus="pbft",
+        timestamp_ms=int(time.time() * 1000),
+        nodes=tuple(
+            GenesisNode(f"validator-{i}", "validator", k.public_bytes, "127.0.0.1", p2p_ports[i]) for i, k in enumerate(keys)
+        ),
+        admins=tuple(suite.address(k.public_bytes) for k in admin_keys),
+        params=params or {},
+    )
+    nodes = []
+    for i, key in enumerate(keys):
+        home = root / f"validator-{i}"
+        home.mkdir(parents=True, exist_ok=True)
+        genesis.save(home / GENESIS_FILE)
+        save_key(home / KEY_FILE, key)
+        rpc_port = free_port()
+        NodeConfig(name=f"validator-{i}", role="validator", rpc=RpcConfig(port=rpc_port), p2p=P2PConfig(port=p2p_ports[i])).save(home)
+        nodes.append(LocalNode(name=f"validator-{i}", home=home, key=key, rpc_port=rpc_port))
+    return LocalNet(root=root, genesis=genesis, nodes=nodes, admins=admin_keys)

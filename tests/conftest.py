@@ -1,0 +1,74 @@
+"""Shared fixtures: a genesis with one validator and one admin, for each crypto suite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from node.chain import Chain
+from node.crypto import get_suite
+from node.crypto.base import CryptoSuite, KeyPair
+from node.genesis import Genesis, GenesisNode
+from node.store.chainstore import ChainStore
+from node.wire import codec
+from node.wire.types import Transaction
+
+SYSCONFIG = bytes(18) + (0x1000).to_bytes(2, "big")
+
+
+@dataclass
+class TestNet:
+    suite: CryptoSuite
+    genesis: Genesis
+    validator: KeyPair
+    admin: KeyPair
+    user: KeyPair
+
+    def tx(self, key: KeyPair | None = None, *, to: bytes = SYSCONFIG, method: str = "list", args: object = None,
+           expiry_height: int = 50, fuel_limit: int = 1_000_000, nonce: bytes | None = None,
+           chain_id: str | None = None) -> Transaction:
+        import secrets
+
+        key = key or self.user
+        tx = Transaction(
+            chain_id=chain_id or self.genesis.chain_id,
+            nonce=nonce or secrets.token_bytes(16),
+            expiry_height=expiry_height,
+            sender_pubkey=key.public_bytes,
+            to=to,
+            method=method,
+            args=b"" if args is None else codec.encode(args),
+            fuel_limit=fuel_limit,
+        )
+        sig = self.suite.sign(key.private_bytes, tx.signing_bytes())
+        return Transaction(**{**tx.to_map(), "signature": sig})
+
+
+def make_testnet(suite_name: str, params: dict[str, int] | None = None) -> TestNet:
+    suite = get_suite(suite_name)
+    validator, admin, user = suite.generate_keypair(), suite.generate_keypair(), suite.generate_keypair()
+    genesis = Genesis(
+        chain_id="test-chain",
+        suite=suite_name,
+        consensus="pbft",
+        timestamp_ms=1_700_000_000_000,
+        nodes=(GenesisNode("validator-0", "validator", validator.public_bytes, "127.0.0.1", 1),),
+        admins=(suite.address(admin.public_bytes),),
+        params=params or {},
+    )
+    return TestNet(suite=suite, genesis=genesis, validator=validator, admin=admin, user=user)
+
+
+@pytest.fixture(params=["sm", "std"])
+def testnet(request) -> TestNet:
+    return make_testnet(request.param)
+
+
+@pytest.fixture
+def chain(testnet: TestNet, tmp_path: Path):
+    store = ChainStore(tmp_path / "data")
+    c = Chain(testnet.genesis, store)
+    yield c
+    store.close()

@@ -1,0 +1,203 @@
+"""The chain as consensus sees it: propose, validate, commit; and the pool's admission rules."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from consensus.certificate import verify_certificate
+from consensus.solo import SoloEngine
+from node.chain import Chain
+from node.errors import BadSignature, ConsensusError, DecodeError, DuplicateTransaction, InvalidTransaction, PoolFull, ConfigError
+from node.store.chainstore import ChainStore
+from node.txpool import PoolLimits
+from node.wire.types import Block, BlockHeader
+from tests.conftest import SYSCONFIG, make_testnet
+
+
+def seal(chain: Chain, key) -> Block:
+    import asyncio
+
+    engine = SoloEngine(chain, key)
+    asyncio.run(engine.seal_one())
+    block = chain.store.get_block(chain.height)
+    assert block is not None
+    return block
+
+
+def test_genesis_is_committed_once(chain, testnet, tmp_path):
+    assert chain.height == 0
+    assert chain.validators() == [testnet.validator.public_bytes]
+    assert chain.params().block_tx_limit == 2000
+
+
+def test_reopen_with_other_genesis_is_refused(testnet, tmp_path):
+    store = ChainStore(tmp_path / "d")
+    Chain(testnet.genesis, store)
+    store.close()
+    other = make_testnet(testnet.suite.name)
+    store = ChainStore(tmp_path / "d")
+    with pytest.raises(ConfigError, match="different chain"):
+        Chain(other.genesis, store)
+    store.close()
+
+
+def test_transactions_commit_with_receipts_and_certificate(chain, testnet):
+    ok = testnet.tx(testnet.admin, method="set", args={"key": "block_interval_ms", "value": 500})
+    denied = testnet.tx(testnet.user, method="set", args={"key": "block_interval_ms", "value": 700})
+    h_ok = chain.submit(ok.encode())
+    h_denied = chain.submit(denied.encode())
+    block = seal(chain, testnet.validator)
+    assert block.height == 1 and len(block.txs) == 2
+    r_ok = chain.store.get_receipt_at(*chain.store.get_tx_location(h_ok))
+    r_denied = chain.store.get_receipt_at(*chain.store.get_tx_location(h_denied))
+    assert r_ok.ok and r_ok.events[0].name == "ParamChanged"
+    assert not r_denied.ok and "admin" in r_denied.error
+    assert chain.params().block_interval_ms == 500
+    cert = chain.store.get_certificate(1)
+    verify_certificate(testnet.suite, cert, chain_id=chain.chain_id, height=1,
+                       block_hash=chain.store.get_block_hash(1), validators=chain.validators())
+    assert len(chain.pool) == 0
+
+
+def test_failed_transaction_leaves_no_state(chain, testnet):
+    tx = testnet.tx(testnet.admin, method="set", args={"key": "block_interval_ms", "value": 5})  # below minimum
+    h = chain.submit(tx.encode())
+    seal(chain, testnet.validator)
+    r = chain.store.get_receipt_at(*chain.store.get_tx_location(h))
+    assert not r.ok and "between" in r.error and r.fuel_used > 0
+    assert chain.params().block_interval_ms == 1000
+
+
+def test_out_of_fuel(chain, testnet):
+    h = chain.submit(testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 5}, fuel_limit=1500).encode())
+    seal(chain, testnet.validator)
+    r = chain.store.get_receipt_at(*chain.store.get_tx_location(h))
+    assert not r.ok and "out of fuel" in r.error and r.fuel_used == 1500
+    assert chain.params().min_seal_ms == 20
+
+
+def test_unknown_contract_and_method_fail_cleanly(chain, testnet):
+    h1 = chain.submit(testnet.tx(to=b"\x07" * 20).encode())
+    h2 = chain.submit(testnet.tx(method="nope").encode())
+    h3 = chain.submit(testnet.tx(method="set", args=None).encode())
+    seal(chain, testnet.validator)
+    errs = [chain.store.get_receipt_at(*chain.store.get_tx_location(h)).error for h in (h1, h2, h3)]
+    assert "no contract" in errs[0] and "unknown method" in errs[1] and "admin" in errs[2]
+
+
+def test_bad_msgpack_args_fail_the_tx_only(chain, testnet):
+    tx = testnet.tx(method="get")
+    bad = type(tx)(**{**tx.to_map(), "args": b"\xc1\xc1", "signature": b""})
+    bad = type(tx)(**{**bad.to_map(), "signature": testnet.suite.sign(testnet.user.private_bytes, bad.signing_bytes())})
+    h = chain.submit(bad.encode())
+    seal(chain, testnet.validator)
+    r = chain.store.get_receipt_at(*chain.store.get_tx_location(h))
+    assert not r.ok and "msgpack" in r.error
+
+
+def test_query_is_read_only(chain, testnet):
+    out = msgpack.unpackb(chain.query(SYSCONFIG, "get", msgpack.packb({"key": "block_tx_limit"})))
+    assert out == 2000
+    from node.errors import ExecutionError
+
+    with pytest.raises(ExecutionError, match="cannot run as a query"):
+        chain.query(SYSCONFIG, "set", msgpack.packb({"key": "block_tx_limit", "value": 3}))
+
+
+# --- admission -----------------------------------------------------------------------------
+
+
+def test_bad_signature_rejected(chain, testnet):
+    tx = testnet.tx()
+    forged = type(tx)(**{**tx.to_map(), "signature": bytes(len(tx.signature))})
+    with pytest.raises(BadSignature):
+        chain.submit(forged.encode())
+    other = testnet.tx(testnet.admin)
+    swapped = type(tx)(**{**tx.to_map(), "signature": other.signature})
+    with pytest.raises(BadSignature):
+        chain.submit(swapped.encode())
+    assert len(chain.pool) == 0
+
+
+def test_wrong_chain_id_rejected(chain, testnet):
+    with pytest.raises(InvalidTransaction, match="wrong chain id"):
+        chain.submit(testnet.tx(chain_id="other-chain").encode())
+
+
+def test_expired_and_far_future_rejected(chain, testnet):
+    with pytest.raises(InvalidTransaction, match="expired"):
+        chain.submit(testnet.tx(expiry_height=0).encode())
+    with pytest.raises(InvalidTransaction, match="too far ahead"):
+        chain.submit(testnet.tx(expiry_height=10_000).encode())
+
+
+def test_duplicate_and_replayed_nonce_rejected(chain, testnet):
+    tx = testnet.tx(nonce=b"r" * 16)
+    chain.submit(tx.encode())
+    with pytest.raises(DuplicateTransaction):
+        chain.submit(tx.encode())
+    with pytest.raises(DuplicateTransaction, match="nonce"):
+        chain.submit(testnet.tx(nonce=b"r" * 16, method="get", args={"key": "max_tx_bytes"}).encode())
+    seal(chain, testnet.validator)
+    with pytest.raises(DuplicateTransaction):
+        chain.submit(tx.encode())  # committed
+    with pytest.raises(DuplicateTransaction, match="nonce"):
+        chain.submit(testnet.tx(nonce=b"r" * 16, expiry_height=60).encode())  # replay with new body
+
+
+def test_key_from_other_suite_rejected(chain, testnet):
+    other = make_testnet("std" if testnet.suite.name == "sm" else "sm")
+    foreign = other.tx(chain_id=testnet.genesis.chain_id)
+    with pytest.raises(InvalidTransaction, match="suite"):
+        chain.submit(foreign.encode())
+
+
+def test_garbage_rejected(chain):
+    for raw in (b"", b"\x00", b"\xc1", b"\x81\xa1a\x01", b"x" * 100):
+        with pytest.raises((DecodeError, InvalidTransaction)):
+            chain.submit(raw)
+
+
+def test_oversized_rejected(chain, testnet):
+    tx = testnet.tx(method="get", args={"blob": b"x" * (600 * 1024)})
+    with pytest.raises(InvalidTransaction, match="limit"):
+        chain.submit(tx.encode())
+
+
+def test_pool_full_and_fair_selection(testnet, tmp_path):
+    store = ChainStore(tmp_path / "d")
+    chain = Chain(testnet.genesis, store, pool_limits=PoolLimits(capacity=6, per_sender=4))
+    heavy = [testnet.tx(testnet.admin) for _ in range(4)]
+    for tx in heavy:
+        chain.submit(tx.encode())
+    with pytest.raises(PoolFull, match="sender"):
+        chain.submit(testnet.tx(testnet.admin).encode())
+    light = [testnet.tx(testnet.user) for _ in range(2)]
+    for tx in light:
+        chain.submit(tx.encode())
+    with pytest.raises(PoolFull, match="full"):
+        chain.submit(testnet.tx(testnet.validator).encode())
+    picked = chain.pool.select(4)
+    senders = [p.tx.sender_pubkey for p in picked]
+    assert senders.count(testnet.user.public_bytes) == 2  # the light sender is not starved
+    store.close()
+
+
+# --- validation of blocks from others -------------------------------------------------------
+
+
+def test_validate_rejects_tampered_blocks(testnet, tmp_path):
+    a = Chain(testnet.genesis, ChainStore(tmp_path / "a"))
+    b = Chain(testnet.genesis, ChainStore(tmp_path / "b"))
+    a.submit(testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 7}).encode())
+    proposal = a.propose(height=1, view=0, proposer=testnet.validator.public_bytes, timestamp_ms=1_700_000_000_500, max_txs=10)
+    assert b.validate(proposal.block) == proposal.block_hash
+    hdr = proposal.block.header
+    for field, value in (("state_root", b"\x01" * 32), ("tx_root", b"\x02" * 32), ("receipt_root", b"\x03" * 32),
+                         ("parent_hash", b"\x04" * 32), ("height", 2)):
+        bad = Block(header=BlockHeader(**{**hdr.to_map(), field: value}), txs=proposal.block.txs)
+        with pytest.raises(ConsensusError):
+            b.validate(bad)
+    a.store.close()
+    b.store.close()

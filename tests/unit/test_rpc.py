@@ -1,0 +1,212 @@
+"""JSON-RPC over HTTP and WebSocket against an in-process node (real sockets on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+
+from consensus.solo import SoloEngine
+from node.chain import Chain
+from node.merkle import proof_from_json, verify_proof
+from node.rpc.methods import NodeIdentity
+from node.rpc.server import RpcServer
+from node.store.chainstore import ChainStore
+from node.wire.types import BlockHeader, Receipt
+from node.wire import codec
+from tests.conftest import make_testnet
+
+
+@pytest.fixture
+async def node(tmp_path):
+    net = make_testnet("std", params={"block_interval_ms": 50, "min_seal_ms": 5})
+    store = ChainStore(tmp_path / "data")
+    chain = Chain(net.genesis, store)
+    engine = SoloEngine(chain, net.validator)
+    rpc = RpcServer(chain, NodeIdentity("validator-0", "validator", net.validator.public_bytes), host="127.0.0.1", port=0,
+                    max_body_bytes=64 * 1024, max_batch=10, max_ws_subscriptions=2, engine_status=engine.status)
+    await rpc.start()
+    await engine.start()
+    async with aiohttp.ClientSession() as session:
+        yield net, chain, rpc, session, f"http://127.0.0.1:{rpc.port}"
+    await engine.stop()
+    await rpc.stop()
+    store.close()
+
+
+async def post(session, url, body):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    async with session.post(url, data=data, headers={"Content-Type": "application/json"}) as resp:
+        text = await resp.text()
+        return resp.status, (json.loads(text) if text else None)
+
+
+async def call(session, url, method, *params):
+    status, reply = await post(session, url, {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+    assert status == 200
+    return reply
+
+
+async def wait_receipt(session, url, tx_hash, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        reply = await call(session, url, "tx_getReceipt", tx_hash, True)
+        if reply["result"] is not None:
+            return reply["result"]
+        await asyncio.sleep(0.02)
+    raise AssertionError("no receipt")
+
+
+async def test_send_and_prove_receipt(node):
+    net, chain, rpc, session, url = node
+    tx = net.tx(net.admin, method="set", args={"key": "min_seal_ms", "value": 3})
+    reply = await call(session, url, "tx_send", "0x" + tx.encode().hex())
+    tx_hash = reply["result"]
+    receipt = await wait_receipt(session, url, tx_hash)
+    assert receipt["ok"] and receipt["events"][0]["name"] == "ParamChanged"
+    proof = receipt["proof"]
+    header = BlockHeader.from_map(codec.decode(bytes.fromhex(proof["header_raw"][2:])))
+    h = net.suite.hash
+    assert "0x" + h(bytes.fromhex(proof["header_raw"][2:])).hex() == proof["block_hash"]
+    assert verify_proof(h, bytes.fromhex(tx_hash[2:]), proof_from_json(proof["tx_proof"]), header.tx_root)
+    raw = bytes.fromhex(receipt["raw"][2:])
+    assert Receipt.decode(raw).tx_hash.hex() == tx_hash[2:]
+    assert verify_proof(h, raw, proof_from_json(proof["receipt_proof"]), header.receipt_root)
+    got = (await call(session, url, "tx_get", tx_hash))["result"]
+    assert got["status"] == "committed" and got["method"] == "set"
+    block = (await call(session, url, "chain_getBlockByNumber", receipt["height"], True))["result"]
+    assert block["txs"][receipt["index"]]["hash"] == tx_hash
+    by_hash = (await call(session, url, "chain_getBlockByHash", block["hash"]))["result"]
+    assert by_hash["height"] == block["height"]
+
+
+async def test_state_call_and_node_info(node):
+    net, chain, rpc, session, url = node
+    args = "0x" + codec.encode({"key": "block_tx_limit"}).hex()
+    reply = await call(session, url, "state_call", {"to": "0x" + "00" * 18 + "1000", "method": "get", "args": args})
+    assert codec.decode(bytes.fromhex(reply["result"]["return_value"][2:])) == 2000
+    info = (await call(session, url, "node_info"))["result"]
+    assert info["chain_id"] == "test-chain" and info["suite"] == "std" and info["validators"]
+    bad = await call(session, url, "state_call", {"to": "0x" + "00" * 18 + "1000", "method": "set", "args": args})
+    assert bad["error"]["code"] == -32007
+
+
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        (b"{not json", -32700),
+        (b"[]", -32600),
+        (b"42", -32600),
+        ({"jsonrpc": "1.0", "id": 1, "method": "node_info"}, -32600),
+        ({"jsonrpc": "2.0", "id": 1, "method": 5}, -32600),
+        ({"jsonrpc": "2.0", "id": 1, "method": "node_info", "params": 3}, -32600),
+        ({"jsonrpc": "2.0", "id": {"x": 1}, "method": "node_info"}, -32600),
+        ({"jsonrpc": "2.0", "id": 1, "method": "no_such"}, -32601),
+        ({"jsonrpc": "2.0", "id": 1, "method": "chain_getBlockByNumber", "params": ["x"]}, -32602),
+        ({"jsonrpc": "2.0", "id": 1, "method": "chain_getBlockByNumber", "params": []}, -32602),
+        ({"jsonrpc": "2.0", "id": 1, "method": "chain_getBlockByNumber", "params": [1, 2, 3]}, -32602),
+        ({"jsonrpc": "2.0", "id": 1, "method": "tx_get", "params": ["0x1234"]}, -32602),
+        ({"jsonrpc": "2.0", "id": 1, "method": "tx_send", "params": ["0xzz"]}, -32602),
+        ({"jsonrpc": "2.0", "id": 1, "method": "tx_send", "params": ["0xc1"]}, -32001),
+        ({"jsonrpc": "2.0", "id": 1, "method": "sub_subscribe", "params": [{"topic": "blocks"}]}, -32010),
+    ],
+)
+async def test_bad_requests_get_standard_errors(node, body, code):
+    net, chain, rpc, session, url = node
+    status, reply = await post(session, url, body)
+    assert reply["error"]["code"] == code, reply
+    assert (await call(session, url, "chain_blockNumber"))["result"] >= 0  # still serving
+
+
+async def test_bad_transactions_change_nothing(node):
+    net, chain, rpc, session, url = node
+    good = net.tx()
+    forged = type(good)(**{**good.to_map(), "signature": bytes(64)})
+    other_chain = net.tx(chain_id="elsewhere")
+    expired = net.tx(expiry_height=0)
+    for tx, code in ((forged, -32003), (other_chain, -32002), (expired, -32002)):
+        reply = await call(session, url, "tx_send", "0x" + tx.encode().hex())
+        assert reply["error"]["code"] == code
+    assert len(chain.pool) == 0
+    first = await call(session, url, "tx_send", "0x" + good.encode().hex())
+    again = await call(session, url, "tx_send", "0x" + good.encode().hex())
+    assert "result" in first and again["error"]["code"] == -32004
+
+
+async def test_batches_notifications_and_limits(node):
+    net, chain, rpc, session, url = node
+    status, reply = await post(session, url, [
+        {"jsonrpc": "2.0", "id": 1, "method": "chain_blockNumber"},
+        {"jsonrpc": "2.0", "method": "chain_blockNumber"},  # notification: no reply
+        {"jsonrpc": "2.0", "id": "b", "method": "nope"},
+    ])
+    assert [r["id"] for r in reply] == [1, "b"] and reply[1]["error"]["code"] == -32601
+    status, reply = await post(session, url, {"jsonrpc": "2.0", "method": "chain_blockNumber"})
+    assert status == 204 and reply is None
+    status, reply = await post(session, url, [{"jsonrpc": "2.0", "id": i, "method": "chain_blockNumber"} for i in range(11)])
+    assert reply["error"]["code"] == -32009
+    status, reply = await post(session, url, b"[" + b" " * 70_000 + b"]")
+    assert status == 413 and reply["error"]["code"] == -32009
+    status, reply = await post(session, url, {"jsonrpc": "2.0", "id": 1, "method": "chain_blockNumber", "params": {"x": 1}})
+    assert reply["error"]["code"] == -32602
+
+
+async def test_metrics(node):
+    net, chain, rpc, session, url = node
+    await call(session, url, "chain_blockNumber")
+    async with session.get(url + "/metrics") as resp:
+        text = await resp.text()
+    assert "consortia_block_height" in text and 'consortia_rpc_calls_total{method="chain_blockNumber"}' in text
+
+
+async def _collect(ws, n, timeout=10.0):
+    out = []
+    while len(out) < n:
+        msg = await asyncio.wait_for(ws.receive_json(), timeout)
+        if msg.get("method") == "sub_notify":
+            out.append(msg["params"])
+    return out
+
+
+async def test_subscription_replays_then_streams_and_resumes(node):
+    net, chain, rpc, session, url = node
+    while chain.height < 3:
+        await asyncio.sleep(0.02)
+    async with session.ws_connect(url + "/ws") as ws:
+        await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "sub_subscribe", "params": {"topic": "blocks", "from_height": 1}})
+        reply = await ws.receive_json()
+        assert reply["id"] == 1 and isinstance(reply["result"], str)
+        got = await _collect(ws, 5)
+    heights = [g["height"] for g in got]
+    assert heights == list(range(1, 6))
+    async with session.ws_connect(url + "/ws") as ws:
+        await ws.send_json({"jsonrpc": "2.0", "id": 2, "method": "sub_subscribe", "params": [{"topic": "blocks", "from_height": heights[-1] + 1}]})
+        await ws.receive_json()
+        again = await _collect(ws, 3)
+    assert [g["height"] for g in again] == list(range(6, 9))
+
+
+async def test_event_subscription_with_filter(node):
+    net, chain, rpc, session, url = node
+    async with session.ws_connect(url + "/ws") as ws:
+        await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "sub_subscribe",
+                            "params": {"topic": "events", "from_height": 0, "filter": {"name": "ParamChanged"}}})
+        await ws.receive_json()
+        tx = net.tx(net.admin, method="set", args={"key": "min_seal_ms", "value": 4})
+        await call(session, url, "tx_send", "0x" + tx.encode().hex())
+        (note,) = await _collect(ws, 1)
+        assert note["result"]["events"][0]["name"] == "ParamChanged"
+        await ws.send_json({"jsonrpc": "2.0", "id": 3, "method": "sub_subscribe", "params": {"topic": "nope"}})
+        while True:
+            msg = await ws.receive_json()
+            if msg.get("id") == 3:
+                assert msg["error"]["code"] == -32602
+                break
+        await ws.send_str("{garbage")
+        while True:
+            msg = await ws.receive_json()
+            if "error" in msg and msg.get("id") is None:
+                assert msg["error"]["code"] == -32700
+                break
