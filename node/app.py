@@ -18,6 +18,7 @@ from node.errors import ConfigError, Unavailable
 from node.genesis import Genesis
 from node.rpc.methods import NodeIdentity
 from node.rpc.server import RpcServer
+from node.sigverify import BatchVerifier
 from node.store.chainstore import ChainStore
 from node.txpool import PoolLimits
 
@@ -88,6 +89,10 @@ async def serve(parts: NodeParts, stop: asyncio.Event) -> None:
         max_ws_subscriptions=parts.config.rpc.max_ws_subscriptions,
         engine_status=engine.status if engine else (lambda: {}),
     )
+    workers = parts.config.pool.verify_workers
+    verifier = BatchVerifier(parts.genesis.suite, workers=None if workers < 0 else workers)
+    verifier.start()
+    parts.chain.verifier = verifier
     await rpc.start()
     if engine is not None:
         await engine.start()
@@ -106,6 +111,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event) -> None:
         if engine is not None:
             await engine.stop()
         await rpc.stop()
+        verifier.close()
         log.info("event=node_stopped height=%d", parts.chain.height)
 
 

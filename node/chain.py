@@ -22,6 +22,7 @@ from node.genesis import Genesis
 from node.state import CommittedState
 from node.store.chainstore import BlockCommit, ChainStore
 from node.txcheck import CheckedTx, check_transaction
+from node.sigverify import BatchVerifier
 from node.txpool import PoolLimits, TxPool
 from node.wire.types import Block, BlockHeader, CommitCertificate, Receipt
 
@@ -66,6 +67,7 @@ class Chain:
             (SysConfig(), *extra_contracts),
             vm=vm,
         )
+        self.verifier: BatchVerifier | None = None
         self._listeners: list[Listener] = []
         self._executed: dict[bytes, BlockExecution] = {}
         self._params_cache: tuple[int, ChainParams] | None = None
@@ -253,6 +255,12 @@ class Chain:
     def submit(self, raw: bytes) -> bytes:
         """Admit a client transaction to the pool; returns its hash or raises a ConsortiaError."""
         return self.pool.add(raw).hash
+
+    async def submit_async(self, raw: bytes) -> bytes:
+        """``submit`` with the signature verified by the batch verifier, when one is attached."""
+        if self.verifier is None:
+            return self.submit(raw)
+        return (await self.pool.add_async(raw, self.verifier.verify)).hash
 
     def query(self, to: bytes, method: str, args: bytes, sender: bytes = bytes(20)) -> bytes:
         head = self.head()

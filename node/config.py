@@ -44,6 +44,7 @@ class P2PConfig:
 class PoolConfig:
     capacity: int = 50_000
     per_sender: int = 10_000
+    verify_workers: int = -1  # processes verifying signatures; -1 = one per core beyond the first
 
 
 @dataclass

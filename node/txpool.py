@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Awaitable, Callable, Iterable
 
 from node.crypto.base import CryptoSuite
 from node.errors import BadSignature, DuplicateTransaction, InvalidTransaction, PoolFull
@@ -88,11 +88,7 @@ class TxPool:
         """Admit one client transaction or raise a ConsortiaError saying why not."""
         try:
             checked = self.check(raw)
-            if len(self._by_hash) >= self.limits.capacity:
-                raise PoolFull(f"transaction pool is full ({self.limits.capacity} transactions); retry later")
-            queue = self._queues.get(checked.sender)
-            if queue is not None and len(queue) >= self.limits.per_sender:
-                raise PoolFull(f"sender has {self.limits.per_sender} pending transactions; wait for some to commit")
+            self._check_capacity(checked)
             if not self.suite.verify(checked.tx.sender_pubkey, checked.tx.signing_bytes(), checked.tx.signature):
                 raise BadSignature("signature does not verify")
         except Exception:
@@ -100,6 +96,30 @@ class TxPool:
             raise
         self._insert(checked)
         return checked
+
+    async def add_async(self, raw: bytes, verify: "Callable[[bytes, bytes, bytes], Awaitable[bool]]") -> CheckedTx:
+        """Like ``add``, with the signature checked by ``verify`` (e.g. a BatchVerifier) off the loop."""
+        try:
+            checked = self.check(raw)
+            self._check_capacity(checked)
+            tx = checked.tx
+            if not await verify(tx.sender_pubkey, tx.signing_bytes(), tx.signature):
+                raise BadSignature("signature does not verify")
+            # Others may have been admitted while we awaited: re-run the cheap checks.
+            self.check(raw)
+            self._check_capacity(checked)
+        except Exception:
+            self.rejected += 1
+            raise
+        self._insert(checked)
+        return checked
+
+    def _check_capacity(self, checked: CheckedTx) -> None:
+        if len(self._by_hash) >= self.limits.capacity:
+            raise PoolFull(f"transaction pool is full ({self.limits.capacity} transactions); retry later")
+        queue = self._queues.get(checked.sender)
+        if queue is not None and len(queue) >= self.limits.per_sender:
+            raise PoolFull(f"sender has {self.limits.per_sender} pending transactions; wait for some to commit")
 
     def add_verified(self, checked: CheckedTx) -> None:
         """Insert a transaction whose checks (including signature) were already done elsewhere."""

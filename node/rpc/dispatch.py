@@ -6,6 +6,7 @@ object and never an exception escaping to the transport.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -77,7 +78,8 @@ class Dispatcher:
                 return self._count_error(
                     error_object(RequestTooLarge(f"batch of {len(payload)} requests exceeds the limit of {self.max_batch}"), None)
                 )
-            replies = [await self.handle_one(item, context) for item in payload]
+            # Concurrently, so that e.g. the signatures of a batch of tx_send are verified together.
+            replies = await asyncio.gather(*(self.handle_one(item, context) for item in payload))
             out = [r for r in replies if r is not None]
             return out or None
         return await self.handle_one(payload, context)

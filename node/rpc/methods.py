@@ -80,9 +80,9 @@ class RpcMethods:
 
     # --- transactions ----------------------------------------------------------------------
 
-    def tx_send(self, raw: Any) -> str:
+    async def tx_send(self, raw: Any) -> str:
         data = parse_hex(raw, "raw", max_size=MAX_TX_BYTES)
-        return hx(self.chain.submit(data))
+        return hx(await self.chain.submit_async(data))
 
     def tx_get(self, hash: Any) -> dict[str, Any] | None:
         tx_hash = parse_hex(hash, "hash", size=32)
