@@ -124,11 +124,11 @@ class Chain:
 
     def head(self) -> ChainHead:
         height = self.height
-        block = self.store.get_block(height)
+        header = self.store.get_header(height)
         block_hash = self.store.get_block_hash(height)
-        if block is None or block_hash is None:
+        if header is None or block_hash is None:
             raise StoreError(f"head block {height} is missing")
-        return ChainHead(height=height, block_hash=block_hash, state_root=block.header.state_root, timestamp_ms=block.header.timestamp_ms)
+        return ChainHead(height=height, block_hash=block_hash, state_root=header.state_root, timestamp_ms=header.timestamp_ms)
 
     def params(self) -> ChainParams:
         height = self.height

@@ -17,6 +17,7 @@ class CheckedTx:
     hash: bytes
     sender: bytes
     size: int
+    signing: bytes  # the signing bytes, kept so they are encoded once
 
 
 def check_transaction(suite: CryptoSuite, chain_id: str, tx: Transaction, *, size: int, verify: bool = True) -> CheckedTx:
@@ -34,7 +35,7 @@ def check_transaction(suite: CryptoSuite, chain_id: str, tx: Transaction, *, siz
     signing = tx.signing_bytes()
     if verify and not suite.verify(tx.sender_pubkey, signing, tx.signature):
         raise BadSignature("signature does not verify")
-    return CheckedTx(tx=tx, hash=suite.hash(signing), sender=suite.address(tx.sender_pubkey), size=size)
+    return CheckedTx(tx=tx, hash=suite.hash(signing), sender=suite.address(tx.sender_pubkey), size=size, signing=signing)
 
 
 def decode_and_check(suite: CryptoSuite, chain_id: str, raw: bytes, *, max_bytes: int, verify: bool = True) -> CheckedTx:

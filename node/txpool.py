@@ -89,7 +89,7 @@ class TxPool:
         try:
             checked = self.check(raw)
             self._check_capacity(checked)
-            if not self.suite.verify(checked.tx.sender_pubkey, checked.tx.signing_bytes(), checked.tx.signature):
+            if not self.suite.verify(checked.tx.sender_pubkey, checked.signing, checked.tx.signature):
                 raise BadSignature("signature does not verify")
         except Exception:
             self.rejected += 1
@@ -103,16 +103,24 @@ class TxPool:
             checked = self.check(raw)
             self._check_capacity(checked)
             tx = checked.tx
-            if not await verify(tx.sender_pubkey, tx.signing_bytes(), tx.signature):
+            if not await verify(tx.sender_pubkey, checked.signing, tx.signature):
                 raise BadSignature("signature does not verify")
-            # Others may have been admitted while we awaited: re-run the cheap checks.
-            self.check(raw)
+            # Others may have been admitted while we awaited: re-check what may have changed.
+            self._recheck(checked)
             self._check_capacity(checked)
         except Exception:
             self.rejected += 1
             raise
         self._insert(checked)
         return checked
+
+    def _recheck(self, checked: CheckedTx) -> None:
+        if checked.hash in self._by_hash or self._is_committed(checked.hash):
+            raise DuplicateTransaction(f"transaction 0x{checked.hash.hex()} is already known")
+        if (checked.sender, checked.tx.nonce) in self._nonces or self._nonce_used(checked.sender, checked.tx.nonce):
+            raise DuplicateTransaction("nonce already used by this sender (replay)")
+        if checked.tx.expiry_height <= self._head_height():
+            raise InvalidTransaction("transaction expired while its signature was being checked")
 
     def _check_capacity(self, checked: CheckedTx) -> None:
         if len(self._by_hash) >= self.limits.capacity:

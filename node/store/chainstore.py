@@ -85,6 +85,7 @@ class ChainStore:
         self.path = str(path)
         self._db = open_database(path, create=create)
         self._head: int | None = self._read_head()
+        self._head_header: BlockHeader | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -124,6 +125,8 @@ class ChainStore:
         return None if raw is None else Block.decode(raw)
 
     def get_header(self, height: int) -> BlockHeader | None:
+        if height == self._head and self._head_header is not None:
+            return self._head_header
         block = self.get_block(height)
         return None if block is None else block.header
 
@@ -214,6 +217,7 @@ class ChainStore:
                 wb.delete(P_NONCE + key[9:])
             wb.put(P_HEAD, h)
         self._head = height
+        self._head_header = c.block.header
 
     def put_certificate(self, height: int, cert: CommitCertificate) -> None:
         """Attach a certificate to an already committed block (e.g. one received later)."""

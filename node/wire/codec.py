@@ -48,7 +48,15 @@ def _canonicalize(value: Any, depth: int = 0) -> Any:
 
 def encode(value: Any) -> bytes:
     """Canonical encoding of a value built from None, bool, int, str, bytes, list and str-keyed dict."""
-    return msgpack.packb(_canonicalize(value), use_bin_type=True)
+    return _packb(_canonicalize(value), use_bin_type=True)
+
+
+def encode_sorted(value: Any) -> bytes:
+    """Fast path for values already in canonical shape (wire types build their maps in key order)."""
+    return _packb(value, use_bin_type=True)
+
+
+_packb = msgpack.packb
 
 
 def _reject_ext(code: int, data: bytes) -> Any:
@@ -85,20 +93,31 @@ def decode(data: bytes, *, max_bytes: int = MAX_DECODE_BYTES) -> Any:
         raise DecodeError(f"malformed msgpack: {exc.__class__.__name__}") from None
     except Exception as exc:  # msgpack raises assorted errors on hostile input
         raise DecodeError(f"malformed msgpack: {exc.__class__.__name__}") from None
-    _reject_floats(value)
-    if encode(value) != data:
+    _check_shape(value)
+    if _packb(value, use_bin_type=True) != data:
         raise DecodeError("encoding is not canonical")
     return value
 
 
-def _reject_floats(value: Any, depth: int = 0) -> None:
+def _check_shape(value: Any, depth: int = 0) -> None:
+    """No floats anywhere, map keys sorted (code point order equals UTF-8 byte order).
+
+    With that, re-packing the decoded value reproduces the input exactly iff every integer,
+    string and container used its shortest form, which ``decode`` then checks byte for byte.
+    """
     if depth > 32:
         raise DecodeError("value nested too deeply")
-    if isinstance(value, float):
-        raise DecodeError("floats are not allowed on the wire")
-    if isinstance(value, list):
-        for v in value:
-            _reject_floats(v, depth + 1)
-    elif isinstance(value, dict):
+    t = type(value)
+    if t is dict:
+        keys = list(value)
+        if any(keys[i] >= keys[i + 1] for i in range(len(keys) - 1)):
+            raise DecodeError("encoding is not canonical: map keys are not sorted")
         for v in value.values():
-            _reject_floats(v, depth + 1)
+            if type(v) in (dict, list, float):
+                _check_shape(v, depth + 1)
+    elif t is list:
+        for v in value:
+            if type(v) in (dict, list, float):
+                _check_shape(v, depth + 1)
+    elif t is float:
+        raise DecodeError("floats are not allowed on the wire")

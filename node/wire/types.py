@@ -147,16 +147,24 @@ class Transaction:
         }
 
     def to_map(self) -> dict[str, Any]:
-        m = self.body_map()
-        m["signature"] = self.signature
-        return m
+        return {
+            "args": self.args,
+            "chain_id": self.chain_id,
+            "expiry_height": self.expiry_height,
+            "fuel_limit": self.fuel_limit,
+            "method": self.method,
+            "nonce": self.nonce,
+            "sender_pubkey": self.sender_pubkey,
+            "signature": self.signature,
+            "to": self.to,
+        }
 
     def signing_bytes(self) -> bytes:
         """The exact bytes that are hashed into the tx hash and signed: the body without signature."""
-        return codec.encode(self.body_map())
+        return codec.encode_sorted(self.body_map())
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_map())
+        return codec.encode_sorted(self.to_map())
 
     @classmethod
     def from_map(cls, raw: Any) -> "Transaction":
@@ -238,7 +246,7 @@ class Receipt:
         }
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_map())
+        return codec.encode_sorted(self.to_map())
 
     @classmethod
     def from_map(cls, raw: Any) -> "Receipt":
@@ -297,11 +305,15 @@ class BlockHeader:
         }
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_map())
+        return codec.encode_sorted(self.to_map())
 
     @classmethod
     def from_map(cls, raw: Any) -> "BlockHeader":
         return cls(**_check_map("block header", raw, HEADER_SCHEMA))
+
+    @classmethod
+    def decode(cls, data: bytes) -> "BlockHeader":
+        return cls.from_map(codec.decode(data))
 
 
 BLOCK_SCHEMA: dict[str, Checker] = {"header": lambda n, v: None, "txs": _list(MAX_BLOCK_TXS)}
@@ -320,7 +332,7 @@ class Block:
         return {"header": self.header.to_map(), "txs": [t.to_map() for t in self.txs]}
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_map())
+        return codec.encode_sorted(self.to_map())
 
     @classmethod
     def from_map(cls, raw: Any) -> "Block":
@@ -363,7 +375,7 @@ def commit_vote_bytes(chain_id: str, height: int, view: int, block_hash: bytes) 
     """What a validator signs to commit a block (domain-separated by the ``type`` field)."""
     return codec.encode(
         {"type": "commit", "chain_id": chain_id, "height": height, "view": view, "block_hash": block_hash}
-    )
+    )  # generic encode: sorts the keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +401,7 @@ class CommitCertificate:
         }
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_map())
+        return codec.encode_sorted(self.to_map())
 
     @classmethod
     def from_map(cls, raw: Any) -> "CommitCertificate":

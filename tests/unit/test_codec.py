@@ -130,3 +130,18 @@ def test_transaction_size_limit():
     tx = _tx(args=b"x" * (MAX_TX_BYTES + 10))
     with pytest.raises(DecodeError):
         Transaction.decode(tx.encode())
+
+
+def test_wire_types_fast_encoding_is_canonical():
+    from node.wire.types import Block, BlockHeader, CommitCertificate, Event, Receipt, Vote
+
+    tx = _tx()
+    header = BlockHeader(chain_id="c", height=1, parent_hash=bytes(32), timestamp_ms=5, proposer=b"p", view=0,
+                         tx_count=1, tx_root=bytes(32), receipt_root=bytes(32), state_root=bytes(32))
+    receipt = Receipt(tx_hash=bytes(32), height=1, index=0, status=0, error="", fuel_used=3, return_value=b"",
+                      events=(Event(contract=bytes(20), name="E", data=b"d"),))
+    cert = CommitCertificate(chain_id="c", height=1, view=0, block_hash=bytes(32), votes=(Vote(b"v", b"s"),))
+    for obj in (tx, header, receipt, cert, Block(header=header, txs=(tx,))):
+        assert obj.encode() == codec.encode(obj.to_map())
+        assert type(obj).decode(obj.encode()) == obj
+    assert tx.signing_bytes() == codec.encode(tx.body_map())
