@@ -1,0 +1,92 @@
+"""The ``consortia`` entry point: argparse subcommands, and one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from node import __version__
+from node.cli import chaincmd, keycmd, net, txcmd
+from node.cli.common import CliError, fail
+from node.errors import ConsortiaError
+
+
+def _node_run(args: argparse.Namespace) -> int:
+    from node.app import run_node
+
+    run_node(Path(args.home))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from node.cli import demo
+
+    return demo.run(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from node.cli import bench
+
+    return bench.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="consortia",
+        description="Consortia: a consortium blockchain node for trusted data collaboration.",
+    )
+    parser.add_argument("--version", action="version", version=f"consortia {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    node = sub.add_parser("node", help="run a node")
+    ns = node.add_subparsers(dest="node_cmd", required=True, metavar="COMMAND")
+    run = ns.add_parser("run", help="run one node in the foreground until SIGINT/SIGTERM")
+    run.add_argument("--home", required=True, type=Path, help="node home made by 'consortia net init'")
+    run.set_defaults(func=_node_run)
+
+    net.register(sub)
+    keycmd.register(sub)
+    txcmd.register(sub)
+    chaincmd.register(sub)
+
+    demo = sub.add_parser("demo", help="run the end-to-end demo on a fresh local network")
+    from node.cli import demo as demo_module
+
+    demo_module.add_arguments(demo)
+    demo.set_defaults(func=_demo)
+
+    bench = sub.add_parser("bench", help="measure crypto rates and single-validator throughput")
+    from node.cli import bench as bench_module
+
+    bench_module.add_arguments(bench)
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; return its exit code (0 ok, 1 failure, 2 usage error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        return fail(str(exc))
+    except ConsortiaError as exc:
+        return fail(exc.message)
+    except KeyboardInterrupt:
+        return fail("interrupted")
+    except OSError as exc:
+        return fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}")
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,59 @@
+"""The operator path end to end: net init, net up, tx send, tx receipt --proof, net status, net down."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from node.devnet import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+SYSCONFIG = "0x0000000000000000000000000000000000001000"
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "node.cli.main", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("suite", ["sm", "std"])
+def test_operator_flow(tmp_path, suite):
+    net = tmp_path / "net"
+    port = free_port()
+    r = cli("net", "init", str(net), "--validators", "1", "--observers", "0", "--suite", suite, "--consensus", "pbft",
+            "--base-port", str(port))
+    assert r.returncode == 0, r.stderr
+    r = cli("net", "up", str(net), "--timeout", "60")
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"http://127.0.0.1:{port}" in r.stdout
+        r = cli("tx", "send", "--net", str(net), "--key", str(net / "admin.key"), "--to", SYSCONFIG, "--method", "set",
+                "--args", json.dumps({"key": "block_interval_ms", "value": 400}))
+        assert r.returncode == 0, r.stderr
+        tx_hash = re.search(r"0x[0-9a-f]{64}", r.stdout).group(0)
+        r = cli("tx", "receipt", "--net", str(net), tx_hash, "--proof")
+        assert r.returncode == 0, r.stderr
+        assert "proof: verified" in r.stdout
+        r = cli("chain", "info", "--net", str(net))
+        assert r.returncode == 0 and json.loads(r.stdout)["params"]["block_interval_ms"] == 400
+        r = cli("net", "status", str(net))
+        assert r.returncode == 0 and "validator-0" in r.stdout
+        # A second `net up` must not start a second process on the same database.
+        r = cli("net", "up", str(net), "--timeout", "30")
+        assert r.returncode == 0, r.stderr
+    finally:
+        down = cli("net", "down", str(net))
+    assert down.returncode == 0, down.stderr
+
+
+def test_node_run_errors_are_one_line(tmp_path):
+    r = cli("node", "run", "--home", str(tmp_path / "missing"))
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error:")
