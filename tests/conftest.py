@@ -72,3 +72,27 @@ def chain(testnet: TestNet, tmp_path: Path):
     c = Chain(testnet.genesis, store)
     yield c
     store.close()
+
+
+@pytest.fixture
+async def node(tmp_path):
+    """A single-validator node in this process with RPC on a free loopback port."""
+    import aiohttp
+
+    from consensus.solo import SoloEngine
+    from node.rpc.methods import NodeIdentity
+    from node.rpc.server import RpcServer
+
+    net = make_testnet("std", params={"block_interval_ms": 50, "min_seal_ms": 5})
+    store = ChainStore(tmp_path / "data")
+    chain = Chain(net.genesis, store)
+    engine = SoloEngine(chain, net.validator)
+    rpc = RpcServer(chain, NodeIdentity("validator-0", "validator", net.validator.public_bytes), host="127.0.0.1", port=0,
+                    max_body_bytes=64 * 1024, max_batch=10, max_ws_subscriptions=2, engine_status=engine.status)
+    await rpc.start()
+    await engine.start()
+    async with aiohttp.ClientSession() as session:
+        yield net, chain, rpc, session, f"http://127.0.0.1:{rpc.port}"
+    await engine.stop()
+    await rpc.stop()
+    store.close()

@@ -57,3 +57,24 @@ def test_node_run_errors_are_one_line(tmp_path):
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error:")
+
+
+def test_second_node_on_same_home_is_refused(tmp_path):
+    net = tmp_path / "net"
+    assert cli("net", "init", str(net), "--validators", "1", "--base-port", str(free_port())).returncode == 0
+    assert cli("net", "up", str(net), "--timeout", "60").returncode == 0
+    try:
+        r = cli("node", "run", "--home", str(net / "validator-0"), timeout=60)
+        assert r.returncode == 1
+        assert r.stderr.strip().splitlines() == [r.stderr.strip()]
+        assert "locked by another process" in r.stderr
+    finally:
+        cli("net", "down", str(net))
+
+
+def test_multi_validator_network_is_refused_clearly_for_now(tmp_path):
+    net = tmp_path / "net"
+    assert cli("net", "init", str(net), "--validators", "4", "--base-port", str(free_port())).returncode == 0
+    r = cli("net", "up", str(net), "--timeout", "30")
+    assert r.returncode == 1
+    assert "single-validator" in r.stderr and "Traceback" not in r.stderr

@@ -19,23 +19,6 @@ from node.wire import codec
 from tests.conftest import make_testnet
 
 
-@pytest.fixture
-async def node(tmp_path):
-    net = make_testnet("std", params={"block_interval_ms": 50, "min_seal_ms": 5})
-    store = ChainStore(tmp_path / "data")
-    chain = Chain(net.genesis, store)
-    engine = SoloEngine(chain, net.validator)
-    rpc = RpcServer(chain, NodeIdentity("validator-0", "validator", net.validator.public_bytes), host="127.0.0.1", port=0,
-                    max_body_bytes=64 * 1024, max_batch=10, max_ws_subscriptions=2, engine_status=engine.status)
-    await rpc.start()
-    await engine.start()
-    async with aiohttp.ClientSession() as session:
-        yield net, chain, rpc, session, f"http://127.0.0.1:{rpc.port}"
-    await engine.stop()
-    await rpc.stop()
-    store.close()
-
-
 async def post(session, url, body):
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
     async with session.post(url, data=data, headers={"Content-Type": "application/json"}) as resp:
