@@ -52,7 +52,7 @@ def _sign_chunk(suite_name: str, chain_id: str, private: bytes, values: list[int
             sender_pubkey=key.public_bytes,
             to=SYSCONFIG,
             method="set",
-            args=codec.encode({"key": "consensus_timeout_ms", "value": value}),
+            args=codec.encode({"key": "block_tx_limit", "value": 5_000 + value % 2}),
             fuel_limit=1_000_000,
         )
         signed = Transaction(**{**tx.to_map(), "signature": suite.sign(private, tx.signing_bytes())})

@@ -155,6 +155,9 @@ class Chain:
             out.append(info)
         return out
 
+    def has_pending(self) -> bool:
+        return len(self.pool) > 0
+
     async def wait_for_transactions(self, timeout: float) -> bool:
         return await self.pool.wait_for_transactions(timeout)
 

@@ -30,7 +30,7 @@ def signed_set(net, value: int, expiry: int) -> Transaction:
     admin = net.admins[0]
     tx = Transaction(chain_id=net.genesis.chain_id, nonce=secrets.token_bytes(16), expiry_height=expiry,
                      sender_pubkey=admin.public_bytes, to=SYSCONFIG, method="set",
-                     args=codec.encode({"key": "consensus_timeout_ms", "value": value}), fuel_limit=1_000_000)
+                     args=codec.encode({"key": "block_tx_limit", "value": 1000 + value % 40_000}), fuel_limit=1_000_000)
     suite = get_suite(net.genesis.suite)
     return Transaction(**{**tx.to_map(), "signature": suite.sign(admin.private_bytes, tx.signing_bytes())})
 

@@ -1,0 +1,377 @@
+"""A deterministic simulated network that drives the real PBFT code without sockets.
+
+Time is simulated; every delivery, timer and catch-up is an event in one priority queue ordered by
+(time, sequence), and all randomness comes from one seeded ``random.Random``, so a seed replays
+exactly. Each node is a real ``Chain`` on a real LevelDB store with a real ``PbftCore``; messages
+cross the "network" as encoded bytes and are decoded on arrival, like on a socket.
+
+Faults: per-link drops, duplicates, delays (hence reordering), partitions, crashes and restarts
+(state survives in the store, in-memory state does not), and Byzantine behaviours -- a silent
+node, a node whose signatures are garbage, an equivocating primary, and a primary that proposes
+invalid blocks.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from consensus.certificate import verify_certificate
+from consensus.pbft.core import PbftCore
+from consensus.pbft.messages import ConsensusMessage, PrePrepare, decode_message, encode_message, sign_message
+from node.chain import Chain, CommittedBlock
+from node.crypto import get_suite
+from node.crypto.base import KeyPair
+from node.errors import ConsortiaError
+from node.genesis import Genesis, GenesisNode
+from node.store.chainstore import ChainStore
+from node.wire import codec
+from node.wire.types import Block, BlockHeader, Transaction
+
+SYSCONFIG = bytes(18) + (0x1000).to_bytes(2, "big")
+
+HONEST = "honest"
+SILENT = "silent"
+BAD_SIGNATURES = "bad_signatures"
+EQUIVOCATE = "equivocate"
+INVALID_PROPOSALS = "invalid_proposals"
+
+
+@dataclass
+class LinkFaults:
+    drop: float = 0.0
+    duplicate: float = 0.0
+    min_delay_ms: int = 5
+    max_delay_ms: int = 50
+
+
+class SimEnv:
+    """The PbftEnv of one simulated node."""
+
+    def __init__(self, net: "SimNetwork", node: "SimNode") -> None:
+        self.net = net
+        self.node = node
+        self._timer_tokens: dict[str, int] = {}
+
+    def now_ms(self) -> int:
+        return self.net.time_ms
+
+    def broadcast(self, msg: ConsensusMessage) -> None:
+        self.net.send_from(self.node, msg)
+
+    def set_timer(self, name: str, delay_ms: int, callback: Callable[[], None]) -> None:
+        token = self._timer_tokens.get(name, 0) + 1
+        self._timer_tokens[name] = token
+        epoch = self.node.epoch
+
+        def fire() -> None:
+            if self._timer_tokens.get(name) == token and self.node.up and self.node.epoch == epoch:
+                callback()
+
+        self.net.schedule(delay_ms, fire)
+
+    def cancel_timer(self, name: str) -> None:
+        self._timer_tokens[name] = self._timer_tokens.get(name, 0) + 1
+
+    def request_sync(self, target_height: int, hint: bytes | None) -> None:
+        self.net.schedule(self.net.rng.randint(5, 30), lambda: self.net.sync(self.node))
+
+    def peer_behind(self, peer: bytes, height: int) -> None:
+        behind = self.net.by_key.get(peer)
+        if behind is not None and self.net._linked(self.node.index, behind.index):
+            self.net.schedule(self.net.rng.randint(5, 30), lambda: self.net.sync(behind))
+
+
+@dataclass
+class SimNode:
+    index: int
+    name: str
+    key: KeyPair
+    home: Path
+    behaviour: str = HONEST
+    chain: Chain | None = None
+    store: ChainStore | None = None
+    core: PbftCore | None = None
+    up: bool = False
+    epoch: int = 0
+    committed: dict[int, bytes] = field(default_factory=dict)
+
+
+class SimNetwork:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        seed: int,
+        validators: int = 4,
+        suite: str = "std",
+        faults: LinkFaults | None = None,
+        behaviours: dict[int, str] | None = None,
+        params: dict[str, int] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.rng = random.Random(seed)
+        self.suite = get_suite(suite)
+        self.faults = faults or LinkFaults()
+        self.time_ms = 0
+        self._queue: list[tuple[int, int, Callable[[], None]]] = []
+        self._seq = 0
+        self.partitions: list[set[int]] | None = None
+        self.delivered = 0
+        self.dropped = 0
+        # Deterministic keys: derived from the seed, not from the OS RNG.
+        keys = [self.suite.keypair_from_private(self._secret(i)) for i in range(validators)]
+        self.admin = self.suite.keypair_from_private(self._secret(1000))
+        self.genesis = Genesis(
+            chain_id="sim",
+            suite=suite,
+            consensus="pbft",
+            timestamp_ms=0,
+            nodes=tuple(GenesisNode(f"v{i}", "validator", k.public_bytes, "127.0.0.1", 1 + i) for i, k in enumerate(keys)),
+            admins=(self.suite.address(self.admin.public_bytes),),
+            params={"block_interval_ms": 200, "min_seal_ms": 10, "consensus_timeout_ms": 500, "tx_expiry_window": 100_000,
+                    **(params or {})},
+        )
+        behaviours = behaviours or {}
+        self.nodes = [
+            SimNode(i, f"v{i}", k, self.root / f"v{i}", behaviour=behaviours.get(i, HONEST)) for i, k in enumerate(keys)
+        ]
+        self.by_key = {n.key.public_bytes: n for n in self.nodes}
+        self.conflicts: list[tuple[int, bytes, bytes]] = []
+        self.decided: dict[int, bytes] = {}
+        for n in self.nodes:
+            self.start(n)
+
+    def _secret(self, i: int) -> bytes:
+        while True:
+            candidate = self.rng.getrandbits(256).to_bytes(32, "big")
+            try:
+                self.suite.keypair_from_private(candidate)
+                return candidate
+            except ConsortiaError:
+                continue
+
+    # --- events ----------------------------------------------------------------------------
+
+    def schedule(self, delay_ms: int, action: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (self.time_ms + max(0, int(delay_ms)), self._seq, action))
+
+    def run_for(self, ms: int) -> None:
+        self.run_until(lambda: False, ms)
+
+    def run_until(self, done: Callable[[], bool], max_ms: int) -> bool:
+        deadline = self.time_ms + max_ms
+        while self._queue and not done():
+            t, _, action = self._queue[0]
+            if t > deadline:
+                break
+            heapq.heappop(self._queue)
+            self.time_ms = t
+            action()
+        if not done():
+            self.time_ms = max(self.time_ms, deadline)
+            return False
+        return True
+
+    # --- nodes -----------------------------------------------------------------------------
+
+    def start(self, node: SimNode) -> None:
+        node.store = ChainStore(node.home / "data")
+        node.chain = Chain(self.genesis, node.store)
+        node.epoch += 1
+        node.up = True
+        node.chain.subscribe(lambda c, n=node: self._on_commit(n, c))
+        node.core = PbftCore(node.chain, node.key, SimEnv(self, node))
+        node.core.start()
+        if node.chain.height > 0:
+            self.schedule(1, lambda: self.sync(node))
+
+    def crash(self, i: int) -> None:
+        node = self.nodes[i]
+        if not node.up:
+            return
+        node.up = False
+        node.epoch += 1
+        assert node.core and node.store
+        node.core.stop()
+        node.store.close()
+        node.core = node.chain = node.store = None
+
+    def restart(self, i: int) -> None:
+        if not self.nodes[i].up:
+            self.start(self.nodes[i])
+
+    def wipe(self, i: int) -> None:
+        """Crash and lose the disk: the node will rebuild from genesis by catch-up."""
+        self.crash(i)
+        shutil.rmtree(self.nodes[i].home, ignore_errors=True)
+
+    def _on_commit(self, node: SimNode, c: CommittedBlock) -> None:
+        h = c.block.height
+        node.committed[h] = c.block_hash
+        seen = self.decided.setdefault(h, c.block_hash)
+        if seen != c.block_hash:
+            self.conflicts.append((h, seen, c.block_hash))
+
+    # --- network ---------------------------------------------------------------------------
+
+    def partition(self, *groups: set[int]) -> None:
+        self.partitions = [set(g) for g in groups]
+
+    def heal(self) -> None:
+        self.partitions = None
+
+    def _linked(self, a: int, b: int) -> bool:
+        if self.partitions is None:
+            return True
+        return any(a in g and b in g for g in self.partitions)
+
+    def send_from(self, sender: SimNode, msg: ConsensusMessage) -> None:
+        if sender.behaviour == SILENT:
+            return
+        for receiver in self.nodes:
+            if receiver is sender:
+                continue
+            out = msg
+            if sender.behaviour == BAD_SIGNATURES:
+                out = _corrupt_signature(msg)
+            elif sender.behaviour == EQUIVOCATE and isinstance(msg, PrePrepare) and receiver.index % 2 == 0:
+                out = self._alternative_proposal(sender, msg)
+            elif sender.behaviour == INVALID_PROPOSALS and isinstance(msg, PrePrepare):
+                out = self._invalid_proposal(sender, msg)
+            self._transmit(sender, receiver, encode_message(out))
+
+    def _transmit(self, sender: SimNode, receiver: SimNode, data: bytes) -> None:
+        f = self.faults
+        copies = 1
+        if self.rng.random() < f.drop or not self._linked(sender.index, receiver.index):
+            self.dropped += 1
+            return
+        if self.rng.random() < f.duplicate:
+            copies = 2
+        for _ in range(copies):
+            delay = self.rng.randint(f.min_delay_ms, f.max_delay_ms)
+            self.schedule(delay, lambda r=receiver, d=data, s=sender.index: self._deliver(s, r, d))
+
+    def _deliver(self, sender_index: int, receiver: SimNode, data: bytes) -> None:
+        if not receiver.up or not self._linked(sender_index, receiver.index) or receiver.core is None:
+            return
+        self.delivered += 1
+        try:
+            msg = decode_message(data)
+        except ConsortiaError:
+            return
+        receiver.core.on_message(msg)
+
+    def _alternative_proposal(self, sender: SimNode, msg: PrePrepare) -> PrePrepare:
+        assert sender.chain is not None
+        block = Block.decode(msg.block)
+        hdr = block.header
+        # Same transactions, another timestamp: a different but valid block (true equivocation).
+        other = sender.chain.propose(height=hdr.height, view=hdr.view, proposer=hdr.proposer,
+                                     timestamp_ms=hdr.timestamp_ms + 1, max_txs=len(block.txs) or 1)
+        alt = PrePrepare(msg.height, msg.view, other.block.encode(), sender.key.public_bytes)
+        return sign_message(self.suite, sender.key.private_bytes, self.genesis.chain_id, alt)  # type: ignore[return-value]
+
+    def _invalid_proposal(self, sender: SimNode, msg: PrePrepare) -> PrePrepare:
+        block = Block.decode(msg.block)
+        bad_header = BlockHeader(**{**block.header.to_map(), "state_root": b"\xee" * 32})
+        bad = PrePrepare(msg.height, msg.view, Block(header=bad_header, txs=block.txs).encode(), sender.key.public_bytes)
+        return sign_message(self.suite, sender.key.private_bytes, self.genesis.chain_id, bad)  # type: ignore[return-value]
+
+    # --- catch-up --------------------------------------------------------------------------
+
+    def sync(self, node: SimNode) -> None:
+        """Fetch certified blocks from a reachable peer that is ahead, verify and commit them."""
+        if not node.up or node.chain is None or node.core is None:
+            return
+        peers = [p for p in self.nodes if p.up and p is not node and p.chain is not None and self._linked(p.index, node.index)]
+        self.rng.shuffle(peers)
+        for peer in peers:
+            assert peer.chain is not None
+            while node.chain.height < peer.chain.height:
+                h = node.chain.height + 1
+                block = peer.chain.store.get_block(h)
+                cert = peer.chain.store.get_certificate(h)
+                if block is None or cert is None:
+                    break
+                try:
+                    block_hash = node.chain.suite.hash(block.header.encode())
+                    verify_certificate(node.chain.suite, cert, chain_id=node.chain.chain_id, height=h,
+                                       block_hash=block_hash, validators=node.chain.validators())
+                    node.chain.commit(block, cert)
+                except ConsortiaError:
+                    break
+        node.core.advance()
+
+    # --- load ------------------------------------------------------------------------------
+
+    def submit(self, count: int = 1) -> list[bytes]:
+        """Signed admin transactions, gossiped to every node that is up (as tx forwarding would)."""
+        hashes = []
+        for _ in range(count):
+            value = self.rng.randint(1_000, 50_000)
+            tx = Transaction(
+                chain_id=self.genesis.chain_id,
+                nonce=self.rng.getrandbits(128).to_bytes(16, "big"),
+                expiry_height=90_000,
+                sender_pubkey=self.admin.public_bytes,
+                to=SYSCONFIG,
+                method="set",
+                args=codec.encode({"key": "block_tx_limit", "value": value}),
+                fuel_limit=1_000_000,
+            )
+            signed = Transaction(**{**tx.to_map(), "signature": self.suite.sign(self.admin.private_bytes, tx.signing_bytes())})
+            raw = signed.encode()
+            for n in self.nodes:
+                if n.up and n.chain is not None:
+                    try:
+                        hashes.append(n.chain.submit(raw))
+                    except ConsortiaError:
+                        pass
+                    if n.core is not None:
+                        n.core.on_transactions()
+        return hashes
+
+    # --- observations ----------------------------------------------------------------------
+
+    def heights(self) -> list[int]:
+        return [n.chain.height if n.up and n.chain else -1 for n in self.nodes]
+
+    def honest(self) -> list[SimNode]:
+        return [n for n in self.nodes if n.behaviour == HONEST]
+
+    def min_honest_height(self) -> int:
+        return min(n.chain.height for n in self.honest() if n.up and n.chain)
+
+    def close(self) -> None:
+        for n in self.nodes:
+            if n.up and n.store is not None:
+                n.store.close()
+                n.up = False
+
+
+def _corrupt_signature(msg: ConsensusMessage) -> ConsensusMessage:
+    from dataclasses import replace
+
+    sig = bytearray(msg.signature)
+    sig[0] ^= 0xFF
+    return replace(msg, signature=bytes(sig))
+
+
+__all__ = [
+    "BAD_SIGNATURES",
+    "EQUIVOCATE",
+    "HONEST",
+    "INVALID_PROPOSALS",
+    "LinkFaults",
+    "SILENT",
+    "SimNetwork",
+    "secrets",
+]

@@ -1,0 +1,156 @@
+"""PBFT on the deterministic simulated network: safety always, liveness once the network heals."""
+
+from __future__ import annotations
+
+import pytest
+
+from consensus.testing.simnet import (
+    BAD_SIGNATURES,
+    EQUIVOCATE,
+    INVALID_PROPOSALS,
+    SILENT,
+    LinkFaults,
+    SimNetwork,
+)
+from consensus.certificate import verify_certificate
+
+SEEDS = range(12)
+
+
+def make(tmp_path, seed, **kw) -> SimNetwork:
+    return SimNetwork(tmp_path / f"s{seed}", seed=seed, **kw)
+
+
+def assert_safe(net: SimNetwork) -> None:
+    assert net.conflicts == [], f"two different blocks committed at one height: {net.conflicts[:3]}"
+    # Every honest node's chain is a prefix of every other's, block for block.
+    for a in net.honest():
+        for b in net.honest():
+            for h in set(a.committed) & set(b.committed):
+                assert a.committed[h] == b.committed[h]
+
+
+def assert_certified(net: SimNetwork) -> None:
+    for node in net.honest():
+        if not node.up:
+            continue
+        chain = node.chain
+        for h in range(1, chain.height + 1):
+            cert = chain.store.get_certificate(h)
+            verify_certificate(chain.suite, cert, chain_id=chain.chain_id, height=h,
+                               block_hash=chain.store.get_block_hash(h), validators=chain.validators())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lossy_network_commits_and_agrees(tmp_path, seed):
+    net = make(tmp_path, seed, faults=LinkFaults(drop=0.1, duplicate=0.1, min_delay_ms=1, max_delay_ms=120))
+    try:
+        net.submit(20)
+        assert net.run_until(lambda: net.min_honest_height() >= 8, 300_000), net.heights()
+        net.submit(10)
+        assert net.run_until(lambda: net.min_honest_height() >= 12, 300_000), net.heights()
+        assert_safe(net)
+        assert_certified(net)
+    finally:
+        net.close()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_crashed_primary_is_replaced_and_restart_catches_up(tmp_path, seed):
+    net = make(tmp_path, seed)
+    try:
+        assert net.run_until(lambda: net.min_honest_height() >= 3, 60_000)
+        victim = net.rng.randrange(4)
+        net.crash(victim)
+        others = [n for n in net.nodes if n.index != victim]
+        start = max(n.chain.height for n in others)
+        net.submit(10)
+        assert net.run_until(lambda: min(n.chain.height for n in others) >= start + 8, 300_000), net.heights()
+        net.restart(victim)
+        target = max(n.chain.height for n in others)
+        assert net.run_until(lambda: net.nodes[victim].chain.height >= target, 120_000), net.heights()
+        assert_safe(net)
+        heads = {n.chain.store.get_block_hash(target) for n in net.nodes}
+        assert len(heads) == 1
+    finally:
+        net.close()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_two_two_partition_commits_nothing_then_heals(tmp_path, seed):
+    net = make(tmp_path, seed)
+    try:
+        assert net.run_until(lambda: net.min_honest_height() >= 2, 60_000)
+        net.run_for(300)  # let in-flight rounds settle
+        net.partition({0, 1}, {2, 3})
+        net.run_for(2_000)
+        frozen = net.heights()
+        net.submit(5)
+        net.run_for(20_000)
+        # At most the round already in flight may finish; after that, no quorum anywhere.
+        assert all(h - f <= 1 for h, f in zip(net.heights(), frozen)), (frozen, net.heights())
+        stalled = net.heights()
+        net.run_for(20_000)
+        assert net.heights() == stalled
+        net.heal()
+        assert net.run_until(lambda: net.min_honest_height() >= max(stalled) + 5, 600_000), net.heights()
+        assert_safe(net)
+    finally:
+        net.close()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("behaviour", [SILENT, BAD_SIGNATURES, EQUIVOCATE, INVALID_PROPOSALS])
+def test_one_byzantine_validator_cannot_break_safety_or_liveness(tmp_path, seed, behaviour):
+    bad = seed % 4
+    net = make(tmp_path, seed, behaviours={bad: behaviour}, faults=LinkFaults(drop=0.02, min_delay_ms=1, max_delay_ms=60))
+    try:
+        net.submit(10)
+        assert net.run_until(lambda: net.min_honest_height() >= 10, 600_000), net.heights()
+        assert_safe(net)
+        assert_certified(net)
+        honest = net.honest()
+        if behaviour == BAD_SIGNATURES:
+            assert all(n.core.dropped["bad_signature"] > 0 for n in honest)
+        if behaviour == EQUIVOCATE:
+            assert sum(n.core.view_changes_total for n in honest) > 0 or all(
+                n.core.dropped["equivocation"] == 0 for n in honest)
+    finally:
+        net.close()
+
+
+def test_wiped_node_rebuilds_from_peers(tmp_path):
+    net = make(tmp_path, 99)
+    try:
+        net.submit(10)
+        assert net.run_until(lambda: net.min_honest_height() >= 6, 60_000)
+        net.wipe(2)
+        net.run_for(3_000)
+        net.restart(2)
+        target = max(net.heights())
+        assert net.run_until(lambda: net.nodes[2].chain.height >= target, 60_000), net.heights()
+        assert_safe(net)
+    finally:
+        net.close()
+
+
+def test_same_seed_same_history(tmp_path):
+    runs = []
+    for i in range(2):
+        net = SimNetwork(tmp_path / f"r{i}", seed=7, faults=LinkFaults(drop=0.1, max_delay_ms=80))
+        net.submit(5)
+        net.run_until(lambda: net.min_honest_height() >= 6, 120_000)
+        runs.append((net.time_ms, dict(net.decided)))
+        net.close()
+    assert runs[0] == runs[1]
+
+
+def test_sm_suite_network(tmp_path):
+    net = make(tmp_path, 3, suite="sm")
+    try:
+        net.submit(5)
+        assert net.run_until(lambda: net.min_honest_height() >= 5, 60_000)
+        assert_safe(net)
+        assert_certified(net)
+    finally:
+        net.close()
