@@ -9,13 +9,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from consensus.api import ConsensusEngine
-from consensus.solo import SoloEngine
+from consensus.pbft.engine import AsyncPbftEnv, PbftEngine
 from node.chain import Chain
 from node.config import GENESIS_FILE, KEY_FILE, DATA_DIR, NodeConfig, load_key
 from node.crypto.base import KeyPair
 from node.errors import ConfigError, Unavailable
 from node.genesis import Genesis
+from node.p2p.service import NetworkService
 from node.rpc.methods import NodeIdentity
 from node.rpc.server import RpcServer
 from node.sigverify import BatchVerifier
@@ -65,19 +65,23 @@ def open_node(home: Path) -> NodeParts:
     return NodeParts(config=config, genesis=genesis, key=key, store=store, chain=chain)
 
 
-def make_engine(parts: NodeParts) -> ConsensusEngine | None:
-    if parts.config.role == "observer":
-        raise Unavailable("observer nodes follow the chain over peer networking, which this build does not have yet")
+def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, PbftEngine | None]:
+    """Peer networking for every node, and a PBFT engine for validators."""
     validators = parts.chain.validators()
-    if len(validators) == 1:
-        return SoloEngine(parts.chain, parts.key)
-    raise Unavailable(
-        f"genesis has {len(validators)} validators; this build runs single-validator networks only (multi-validator PBFT/Raft is not implemented yet)"
-    )
+    if parts.genesis.consensus == "raft" and len(validators) > 1:
+        raise Unavailable("Raft with more than one validator is not implemented yet; use --consensus pbft")
+    network = NetworkService(parts.chain, parts.key, home, parts.config.p2p.host, parts.config.p2p.port)
+    if parts.config.role != "validator":
+        return network, None
+    env = AsyncPbftEnv(network.send_consensus, network.sync.request, network.sync.offer)
+    engine = PbftEngine(parts.chain, parts.key, env)
+    network.engine = engine
+    parts.chain.tx_listeners.append(lambda raw: engine.on_transactions())
+    return network, engine
 
 
-async def serve(parts: NodeParts, stop: asyncio.Event) -> None:
-    engine = make_engine(parts)
+async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
+    network, engine = make_network(parts, home)
     identity = NodeIdentity(name=parts.config.name, role=parts.config.role, pubkey=parts.key.public_bytes)
     rpc = RpcServer(
         parts.chain,
@@ -87,29 +91,40 @@ async def serve(parts: NodeParts, stop: asyncio.Event) -> None:
         max_body_bytes=parts.config.rpc.max_body_bytes,
         max_batch=parts.config.rpc.max_batch,
         max_ws_subscriptions=parts.config.rpc.max_ws_subscriptions,
-        engine_status=engine.status if engine else (lambda: {}),
+        engine_status=engine.status if engine else (lambda: {"engine": "observer", "synced_blocks": network.sync.blocks_synced}),
+        peers=network.peers,
+        extra_metrics=lambda: {
+            "consortia_p2p_peers": len(network.net.links),
+            "consortia_p2p_refused_total": network.net.refused,
+            "consortia_p2p_closed_for_abuse_total": network.net.closed_for_abuse,
+            "consortia_sync_blocks_total": network.sync.blocks_synced,
+        },
     )
     workers = parts.config.pool.verify_workers
     verifier = BatchVerifier(parts.genesis.suite, workers=None if workers < 0 else workers)
     verifier.start()
     parts.chain.verifier = verifier
     await rpc.start()
+    await network.start()
     if engine is not None:
         await engine.start()
     log.info(
-        "event=node_started name=%s role=%s chain_id=%s height=%d rpc=http://%s:%d",
+        "event=node_started name=%s role=%s chain_id=%s height=%d rpc=http://%s:%d p2p=%s:%d",
         parts.config.name,
         parts.config.role,
         parts.chain.chain_id,
         parts.chain.height,
         parts.config.rpc.host,
         rpc.port,
+        parts.config.p2p.host,
+        parts.config.p2p.port,
     )
     try:
         await stop.wait()
     finally:
         if engine is not None:
             await engine.stop()
+        await network.stop()
         await rpc.stop()
         verifier.close()
         log.info("event=node_stopped height=%d", parts.chain.height)
@@ -128,7 +143,7 @@ def run_node(home: Path) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(parts, stop)
+        await serve(parts, stop, home)
 
     try:
         asyncio.run(main())

@@ -68,6 +68,7 @@ class Chain:
             vm=vm,
         )
         self.verifier: BatchVerifier | None = None
+        self.tx_listeners: list[Callable[[bytes], None]] = []  # told of each client tx admitted
         self._listeners: list[Listener] = []
         self._executed: dict[bytes, BlockExecution] = {}
         self._params_cache: tuple[int, ChainParams] | None = None
@@ -255,15 +256,28 @@ class Chain:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def submit(self, raw: bytes) -> bytes:
+    def submit(self, raw: bytes, *, forward: bool = True) -> bytes:
         """Admit a client transaction to the pool; returns its hash or raises a ConsortiaError."""
-        return self.pool.add(raw).hash
+        tx_hash = self.pool.add(raw).hash
+        self._tell_tx(raw, forward)
+        return tx_hash
 
-    async def submit_async(self, raw: bytes) -> bytes:
+    async def submit_async(self, raw: bytes, *, forward: bool = True) -> bytes:
         """``submit`` with the signature verified by the batch verifier, when one is attached."""
         if self.verifier is None:
-            return self.submit(raw)
-        return (await self.pool.add_async(raw, self.verifier.verify)).hash
+            return self.submit(raw, forward=forward)
+        tx_hash = (await self.pool.add_async(raw, self.verifier.verify)).hash
+        self._tell_tx(raw, forward)
+        return tx_hash
+
+    def _tell_tx(self, raw: bytes, forward: bool) -> None:
+        if not forward:
+            return
+        for listener in self.tx_listeners:
+            try:
+                listener(raw)
+            except Exception:
+                log.exception("event=tx_listener_failed")
 
     def query(self, to: bytes, method: str, args: bytes, sender: bytes = bytes(20)) -> bytes:
         head = self.head()

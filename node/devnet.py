@@ -23,6 +23,7 @@ from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, RpcConfig
 from node.crypto import get_suite
 from node.crypto.base import KeyPair
 from node.genesis import Genesis, GenesisNode
+from node.p2p.certs import make_ca, write_node_tls
 
 
 def free_port() -> int:
@@ -126,33 +127,42 @@ def make_local_net(
     suite_name: str,
     *,
     validators: int = 1,
+    observers: int = 0,
     admins: int = 1,
     params: dict[str, int] | None = None,
     chain_id: str = "consortia-dev",
 ) -> LocalNet:
     """Write homes for ``validators`` nodes under ``root`` with ``admins`` funded admin accounts."""
     suite = get_suite(suite_name)
-    keys = [suite.generate_keypair() for _ in range(validators)]
+    total = validators + observers
+    names = [f"validator-{i}" for i in range(validators)] + [f"observer-{i}" for i in range(observers)]
+    keys = [suite.generate_keypair() for _ in range(total)]
     admin_keys = [suite.generate_keypair() for _ in range(admins)]
-    p2p_ports = [free_port() for _ in range(validators)]
+    p2p_ports = [free_port() for _ in range(total)]
     genesis = Genesis(
         chain_id=chain_id,
         suite=suite_name,
         consensus="pbft",
         timestamp_ms=int(time.time() * 1000),
         nodes=tuple(
-            GenesisNode(f"validator-{i}", "validator", k.public_bytes, "127.0.0.1", p2p_ports[i]) for i, k in enumerate(keys)
+            GenesisNode(names[i], _role(names[i]), k.public_bytes, "127.0.0.1", p2p_ports[i]) for i, k in enumerate(keys)
         ),
         admins=tuple(suite.address(k.public_bytes) for k in admin_keys),
         params=params or {},
     )
+    ca = make_ca(chain_id)
     nodes = []
     for i, key in enumerate(keys):
-        home = root / f"validator-{i}"
+        home = root / names[i]
         home.mkdir(parents=True, exist_ok=True)
         genesis.save(home / GENESIS_FILE)
         save_key(home / KEY_FILE, key)
+        write_node_tls(home, ca, names[i], key.public_bytes)
         rpc_port = free_port()
-        NodeConfig(name=f"validator-{i}", role="validator", rpc=RpcConfig(port=rpc_port), p2p=P2PConfig(port=p2p_ports[i])).save(home)
-        nodes.append(LocalNode(name=f"validator-{i}", home=home, key=key, rpc_port=rpc_port))
+        NodeConfig(name=names[i], role=_role(names[i]), rpc=RpcConfig(port=rpc_port), p2p=P2PConfig(port=p2p_ports[i])).save(home)
+        nodes.append(LocalNode(name=names[i], home=home, key=key, rpc_port=rpc_port))
     return LocalNet(root=root, genesis=genesis, nodes=nodes, admins=admin_keys)
+
+
+def _role(name: str) -> str:
+    return "validator" if name.startswith("validator") else "observer"

@@ -18,6 +18,7 @@ from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, RpcConfig
 from node.crypto import SUITES, get_suite
 from node.errors import ConsortiaError
 from node.genesis import CONSENSUS_ENGINES, Genesis, GenesisNode
+from node.p2p.certs import make_ca, write_ca, write_node_tls
 from node.sdk.client import RpcClient
 
 PID_FILE = "node.pid"
@@ -104,12 +105,15 @@ def net_init(args: argparse.Namespace) -> int:
     Genesis.from_json(genesis.to_json())  # validate (chain id and so on) before writing anything else
     genesis.save(root / GENESIS_FILE)
     save_key(root / "admin.key", admin)
+    ca = make_ca(args.chain_id)
+    write_ca(root / "ca", ca)
     listing = []
     for i, (name, node) in enumerate(zip(names, nodes)):
         home = root / name
         home.mkdir(exist_ok=True)
         genesis.save(home / GENESIS_FILE)
         save_key(home / KEY_FILE, keys[name])
+        write_node_tls(home, ca, name, keys[name].public_bytes)
         rpc_port = args.base_port + 10 * i
         NodeConfig(
             name=name,

@@ -1,0 +1,102 @@
+"""PBFT on a real event loop: wall-clock timers and the peer network behind ``PbftEnv``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable
+
+from consensus.api import Application, ConsensusEngine
+from consensus.pbft.core import PbftCore
+from consensus.pbft.messages import ConsensusMessage, decode_message, encode_message
+from node.crypto.base import KeyPair
+from node.errors import ConsortiaError
+
+log = logging.getLogger("consortia.pbft")
+
+
+class AsyncPbftEnv:
+    def __init__(
+        self,
+        send: Callable[[bytes], None],
+        request_sync: Callable[[int, bytes | None], None],
+        offer_blocks: Callable[[bytes, int], None],
+    ) -> None:
+        self._send = send
+        self._request_sync = request_sync
+        self._offer = offer_blocks
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def broadcast(self, msg: ConsensusMessage) -> None:
+        self._send(encode_message(msg))
+
+    def set_timer(self, name: str, delay_ms: int, callback: Callable[[], None]) -> None:
+        self.cancel_timer(name)
+
+        def fire() -> None:
+            self._timers.pop(name, None)
+            try:
+                callback()
+            except Exception:  # a failing round must not kill the loop; the next timer retries
+                log.exception("event=pbft_timer_failed timer=%s", name)
+
+        self._timers[name] = asyncio.get_running_loop().call_later(max(0, delay_ms) / 1000, fire)
+
+    def cancel_timer(self, name: str) -> None:
+        handle = self._timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    def request_sync(self, target_height: int, hint: bytes | None) -> None:
+        self._request_sync(target_height, hint)
+
+    def peer_behind(self, peer: bytes, height: int) -> None:
+        self._offer(peer, height)
+
+    def cancel_all(self) -> None:
+        for name in list(self._timers):
+            self.cancel_timer(name)
+
+
+class PbftEngine(ConsensusEngine):
+    name = "pbft"
+
+    def __init__(self, app: Application, key: KeyPair, env: AsyncPbftEnv) -> None:
+        self.app = app
+        self.env = env
+        self.core = PbftCore(app, key, env)
+        self.undecodable = 0
+
+    async def start(self) -> None:
+        self.core.start()
+
+    async def stop(self) -> None:
+        self.core.stop()
+        self.env.cancel_all()
+
+    def status(self) -> dict[str, Any]:
+        out = self.core.status()
+        out["undecodable"] = self.undecodable
+        return out
+
+    def on_network_message(self, data: bytes) -> None:
+        try:
+            msg = decode_message(data)
+        except ConsortiaError:
+            self.undecodable += 1
+            return
+        try:
+            self.core.on_message(msg)
+        except ConsortiaError as exc:
+            log.info("event=pbft_message_failed reason=%r", exc.message)
+
+    def on_transactions(self) -> None:
+        self.core.on_transactions()
+
+    def on_synced(self) -> None:
+        """Blocks were committed by catch-up: move the state machine to the new head."""
+        self.core.advance()

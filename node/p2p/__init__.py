@@ -1,0 +1,1 @@
+"""Peer networking: mutual-TLS links, block sync, transaction forwarding."""

@@ -1,0 +1,118 @@
+"""The consortium CA and node TLS certificates made at ``net init``.
+
+TLS uses its own ECDSA P-256 keys (Python's ``ssl`` cannot do SM2 TLS); a node certificate binds
+its TLS key to the node's chain identity by carrying the node's chain public key in a
+``consortia:node:<hex>`` URI in its subjectAltName, signed by the consortium CA. A peer is accepted
+only if its certificate chains to the CA *and* that public key is in the on-chain node list.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from node.errors import ConfigError
+
+NODE_URI_PREFIX = "consortia:node:"
+TLS_DIR = "tls"
+CA_CERT = "ca.crt"
+NODE_CERT = "node.crt"
+NODE_KEY = "node.key"
+VALIDITY_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class CertAuthority:
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def make_ca(name: str) -> CertAuthority:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Consortia"), x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=VALIDITY_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                                     key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return CertAuthority(key=key, cert=cert)
+
+
+def issue_node_cert(ca: CertAuthority, node_name: str, chain_pubkey: bytes) -> tuple[bytes, bytes]:
+    """(key PEM, certificate PEM) for one node, usable as both TLS server and client."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Consortia"), x509.NameAttribute(NameOID.COMMON_NAME, node_name)]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=VALIDITY_DAYS))
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(NODE_URI_PREFIX + chain_pubkey.hex())]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+    return _pem_key(key), cert.public_bytes(serialization.Encoding.PEM)
+
+
+def write_node_tls(home: Path, ca: CertAuthority, node_name: str, chain_pubkey: bytes) -> None:
+    tls = home / TLS_DIR
+    tls.mkdir(parents=True, exist_ok=True)
+    key_pem, cert_pem = issue_node_cert(ca, node_name, chain_pubkey)
+    (tls / CA_CERT).write_bytes(ca.cert_pem)
+    (tls / NODE_CERT).write_bytes(cert_pem)
+    fd = os.open(tls / NODE_KEY, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key_pem)
+
+
+def write_ca(directory: Path, ca: CertAuthority) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CA_CERT).write_bytes(ca.cert_pem)
+    fd = os.open(directory / "ca.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(_pem_key(ca.key))
+
+
+def node_pubkey_from_cert(der: bytes) -> bytes:
+    """The chain public key a peer certificate vouches for; ConfigError if it names none."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        raise ConfigError("peer certificate has no node identity") from None
+    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+        if uri.startswith(NODE_URI_PREFIX):
+            try:
+                return bytes.fromhex(uri[len(NODE_URI_PREFIX):])
+            except ValueError:
+                break
+    raise ConfigError("peer certificate has no valid node identity")

@@ -1,0 +1,124 @@
+"""Routes peer messages to consensus, the pool and block sync; forwards client transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from node.chain import Chain, CommittedBlock
+from node.crypto.base import KeyPair
+from node.errors import ConsortiaError
+from node.p2p.sync import BlockSync
+from node.p2p.transport import P2PNetwork, PeerAddress
+
+log = logging.getLogger("consortia.p2p")
+
+MAX_FORWARD_BATCH = 512
+
+
+class NetworkService:
+    def __init__(self, chain: Chain, key: KeyPair, home: Path, host: str, port: int) -> None:
+        self.chain = chain
+        self.key = key
+        self.engine: Any = None  # a PbftEngine on validators, None on observers
+        self.net = P2PNetwork(
+            home=home,
+            my_pubkey=key.public_bytes,
+            host=host,
+            port=port,
+            chain_id=chain.chain_id,
+            genesis_hash=chain.genesis_hash,
+            directory=self.directory,
+            on_message=self.on_message,
+            on_connect=lambda peer: self.net.send(peer, {"t": "status", "height": self.chain.height}),
+        )
+        self.sync = BlockSync(chain, self.net, self._on_synced)
+        self._forward: list[bytes] = []
+        self._flush_scheduled = False
+        self.tx_received = 0
+        chain.subscribe(self._on_commit)
+        chain.tx_listeners.append(self.forward_tx)
+
+    def directory(self) -> list[PeerAddress]:
+        return [
+            PeerAddress(pubkey=n["pubkey"], name=str(n.get("name")), role=str(n.get("role")), host=str(n.get("host")), port=int(n.get("p2p_port", 0)))
+            for n in self.chain.nodes()
+            if n.get("role") in ("validator", "observer")
+        ]
+
+    async def start(self) -> None:
+        await self.net.start()
+        await self.sync.start()
+
+    async def stop(self) -> None:
+        await self.sync.stop()
+        await self.net.stop()
+
+    # --- outgoing --------------------------------------------------------------------------
+
+    def send_consensus(self, data: bytes) -> None:
+        self.net.broadcast({"t": "cons", "m": data}, roles=("validator",))
+
+    def forward_tx(self, raw: bytes) -> None:
+        """Client transactions reach every validator, so whichever is primary can include them."""
+        self._forward.append(raw)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_later(0.005, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        while self._forward:
+            batch, self._forward = self._forward[:MAX_FORWARD_BATCH], self._forward[MAX_FORWARD_BATCH:]
+            self.net.broadcast({"t": "txs", "txs": batch}, roles=("validator",))
+
+    def _on_commit(self, committed: CommittedBlock) -> None:
+        self.sync.announce()
+
+    def _on_synced(self) -> None:
+        if self.engine is not None:
+            self.engine.on_synced()
+
+    # --- incoming --------------------------------------------------------------------------
+
+    def on_message(self, peer: bytes, msg: dict[str, Any]) -> None:
+        kind = msg["t"]
+        if kind == "cons":
+            data = msg.get("m")
+            if type(data) is not bytes:
+                raise ConsortiaError("malformed consensus frame")
+            if self.engine is not None:
+                self.engine.on_network_message(data)
+        elif kind == "txs":
+            txs = msg.get("txs")
+            if type(txs) is not list or len(txs) > MAX_FORWARD_BATCH or any(type(t) is not bytes for t in txs):
+                raise ConsortiaError("malformed transaction batch")
+            for raw in txs:
+                asyncio.create_task(self._admit_forwarded(raw))
+        elif kind == "status":
+            self.sync.on_status(peer, msg)
+        elif kind == "getblocks":
+            self.sync.serve(peer, msg)
+        elif kind == "blocks":
+            self.sync.on_blocks(peer, msg)
+        else:
+            raise ConsortiaError(f"unknown message type {kind!r}")
+
+    async def _admit_forwarded(self, raw: bytes) -> None:
+        try:
+            await self.chain.submit_async(raw, forward=False)
+            self.tx_received += 1
+            if self.engine is not None:
+                self.engine.on_transactions()
+        except ConsortiaError:
+            pass  # duplicates are normal here (every validator hears every transaction)
+
+    def peers(self) -> list[dict[str, Any]]:
+        return self.net.peers()
+
+
+__all__ = ["NetworkService", "msgpack"]

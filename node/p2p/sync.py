@@ -1,0 +1,162 @@
+"""Catch-up: fetch certified blocks from peers in batches, verify, re-execute and commit them.
+
+Every node announces its height (``status``) every second and after each commit. A node that
+sees a peer ahead of it asks that peer for the next batch; each received block must carry a commit
+certificate from a quorum of the current validators, and is re-executed so that its state root is
+checked before it is committed. Observers follow the chain this way and never vote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable
+
+from consensus.certificate import verify_certificate
+from node.chain import Chain
+from node.errors import ConsortiaError
+from node.p2p.transport import P2PNetwork
+from node.wire.types import Block, CommitCertificate
+
+log = logging.getLogger("consortia.sync")
+
+BATCH = 128
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+REQUEST_TIMEOUT = 10.0
+
+
+class BlockSync:
+    def __init__(self, chain: Chain, net: P2PNetwork, on_synced: Callable[[], None]) -> None:
+        self.chain = chain
+        self.net = net
+        self.on_synced = on_synced
+        self.peer_heights: dict[bytes, int] = {}
+        self._request: tuple[bytes, int, float] | None = None
+        self._applying = False
+        self._progress_at = 0.0
+        self._progress_from = 0
+        self.blocks_synced = 0
+        self.rejected_batches = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._ticker(), name="block-sync")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _ticker(self) -> None:
+        while True:
+            self.announce()
+            self._maybe_request()
+            await asyncio.sleep(1.0)
+
+    def announce(self) -> None:
+        self.net.broadcast({"t": "status", "height": self.chain.height})
+
+    # --- messages --------------------------------------------------------------------------
+
+    def on_status(self, peer: bytes, msg: dict[str, Any]) -> None:
+        height = msg.get("height")
+        if type(height) is not int or height < 0:
+            raise ConsortiaError("malformed status")
+        self.peer_heights[peer] = height
+        self._maybe_request()
+
+    def request(self, target: int, hint: bytes | None) -> None:
+        if hint is not None:
+            self.peer_heights[hint] = max(self.peer_heights.get(hint, 0), target)
+        self._maybe_request()
+
+    def offer(self, peer: bytes, height: int) -> None:
+        """A peer is behind: tell it our height so that it asks us for blocks."""
+        self.net.send(peer, {"t": "status", "height": self.chain.height})
+
+    def _maybe_request(self) -> None:
+        if self._applying:
+            return
+        now = time.monotonic()
+        if self._request is not None and now - self._request[2] < REQUEST_TIMEOUT:
+            return
+        mine = self.chain.height
+        ahead = [(h, p) for p, h in self.peer_heights.items() if h > mine and p in self.net.links]
+        if not ahead:
+            self._request = None
+            return
+        target, peer = max(ahead)
+        count = min(BATCH, target - mine)
+        self._request = (peer, mine + 1, now)
+        if self._progress_at == 0.0:
+            self._progress_at, self._progress_from = now, mine
+        self.net.send(peer, {"t": "getblocks", "from": mine + 1, "count": count})
+
+    def serve(self, peer: bytes, msg: dict[str, Any]) -> None:
+        start, count = msg.get("from"), msg.get("count")
+        if type(start) is not int or type(count) is not int or start < 1 or not 0 < count <= BATCH:
+            raise ConsortiaError("malformed block request")
+        items, size = [], 0
+        store = self.chain.store
+        for h in range(start, min(start + count, self.chain.height + 1)):
+            raw = store.get_block_bytes(h)
+            cert = store.get_certificate(h)
+            if raw is None or cert is None:
+                break
+            size += len(raw)
+            if items and size > MAX_BATCH_BYTES:
+                break
+            items.append([raw, cert.encode()])
+        self.net.send(peer, {"t": "blocks", "items": items})
+
+    def on_blocks(self, peer: bytes, msg: dict[str, Any]) -> None:
+        items = msg.get("items")
+        if type(items) is not list or len(items) > BATCH:
+            raise ConsortiaError("malformed block batch")
+        if self._applying:
+            return
+        self._applying = True
+        asyncio.create_task(self._apply(peer, items))
+
+    async def _apply(self, peer: bytes, items: list[Any]) -> None:
+        applied = 0
+        try:
+            for item in items:
+                if type(item) is not list or len(item) != 2 or type(item[0]) is not bytes or type(item[1]) is not bytes:
+                    raise ConsortiaError("malformed block item")
+                block = Block.decode(item[0])
+                cert = CommitCertificate.decode(item[1])
+                if block.height <= self.chain.height:
+                    continue
+                if block.height != self.chain.height + 1:
+                    raise ConsortiaError(f"block {block.height} does not follow our head {self.chain.height}")
+                block_hash = self.chain.suite.hash(block.header.encode())
+                verify_certificate(self.chain.suite, cert, chain_id=self.chain.chain_id, height=block.height,
+                                   block_hash=block_hash, validators=self.chain.validators())
+                self.chain.validate(block)
+                self.chain.commit(block, cert)
+                applied += 1
+                await asyncio.sleep(0)  # keep serving RPC and consensus while catching up
+        except ConsortiaError as exc:
+            self.rejected_batches += 1
+            self.peer_heights.pop(peer, None)
+            log.warning("event=sync_batch_rejected peer=%s reason=%r", peer.hex()[:16], exc.message)
+        finally:
+            self._applying = False
+            self._request = None
+        if applied:
+            self.blocks_synced += applied
+            self.on_synced()
+            self._log_progress()
+        self._maybe_request()
+
+    def _log_progress(self) -> None:
+        target = max(self.peer_heights.values(), default=self.chain.height)
+        now = time.monotonic()
+        done = self.chain.height >= target
+        if done or now - self._progress_at >= 5.0:
+            elapsed = max(now - self._progress_at, 1e-6)
+            rate = (self.chain.height - self._progress_from) / elapsed * 60
+            log.info("event=catchup height=%d target=%d blocks_per_min=%.0f%s", self.chain.height, target, rate,
+                     " done=true" if done else "")
+            self._progress_at, self._progress_from = (0.0, 0) if done else (now, self.chain.height)
