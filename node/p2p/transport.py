@@ -71,6 +71,8 @@ class Link:
     queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(SEND_QUEUE_LIMIT))
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     tokens: float = RATE_BURST
+    rate: float = RATE_PER_SECOND
+    burst: float = RATE_BURST
     last_refill: float = field(default_factory=time.monotonic)
     frames_in: int = 0
     frames_out: int = 0
@@ -79,7 +81,7 @@ class Link:
 
     def allow(self) -> bool:
         now = time.monotonic()
-        self.tokens = min(RATE_BURST, self.tokens + (now - self.last_refill) * RATE_PER_SECOND)
+        self.tokens = min(self.burst, self.tokens + (now - self.last_refill) * self.rate)
         self.last_refill = now
         if self.tokens < 1:
             return False
@@ -100,7 +102,11 @@ class P2PNetwork:
         directory: Callable[[], list[PeerAddress]],
         on_message: Handler,
         on_connect: Callable[[bytes], None] = lambda peer: None,
+        rate_per_second: float = RATE_PER_SECOND,
+        rate_burst: float = RATE_BURST,
     ) -> None:
+        self.rate_per_second = rate_per_second
+        self.rate_burst = rate_burst
         self.home = home
         self.me = my_pubkey
         self.host = host
@@ -229,7 +235,8 @@ class P2PNetwork:
         old = self.links.get(pubkey)
         if old is not None:
             self._close(old, "replaced by a new connection")
-        link = Link(pubkey=pubkey, name=addr.name, role=addr.role, writer=writer, outbound=outbound)
+        link = Link(pubkey=pubkey, name=addr.name, role=addr.role, writer=writer, outbound=outbound,
+                    tokens=self.rate_burst, rate=self.rate_per_second, burst=self.rate_burst)
         self.links[pubkey] = link
         self._backoff.pop(pubkey, None)
         link.tasks = [
