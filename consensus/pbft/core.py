@@ -2,8 +2,9 @@
 
 One height is decided at a time (the sequence number is the block height). Within a height:
 
-- the primary of (height, view) -- ``validators[(height + view) % n]`` -- proposes a block in a
-  signed PRE-PREPARE;
+- the primary of view v -- ``validators[v % n]`` -- proposes a block in a signed PRE-PREPARE; the
+  view carries over from height to height, so a primary keeps its role until it fails (a crashed
+  primary costs one view change, not one every n blocks);
 - every validator re-executes it and, if valid, broadcasts PREPARE for its hash; 2f+1 prepares
   make the block *prepared* here, and the validator broadcasts COMMIT;
 - 2f+1 COMMITs for a known block decide it: it is committed with those signatures as its commit
@@ -94,7 +95,8 @@ class PbftCore:
         self.suite = app.suite
         self.chain_id = app.chain_id
         self.height = app.head().height + 1
-        self.view = 0
+        self.view = self._initial_view()
+        self.height_start_view = self.view
         self.round = Round()
         self.future: dict[bytes, list[ConsensusMessage]] = defaultdict(list)
         self.dropped: dict[str, int] = defaultdict(int)
@@ -109,7 +111,7 @@ class PbftCore:
 
     def primary(self, height: int, view: int) -> bytes:
         vals = self.validators
-        return vals[(height + view) % len(vals)]
+        return vals[view % len(vals)]
 
     @property
     def quorum(self) -> int:
@@ -145,15 +147,16 @@ class PbftCore:
 
     def _round_timeout_ms(self) -> int:
         params = self.app.params()
-        backoff = params.consensus_timeout_ms * (2 ** min(self.view, MAX_VIEW_BACKOFF))
-        return backoff + (params.block_interval_ms if self.view == 0 else 0)
+        changes = self.view - self.height_start_view
+        backoff = params.consensus_timeout_ms * (2 ** min(changes, MAX_VIEW_BACKOFF))
+        return backoff + (params.block_interval_ms if changes == 0 else 0)
 
     def _enter_round(self) -> None:
         if self.stopped or not self.is_validator:
             return
         self.env.set_timer("round", self._round_timeout_ms(), self._on_round_timeout)
         if self.primary(self.height, self.view) == self.key.public_bytes and self.view not in self.round.proposals:
-            if self.view == 0:
+            if self.view == self.height_start_view:
                 params = self.app.params()
                 delay = params.min_seal_ms if self._has_pending() else params.block_interval_ms
                 self.env.set_timer("propose", delay, self._propose)
@@ -161,6 +164,15 @@ class PbftCore:
                 self.env.cancel_timer("propose")
         else:
             self.env.cancel_timer("propose")
+
+    def _committed_view(self) -> int:
+        """The view of the last certificate: where the rest of the network is (after catch-up too)."""
+        head = self.app.head()
+        cert = self.app.store.get_certificate(head.height) if hasattr(self.app, "store") else None
+        return cert.view if cert is not None else 0
+
+    def _initial_view(self) -> int:
+        return self._committed_view()
 
     def _has_pending(self) -> bool:
         has = getattr(self.app, "has_pending", None)
@@ -170,17 +182,19 @@ class PbftCore:
         """New transactions arrived: an idle primary proposes soon instead of at the interval."""
         if (
             not self.stopped
-            and self.view == 0
+            and self.view == self.height_start_view
             and self.is_validator
-            and self.primary(self.height, 0) == self.key.public_bytes
-            and 0 not in self.round.proposals
+            and self.primary(self.height, self.view) == self.key.public_bytes
+            and self.view not in self.round.proposals
         ):
             self.env.set_timer("propose", self.app.params().min_seal_ms, self._propose)
 
     # --- proposing -------------------------------------------------------------------------
 
     def _propose(self) -> None:
-        if self.stopped or 0 in self.round.proposals or self.view != 0:
+        if self.stopped or self.view in self.round.proposals or self.view != self.height_start_view:
+            return
+        if self.round.sent_view_change > self.view:
             return
         head = self.app.head()
         if head.height + 1 != self.height:
@@ -261,7 +275,7 @@ class PbftCore:
                 log.warning("event=pbft_equivocation height=%d view=%d primary=%s", msg.height, msg.view, msg.sender.hex()[:16])
                 self._start_view_change(self.view + 1)
             return
-        block, block_hash = self._validate_block(msg.block, expect_proposer=msg.sender if msg.view == 0 else None)
+        block, block_hash = self._validate_block(msg.block, expect_proposer=msg.sender)
         if block is None:
             self.dropped["invalid_proposal"] += 1
             # A primary that proposes an invalid block is replaced at once.
@@ -357,7 +371,8 @@ class PbftCore:
         if new_height == self.height:
             return
         self.height = new_height
-        self.view = 0
+        self.view = max(self.view, self._committed_view())
+        self.height_start_view = self.view
         self.round = Round()
         self._enter_round()
         self._replay_future()
