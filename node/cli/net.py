@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     init.add_argument("--consensus", choices=CONSENSUS_ENGINES, default="pbft")
     init.add_argument("--base-port", type=int, default=26600, help="node i gets RPC port P+10i and p2p port P+10i+1")
     init.add_argument("--host", default="127.0.0.1", help="address every node binds and advertises")
+    init.add_argument("--hosts", default=None,
+                      help="multi-host: comma-separated HOST[:P2P_PORT] per node (validators first, then observers)")
     init.add_argument("--chain-id", default="consortia-local")
     init.add_argument("--force", action="store_true", help="write into a non-empty DIR")
     init.set_defaults(func=net_init)
@@ -86,14 +88,15 @@ def net_init(args: argparse.Namespace) -> int:
     if not 1 <= args.base_port or args.base_port + 10 * (total - 1) + 1 > 65535:
         raise CliError(f"ports from --base-port {args.base_port} do not fit below 65536 for {total} nodes")
     suite = get_suite(args.suite)
-    root.mkdir(parents=True, exist_ok=True)
     names = [f"validator-{i}" for i in range(args.validators)] + [f"observer-{i}" for i in range(args.observers)]
+    hosts = _parse_hosts(args.hosts, total, args.host, args.base_port)
+    root.mkdir(parents=True, exist_ok=True)
     keys = {name: suite.generate_keypair() for name in names}
     admin = suite.generate_keypair()
     nodes = []
     for i, name in enumerate(names):
         role = "validator" if name.startswith("validator") else "observer"
-        nodes.append(GenesisNode(name, role, keys[name].public_bytes, args.host, args.base_port + 10 * i + 1))
+        nodes.append(GenesisNode(name, role, keys[name].public_bytes, hosts[i][0], hosts[i][1]))
     genesis = Genesis(
         chain_id=args.chain_id,
         suite=args.suite,
@@ -118,11 +121,11 @@ def net_init(args: argparse.Namespace) -> int:
         NodeConfig(
             name=name,
             role=node.role,
-            rpc=RpcConfig(host=args.host, port=rpc_port),
-            p2p=P2PConfig(host=args.host, port=node.p2p_port),
+            rpc=RpcConfig(host=node.host, port=rpc_port),
+            p2p=P2PConfig(host=node.host, port=node.p2p_port),
         ).save(home)
         listing.append(
-            {"name": name, "role": node.role, "home": name, "rpc_url": f"http://{args.host}:{rpc_port}", "p2p": f"{args.host}:{node.p2p_port}"}
+            {"name": name, "role": node.role, "home": name, "rpc_url": f"http://{node.host}:{rpc_port}", "p2p": f"{node.host}:{node.p2p_port}"}
         )
     (root / "network.json").write_text(
         json.dumps({"chain_id": args.chain_id, "suite": args.suite, "consensus": args.consensus, "nodes": listing}, indent=2) + "\n"
@@ -132,6 +135,28 @@ def net_init(args: argparse.Namespace) -> int:
         print(f"  {entry['name']:<14} {entry['role']:<10} rpc {entry['rpc_url']}  p2p {entry['p2p']}")
     print(f"  admin account 0x{suite.address(admin.public_bytes).hex()} key {root / 'admin.key'}")
     return 0
+
+
+def _parse_hosts(spec: str | None, total: int, default_host: str, base_port: int) -> list[tuple[str, int]]:
+    """One (host, p2p port) per node; without --hosts every node is on ``default_host``."""
+    if spec is None:
+        return [(default_host, base_port + 10 * i + 1) for i in range(total)]
+    entries = [e.strip() for e in spec.split(",") if e.strip()]
+    if len(entries) != total:
+        raise CliError(f"--hosts lists {len(entries)} addresses but the network has {total} nodes")
+    out = []
+    for i, entry in enumerate(entries):
+        host, _, port_text = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if not host:
+            host, port_text = entry, ""
+        try:
+            port = int(port_text) if port_text else base_port + 10 * i + 1
+        except ValueError:
+            raise CliError(f"--hosts entry '{entry}' has a bad port") from None
+        if not 0 < port < 65536:
+            raise CliError(f"--hosts entry '{entry}' has a port out of range")
+        out.append((host, port))
+    return out
 
 
 # --- process handling ----------------------------------------------------------------------
