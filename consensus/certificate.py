@@ -15,6 +15,16 @@ def quorum_size(n_validators: int) -> int:
     return n_validators - f
 
 
+def majority_quorum(n_validators: int) -> int:
+    """Raft (crash faults only): more than half."""
+    return n_validators // 2 + 1
+
+
+def quorum_for(consensus: str, n_validators: int) -> int:
+    """The certificate quorum of a chain's engine: 2f+1 for PBFT, a majority for Raft."""
+    return majority_quorum(n_validators) if consensus == "raft" else quorum_size(n_validators)
+
+
 def verify_certificate(
     suite: CryptoSuite,
     cert: CommitCertificate,
@@ -23,6 +33,7 @@ def verify_certificate(
     height: int,
     block_hash: bytes,
     validators: Sequence[bytes],
+    quorum: int | None = None,
 ) -> None:
     """Raise ConsensusError unless ``cert`` carries a quorum of valid, distinct validator votes."""
     if cert.chain_id != chain_id or cert.height != height or cert.block_hash != block_hash:
@@ -38,6 +49,6 @@ def verify_certificate(
         if not suite.verify(vote.validator, message, vote.signature):
             raise ConsensusError("commit certificate has an invalid signature")
         signers.add(vote.validator)
-    need = quorum_size(len(allowed))
+    need = quorum if quorum is not None else quorum_size(len(allowed))
     if len(signers) < need:
         raise ConsensusError(f"commit certificate has {len(signers)} votes, needs {need}")

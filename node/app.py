@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consensus.pbft.engine import AsyncPbftEnv, PbftEngine
+from consensus.raft.engine import RaftEngine
 from node.chain import Chain
 from node.config import GENESIS_FILE, KEY_FILE, DATA_DIR, NodeConfig, load_key
 from node.crypto.base import KeyPair
-from node.errors import ConfigError, Unavailable
+from node.errors import ConfigError
 from node.genesis import Genesis
 from node.p2p.service import NetworkService
 from node.rpc.methods import NodeIdentity
@@ -65,16 +66,14 @@ def open_node(home: Path) -> NodeParts:
     return NodeParts(config=config, genesis=genesis, key=key, store=store, chain=chain)
 
 
-def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, PbftEngine | None]:
-    """Peer networking for every node, and a PBFT engine for validators."""
-    validators = parts.chain.validators()
-    if parts.genesis.consensus == "raft" and len(validators) > 1:
-        raise Unavailable("Raft with more than one validator is not implemented yet; use --consensus pbft")
+def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, PbftEngine | RaftEngine | None]:
+    """Peer networking for every node, and the genesis-chosen consensus engine for validators."""
     network = NetworkService(parts.chain, parts.key, home, parts.config.p2p.host, parts.config.p2p.port)
     if parts.config.role != "validator":
         return network, None
     env = AsyncPbftEnv(network.send_consensus, network.sync.request, network.sync.offer)
-    engine = PbftEngine(parts.chain, parts.key, env)
+    engine_cls = RaftEngine if parts.genesis.consensus == "raft" else PbftEngine
+    engine = engine_cls(parts.chain, parts.key, env)
     network.engine = engine
     parts.chain.tx_listeners.append(lambda raw: engine.on_transactions())
     return network, engine

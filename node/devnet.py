@@ -131,6 +131,7 @@ def make_local_net(
     admins: int = 1,
     params: dict[str, int] | None = None,
     chain_id: str = "consortia-dev",
+    consensus: str = "pbft",
 ) -> LocalNet:
     """Write homes for ``validators`` nodes under ``root`` with ``admins`` funded admin accounts."""
     suite = get_suite(suite_name)
@@ -142,7 +143,7 @@ def make_local_net(
     genesis = Genesis(
         chain_id=chain_id,
         suite=suite_name,
-        consensus="pbft",
+        consensus=consensus,
         timestamp_ms=int(time.time() * 1000),
         nodes=tuple(
             GenesisNode(names[i], _role(names[i]), k.public_bytes, "127.0.0.1", p2p_ports[i]) for i, k in enumerate(keys)

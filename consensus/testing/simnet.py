@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from consensus.certificate import verify_certificate
+from consensus.certificate import quorum_for, verify_certificate
+from consensus.raft.core import RaftCore
+from consensus.raft.messages import decode_message as raft_decode
+from consensus.raft.messages import encode_message as raft_encode
 from consensus.pbft.core import PbftCore
 from consensus.pbft.messages import ConsensusMessage, PrePrepare, decode_message, encode_message, sign_message
 from node.chain import Chain, CommittedBlock
@@ -96,7 +99,7 @@ class SimNode:
     behaviour: str = HONEST
     chain: Chain | None = None
     store: ChainStore | None = None
-    core: PbftCore | None = None
+    core: "PbftCore | RaftCore | None" = None
     up: bool = False
     epoch: int = 0
     committed: dict[int, bytes] = field(default_factory=dict)
@@ -113,8 +116,10 @@ class SimNetwork:
         faults: LinkFaults | None = None,
         behaviours: dict[int, str] | None = None,
         params: dict[str, int] | None = None,
+        engine: str = "pbft",
     ) -> None:
         self.root = Path(root)
+        self.engine = engine
         self.rng = random.Random(seed)
         self.suite = get_suite(suite)
         self.faults = faults or LinkFaults()
@@ -130,7 +135,7 @@ class SimNetwork:
         self.genesis = Genesis(
             chain_id="sim",
             suite=suite,
-            consensus="pbft",
+            consensus=engine,
             timestamp_ms=0,
             nodes=tuple(GenesisNode(f"v{i}", "validator", k.public_bytes, "127.0.0.1", 1 + i) for i, k in enumerate(keys)),
             admins=(self.suite.address(self.admin.public_bytes),),
@@ -187,7 +192,10 @@ class SimNetwork:
         node.epoch += 1
         node.up = True
         node.chain.subscribe(lambda c, n=node: self._on_commit(n, c))
-        node.core = PbftCore(node.chain, node.key, SimEnv(self, node))
+        if self.engine == "raft":
+            node.core = RaftCore(node.chain, node.key, SimEnv(self, node), seed=self.rng.getrandbits(32))
+        else:
+            node.core = PbftCore(node.chain, node.key, SimEnv(self, node))
         node.core.start()
         if node.chain.height > 0:
             self.schedule(1, lambda: self.sync(node))
@@ -245,7 +253,7 @@ class SimNetwork:
                 out = self._alternative_proposal(sender, msg)
             elif sender.behaviour == INVALID_PROPOSALS and isinstance(msg, PrePrepare):
                 out = self._invalid_proposal(sender, msg)
-            self._transmit(sender, receiver, encode_message(out))
+            self._transmit(sender, receiver, raft_encode(out) if self.engine == "raft" else encode_message(out))
 
     def _transmit(self, sender: SimNode, receiver: SimNode, data: bytes) -> None:
         f = self.faults
@@ -264,7 +272,7 @@ class SimNetwork:
             return
         self.delivered += 1
         try:
-            msg = decode_message(data)
+            msg = raft_decode(data) if self.engine == "raft" else decode_message(data)
         except ConsortiaError:
             return
         receiver.core.on_message(msg)
@@ -303,8 +311,10 @@ class SimNetwork:
                     break
                 try:
                     block_hash = node.chain.suite.hash(block.header.encode())
+                    validators = node.chain.validators()
                     verify_certificate(node.chain.suite, cert, chain_id=node.chain.chain_id, height=h,
-                                       block_hash=block_hash, validators=node.chain.validators())
+                                       block_hash=block_hash, validators=validators,
+                                       quorum=quorum_for(self.engine, len(validators)))
                     node.chain.commit(block, cert)
                 except ConsortiaError:
                     break

@@ -96,7 +96,8 @@ async def _scenario(root: Path) -> bool:
         sent = await admin.send(SYSCONFIG, "set", {"key": "block_interval_ms", "value": 500})
         receipt = await client.get_receipt(sent["hash"], proof=True)
         assert receipt is not None
-        verify_receipt_proof(suite, receipt, chain_id=info["chain_id"], validators=validators, tx_hash=bytes.fromhex(sent["hash"][2:]))
+        verify_receipt_proof(suite, receipt, chain_id=info["chain_id"], validators=validators,
+                             tx_hash=bytes.fromhex(sent["hash"][2:]), consensus=info["consensus"])
         print(f"    tx {sent['hash'][:18]}.. ok={receipt['ok']} block {receipt['height']}: inclusion proof and certificate verified")
         value = await client.query(SYSCONFIG, "get", {"key": "block_interval_ms"})
         print(f"    state_call sysconfig.get(block_interval_ms) = {value}")
@@ -143,7 +144,8 @@ async def _observer_check(observer_url: str, tx_hash: str, validator: RpcClient)
         receipt = await obs.get_receipt(tx_hash, proof=True)
         if receipt is None:
             raise CliError("the observer does not have the transaction")
-        verify_receipt_proof(suite, receipt, chain_id=info["chain_id"], validators=validators, tx_hash=bytes.fromhex(tx_hash[2:]))
+        verify_receipt_proof(suite, receipt, chain_id=info["chain_id"], validators=validators,
+                             tx_hash=bytes.fromhex(tx_hash[2:]), consensus=info["consensus"])
         ours = await validator.get_block(head)
         theirs = await obs.get_block(head)
         same = ours is not None and theirs is not None and ours["hash"] == theirs["hash"]

@@ -116,7 +116,7 @@ def tx_receipt(args: argparse.Namespace) -> int:
                 suite = get_suite(info["suite"])
                 validators = [bytes.fromhex(v[2:]) for v in info["validators"]]
                 verify_receipt_proof(suite, receipt, chain_id=info["chain_id"], validators=validators,
-                                     tx_hash=bytes.fromhex(args.hash[2:]))
+                                     tx_hash=bytes.fromhex(args.hash[2:]), consensus=info["consensus"])
                 print(f"proof: verified (block {receipt['height']} {receipt['block_hash']}, "
                       f"certificate from {len(validators)} validator(s))")
         return 0

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from consensus.certificate import verify_certificate
+from consensus.certificate import quorum_for, verify_certificate
 from node.chain import Chain
 from node.errors import ConsortiaError
 from node.p2p.transport import P2PNetwork
@@ -131,8 +131,10 @@ class BlockSync:
                 if block.height != self.chain.height + 1:
                     raise ConsortiaError(f"block {block.height} does not follow our head {self.chain.height}")
                 block_hash = self.chain.suite.hash(block.header.encode())
+                validators = self.chain.validators()
                 verify_certificate(self.chain.suite, cert, chain_id=self.chain.chain_id, height=block.height,
-                                   block_hash=block_hash, validators=self.chain.validators())
+                                   block_hash=block_hash, validators=validators,
+                                   quorum=quorum_for(self.chain.genesis.consensus, len(validators)))
                 self.chain.validate(block)
                 self.chain.commit(block, cert)
                 applied += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from consensus.certificate import verify_certificate
+from consensus.certificate import quorum_for, verify_certificate
 from node.crypto.base import CryptoSuite
 from node.errors import ConsensusError, ConsortiaError
 from node.merkle import proof_from_json, verify_proof
@@ -21,7 +21,13 @@ def _hex(value: Any, what: str) -> bytes:
 
 
 def verify_receipt_proof(
-    suite: CryptoSuite, receipt: dict[str, Any], *, chain_id: str, validators: Sequence[bytes], tx_hash: bytes | None = None
+    suite: CryptoSuite,
+    receipt: dict[str, Any],
+    *,
+    chain_id: str,
+    validators: Sequence[bytes],
+    tx_hash: bytes | None = None,
+    consensus: str = "pbft",
 ) -> Receipt:
     """Return the proven receipt, or raise ConsensusError saying which check failed.
 
@@ -59,7 +65,8 @@ def verify_receipt_proof(
         if cert_raw is None:
             raise ConsensusError("block has no commit certificate")
         cert = CommitCertificate.decode(_hex(cert_raw, "certificate_raw"))
-        verify_certificate(suite, cert, chain_id=chain_id, height=header.height, block_hash=block_hash, validators=validators)
+        verify_certificate(suite, cert, chain_id=chain_id, height=header.height, block_hash=block_hash, validators=validators,
+                           quorum=quorum_for(consensus, len(validators)))
         return proven
     except ConsensusError:
         raise
