@@ -29,7 +29,6 @@ from node.wire.types import Transaction
 SYSCONFIG = bytes(18) + (0x1000).to_bytes(2, "big")
 
 NOT_YET = [
-    "Raft consensus for crash-fault-tolerant deployments (consensus issue)",
     "WASM contracts: DID, catalog, evidence, incentives, tasks, data-rights (contract issues)",
     "on-chain governance committee (governance issue)",
     "privacy workers and a full data collaboration (workers issue)",
