@@ -1,4 +1,4 @@
-"""Four-validator benchmark: sustained throughput, latency at half load, catch-up speed.
+"""Four-validator benchmark (PBFT or Raft): sustained throughput, latency at half load, catch-up speed.
 
 All four validators run as real processes on this machine, so they share its cores: every
 transaction is verified and executed four times. Reported per suite:
@@ -29,6 +29,7 @@ from node.devnet import LocalNet, make_local_net
 @dataclass
 class ClusterResult:
     suite: str
+    consensus: str
     validators: int
     max_tps: float
     max_tps_txs: int
@@ -162,10 +163,10 @@ async def _catchup(net: LocalNet, laggard: int, blocks: int = 1_500) -> tuple[in
     return target - start_height, (target - start_height) / seconds * 60
 
 
-async def run_cluster(suite: str, txs: int = 8_000) -> ClusterResult:
+async def run_cluster(suite: str, txs: int = 8_000, consensus: str = "pbft") -> ClusterResult:
     with tempfile.TemporaryDirectory(prefix="consortia-cluster-") as tmp:
         net = make_local_net(
-            Path(tmp), suite, validators=4, admins=8,
+            Path(tmp), suite, validators=4, admins=8, consensus=consensus,
             params={"block_tx_limit": 5_000, "min_seal_ms": 50, "block_interval_ms": 200, "consensus_timeout_ms": 5_000,
                     "tx_expiry_window": 1_000_000},
         )
@@ -184,7 +185,7 @@ async def run_cluster(suite: str, txs: int = 8_000) -> ClusterResult:
             watcher.stop()
             blocks, per_min = await _catchup(net, laggard=3)
             return ClusterResult(
-                suite=suite, validators=4, max_tps=round(max_tps, 1), max_tps_txs=n, half_load_tps=round(offered, 1),
+                suite=suite, consensus=consensus, validators=4, max_tps=round(max_tps, 1), max_tps_txs=n, half_load_tps=round(offered, 1),
                 latency_p50_ms=round(p50, 1), latency_p99_ms=round(p99, 1), catchup_blocks=blocks,
                 catchup_blocks_per_min=round(per_min, 0),
             )
@@ -198,10 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Consortia 4-validator PBFT benchmark")
     parser.add_argument("--suite", choices=["sm", "std", "both"], default="both")
     parser.add_argument("--txs", type=int, default=8_000)
+    parser.add_argument("--consensus", choices=["pbft", "raft"], default="pbft")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     suites = ["sm", "std"] if args.suite == "both" else [args.suite]
-    results = [asdict(asyncio.run(run_cluster(s, args.txs))) for s in suites]
+    results = [asdict(asyncio.run(run_cluster(s, args.txs, args.consensus))) for s in suites]
     if args.json:
         print(json.dumps(results, indent=2))
     else:
