@@ -163,10 +163,10 @@ async def _catchup(net: LocalNet, laggard: int, blocks: int = 1_500) -> tuple[in
     return target - start_height, (target - start_height) / seconds * 60
 
 
-async def run_cluster(suite: str, txs: int = 8_000, consensus: str = "pbft") -> ClusterResult:
+async def run_cluster(suite: str, txs: int = 8_000, consensus: str = "pbft", verify_workers: int = -1) -> ClusterResult:
     with tempfile.TemporaryDirectory(prefix="consortia-cluster-") as tmp:
         net = make_local_net(
-            Path(tmp), suite, validators=4, admins=8, consensus=consensus,
+            Path(tmp), suite, validators=4, admins=8, consensus=consensus, verify_workers=verify_workers,
             params={"block_tx_limit": 5_000, "min_seal_ms": 50, "block_interval_ms": 200, "consensus_timeout_ms": 5_000,
                     "tx_expiry_window": 1_000_000},
         )
@@ -200,10 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", choices=["sm", "std", "both"], default="both")
     parser.add_argument("--txs", type=int, default=8_000)
     parser.add_argument("--consensus", choices=["pbft", "raft"], default="pbft")
+    parser.add_argument("--verify-workers", type=int, default=-1,
+                        help="signature-verification processes per node (-1: one per extra core)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     suites = ["sm", "std"] if args.suite == "both" else [args.suite]
-    results = [asdict(asyncio.run(run_cluster(s, args.txs, args.consensus))) for s in suites]
+    results = [asdict(asyncio.run(run_cluster(s, args.txs, args.consensus, args.verify_workers))) for s in suites]
     if args.json:
         print(json.dumps(results, indent=2))
     else:

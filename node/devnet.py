@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, RpcConfig, save_key
+from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, PoolConfig, RpcConfig, save_key
 from node.crypto import get_suite
 from node.crypto.base import KeyPair
 from node.genesis import Genesis, GenesisNode
@@ -132,6 +132,7 @@ def make_local_net(
     params: dict[str, int] | None = None,
     chain_id: str = "consortia-dev",
     consensus: str = "pbft",
+    verify_workers: int = -1,
 ) -> LocalNet:
     """Write homes for ``validators`` nodes under ``root`` with ``admins`` funded admin accounts."""
     suite = get_suite(suite_name)
@@ -160,7 +161,8 @@ def make_local_net(
         save_key(home / KEY_FILE, key)
         write_node_tls(home, ca, names[i], key.public_bytes)
         rpc_port = free_port()
-        NodeConfig(name=names[i], role=_role(names[i]), rpc=RpcConfig(port=rpc_port), p2p=P2PConfig(port=p2p_ports[i])).save(home)
+        NodeConfig(name=names[i], role=_role(names[i]), rpc=RpcConfig(port=rpc_port), p2p=P2PConfig(port=p2p_ports[i]),
+                   pool=PoolConfig(verify_workers=verify_workers)).save(home)
         nodes.append(LocalNode(name=names[i], home=home, key=key, rpc_port=rpc_port))
     return LocalNet(root=root, genesis=genesis, nodes=nodes, admins=admin_keys)
 

@@ -12,6 +12,7 @@ until a block containing it commits (or it expires), so nothing is lost and noth
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
@@ -49,6 +50,7 @@ class TxPool:
         self._max_tx_bytes = max_tx_bytes
         self.limits = limits
         self._by_hash: dict[bytes, CheckedTx] = {}
+        self._arrival: dict[bytes, float] = {}  # insertion-ordered: oldest first
         self._nonces: set[tuple[bytes, bytes]] = set()
         self._queues: OrderedDict[bytes, deque[CheckedTx]] = OrderedDict()
         self._arrived = asyncio.Event() if _has_loop() else None
@@ -137,7 +139,20 @@ class TxPool:
             raise PoolFull(f"transaction pool is full ({self.limits.capacity} transactions); retry later")
         self._insert(checked)
 
+    def pending_raw(self, *, older_than_ms: int = 0, limit: int = 4_096) -> list[bytes]:
+        """Encodings of pending transactions admitted at least ``older_than_ms`` ago (oldest first)."""
+        cutoff = time.monotonic() - older_than_ms / 1000
+        out = []
+        for tx_hash, arrived in self._arrival.items():
+            if arrived > cutoff or len(out) >= limit:
+                break
+            checked = self._by_hash.get(tx_hash)
+            if checked is not None:
+                out.append(checked.tx.encode())
+        return out
+
     def _insert(self, checked: CheckedTx) -> None:
+        self._arrival[checked.hash] = time.monotonic()
         self._by_hash[checked.hash] = checked
         self._nonces.add((checked.sender, checked.tx.nonce))
         queue = self._queues.get(checked.sender)
@@ -187,6 +202,7 @@ class TxPool:
         touched: set[bytes] = set()
         for h in hashes:
             checked = self._by_hash.pop(h, None)
+            self._arrival.pop(h, None)
             if checked is None:
                 continue
             self._nonces.discard((checked.sender, checked.tx.nonce))

@@ -18,6 +18,8 @@ from node.p2p.transport import P2PNetwork, PeerAddress
 log = logging.getLogger("consortia.p2p")
 
 MAX_FORWARD_BATCH = 512
+REGOSSIP_INTERVAL = 2.0
+REGOSSIP_LIMIT = 4_096
 
 
 class NetworkService:
@@ -34,7 +36,7 @@ class NetworkService:
             genesis_hash=chain.genesis_hash,
             directory=self.directory,
             on_message=self.on_message,
-            on_connect=lambda peer: self.net.send(peer, {"t": "status", "height": self.chain.height}),
+            on_connect=self._on_connect,
         )
         self.sync = BlockSync(chain, self.net, self._on_synced)
         self._forward: list[bytes] = []
@@ -53,10 +55,36 @@ class NetworkService:
     async def start(self) -> None:
         await self.net.start()
         await self.sync.start()
+        self._regossip_task = asyncio.create_task(self._regossip(), name="tx-regossip")
 
     async def stop(self) -> None:
+        task = getattr(self, "_regossip_task", None)
+        if task is not None:
+            task.cancel()
         await self.sync.stop()
         await self.net.stop()
+
+    def _on_connect(self, peer: bytes) -> None:
+        self.net.send(peer, {"t": "status", "height": self.chain.height})
+        # A peer that was away missed our forwards: hand it everything still pending.
+        self._send_pending([peer])
+
+    def _send_pending(self, peers: list[bytes], older_than_ms: int = 0) -> int:
+        pending = self.chain.pool.pending_raw(older_than_ms=older_than_ms, limit=REGOSSIP_LIMIT)
+        for start in range(0, len(pending), MAX_FORWARD_BATCH):
+            batch = pending[start : start + MAX_FORWARD_BATCH]
+            for peer in peers:
+                self.net.send(peer, {"t": "txs", "txs": batch})
+        return len(pending)
+
+    async def _regossip(self) -> None:
+        """Forwarding is best effort (a link may be down or a queue full): transactions still
+        pending after a while are sent again, so every validator eventually sees them."""
+        while True:
+            await asyncio.sleep(REGOSSIP_INTERVAL)
+            validators = [p for p, link in self.net.links.items() if link.role == "validator"]
+            if validators:
+                self._send_pending(validators, older_than_ms=int(REGOSSIP_INTERVAL * 1000))
 
     # --- outgoing --------------------------------------------------------------------------
 

@@ -161,3 +161,27 @@ async def test_two_of_four_stopped_commits_nothing_until_they_return(network):
     for i in (2, 3):
         os.killpg(net.nodes[i].proc.pid, signal.SIGCONT)
     assert await wait_height(net, range(5), max(frozen) + 3, 90), await heights(net, range(5))
+
+
+async def test_transactions_sent_before_peers_connect_are_still_committed(tmp_path):
+    """Forwarding is best effort; pending transactions reach validators that connect later."""
+    net = make_local_net(tmp_path, "std", validators=4, params=PARAMS)
+    first_primary = min(n.key.public_bytes for n in net.nodes)  # validators[0 % n] of view 0
+    lonely = next(n for n in net.nodes if n.key.public_bytes != first_primary)
+    others = [n for n in net.nodes if n is not lonely]
+    lonely.start()
+    try:
+        await lonely.wait_ready(30)
+        async with RpcClient(lonely.url) as c:
+            acct = await Account.connect(c, net.admins[0])
+            sent = [await acct.send(SYSCONFIG, "set", {"key": "block_tx_limit", "value": 2000 + i}, wait=False) for i in range(5)]
+        for n in others:
+            n.start()
+        for n in others:
+            await n.wait_ready(30)
+        async with RpcClient(others[0].url) as c:
+            for s in sent:
+                receipt = await c.wait_for_receipt(s["hash"], timeout=60)
+                assert receipt["ok"]
+    finally:
+        net.stop()
