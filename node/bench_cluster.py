@@ -163,7 +163,7 @@ async def _catchup(net: LocalNet, laggard: int, blocks: int = 1_500) -> tuple[in
     return target - start_height, (target - start_height) / seconds * 60
 
 
-async def run_cluster(suite: str, txs: int = 8_000, consensus: str = "pbft", verify_workers: int = -1) -> ClusterResult:
+async def run_cluster(suite: str, txs: int = 8_000, consensus: str = "pbft", verify_workers: int = 0) -> ClusterResult:
     with tempfile.TemporaryDirectory(prefix="consortia-cluster-") as tmp:
         net = make_local_net(
             Path(tmp), suite, validators=4, admins=8, consensus=consensus, verify_workers=verify_workers,
@@ -200,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", choices=["sm", "std", "both"], default="both")
     parser.add_argument("--txs", type=int, default=8_000)
     parser.add_argument("--consensus", choices=["pbft", "raft"], default="pbft")
-    parser.add_argument("--verify-workers", type=int, default=-1,
-                        help="signature-verification processes per node (-1: one per extra core)")
+    parser.add_argument("--verify-workers", type=int, default=0,
+                        help="signature-verification processes per node (default 0: the four nodes already share this "
+                             "machine's cores; -1 = one per extra core, the node default for one node per machine)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     suites = ["sm", "std"] if args.suite == "both" else [args.suite]
