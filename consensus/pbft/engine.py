@@ -62,13 +62,19 @@ class AsyncPbftEnv:
             self.cancel_timer(name)
 
 
-class PbftEngine(ConsensusEngine):
-    name = "pbft"
+class CoreEngine(ConsensusEngine):
+    """Drives a consensus state machine (PBFT or Raft core) from the event loop and the network.
 
-    def __init__(self, app: Application, key: KeyPair, env: AsyncPbftEnv) -> None:
-        self.app = app
+    The core does the protocol; this wrapper decodes network frames for it, forwards transaction
+    arrivals and catch-up commits, and owns the timers' lifetime.
+    """
+
+    name = "core"
+
+    def __init__(self, core: Any, decode: Callable[[bytes], Any], env: AsyncPbftEnv) -> None:
+        self.core = core
+        self.decode = decode
         self.env = env
-        self.core = PbftCore(app, key, env)
         self.undecodable = 0
 
     async def start(self) -> None:
@@ -85,14 +91,14 @@ class PbftEngine(ConsensusEngine):
 
     def on_network_message(self, data: bytes) -> None:
         try:
-            msg = decode_message(data)
+            msg = self.decode(data)
         except ConsortiaError:
             self.undecodable += 1
             return
         try:
             self.core.on_message(msg)
         except ConsortiaError as exc:
-            log.info("event=pbft_message_failed reason=%r", exc.message)
+            log.info("event=consensus_message_failed reason=%r", exc.message)
 
     def on_transactions(self) -> None:
         self.core.on_transactions()
@@ -100,3 +106,10 @@ class PbftEngine(ConsensusEngine):
     def on_synced(self) -> None:
         """Blocks were committed by catch-up: move the state machine to the new head."""
         self.core.advance()
+
+
+class PbftEngine(CoreEngine):
+    name = "pbft"
+
+    def __init__(self, app: Application, key: KeyPair, env: AsyncPbftEnv) -> None:
+        super().__init__(PbftCore(app, key, env), decode_message, env)
