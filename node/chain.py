@@ -259,6 +259,8 @@ class Chain:
     def submit(self, raw: bytes, *, forward: bool = True) -> bytes:
         """Admit a client transaction to the pool; returns its hash or raises a ConsortiaError."""
         tx_hash = self.pool.add(raw).hash
+        if forward:
+            self.pool.mark_local(tx_hash)
         self._tell_tx(raw, forward)
         return tx_hash
 
@@ -267,6 +269,8 @@ class Chain:
         if self.verifier is None:
             return self.submit(raw, forward=forward)
         tx_hash = (await self.pool.add_async(raw, self.verifier.verify)).hash
+        if forward:
+            self.pool.mark_local(tx_hash)
         self._tell_tx(raw, forward)
         return tx_hash
 

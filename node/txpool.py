@@ -51,6 +51,7 @@ class TxPool:
         self.limits = limits
         self._by_hash: dict[bytes, CheckedTx] = {}
         self._arrival: dict[bytes, float] = {}  # insertion-ordered: oldest first
+        self._local: set[bytes] = set()  # admitted from our own clients (we re-gossip these)
         self._nonces: set[tuple[bytes, bytes]] = set()
         self._queues: OrderedDict[bytes, deque[CheckedTx]] = OrderedDict()
         self._arrived = asyncio.Event() if _has_loop() else None
@@ -139,17 +140,24 @@ class TxPool:
             raise PoolFull(f"transaction pool is full ({self.limits.capacity} transactions); retry later")
         self._insert(checked)
 
-    def pending_raw(self, *, older_than_ms: int = 0, limit: int = 4_096) -> list[bytes]:
-        """Encodings of pending transactions admitted at least ``older_than_ms`` ago (oldest first)."""
+    def pending_raw(self, *, older_than_ms: int = 0, limit: int = 4_096, local_only: bool = False) -> list[bytes]:
+        """Encodings of pending transactions admitted at least ``older_than_ms`` ago (oldest first);
+        ``local_only``: only those that came from our own clients, not from peers."""
         cutoff = time.monotonic() - older_than_ms / 1000
         out = []
         for tx_hash, arrived in self._arrival.items():
             if arrived > cutoff or len(out) >= limit:
                 break
+            if local_only and tx_hash not in self._local:
+                continue
             checked = self._by_hash.get(tx_hash)
             if checked is not None:
                 out.append(checked.tx.encode())
         return out
+
+    def mark_local(self, tx_hash: bytes) -> None:
+        if tx_hash in self._by_hash:
+            self._local.add(tx_hash)
 
     def _insert(self, checked: CheckedTx) -> None:
         self._arrival[checked.hash] = time.monotonic()
@@ -203,6 +211,7 @@ class TxPool:
         for h in hashes:
             checked = self._by_hash.pop(h, None)
             self._arrival.pop(h, None)
+            self._local.discard(h)
             if checked is None:
                 continue
             self._nonces.discard((checked.sender, checked.tx.nonce))

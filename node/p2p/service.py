@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import msgpack
 
 from node.chain import Chain, CommittedBlock
 from node.crypto.base import KeyPair
-from node.errors import ConsortiaError
+from node.errors import ConsortiaError, DuplicateTransaction
 from node.p2p.sync import BlockSync
 from node.p2p.transport import P2PNetwork, PeerAddress
 
@@ -20,6 +22,7 @@ log = logging.getLogger("consortia.p2p")
 MAX_FORWARD_BATCH = 512
 REGOSSIP_INTERVAL = 2.0
 REGOSSIP_LIMIT = 4_096
+SEEN_LIMIT = 200_000
 
 
 class NetworkService:
@@ -40,6 +43,7 @@ class NetworkService:
         )
         self.sync = BlockSync(chain, self.net, self._on_synced)
         self._forward: list[bytes] = []
+        self._seen: OrderedDict[bytes, None] = OrderedDict()  # sha256 of raw forwarded txs handled
         self._flush_scheduled = False
         self.tx_received = 0
         chain.subscribe(self._on_commit)
@@ -69,8 +73,8 @@ class NetworkService:
         # A peer that was away missed our forwards: hand it everything still pending.
         self._send_pending([peer])
 
-    def _send_pending(self, peers: list[bytes], older_than_ms: int = 0) -> int:
-        pending = self.chain.pool.pending_raw(older_than_ms=older_than_ms, limit=REGOSSIP_LIMIT)
+    def _send_pending(self, peers: list[bytes], older_than_ms: int = 0, local_only: bool = False) -> int:
+        pending = self.chain.pool.pending_raw(older_than_ms=older_than_ms, limit=REGOSSIP_LIMIT, local_only=local_only)
         for start in range(0, len(pending), MAX_FORWARD_BATCH):
             batch = pending[start : start + MAX_FORWARD_BATCH]
             for peer in peers:
@@ -84,7 +88,9 @@ class NetworkService:
             await asyncio.sleep(REGOSSIP_INTERVAL)
             validators = [p for p, link in self.net.links.items() if link.role == "validator"]
             if validators:
-                self._send_pending(validators, older_than_ms=int(REGOSSIP_INTERVAL * 1000))
+                # Only our own clients' transactions: every origin re-sends its own, so nothing is
+                # re-sent n times over.
+                self._send_pending(validators, older_than_ms=int(REGOSSIP_INTERVAL * 1000), local_only=True)
 
     # --- outgoing --------------------------------------------------------------------------
 
@@ -126,7 +132,10 @@ class NetworkService:
             if type(txs) is not list or len(txs) > MAX_FORWARD_BATCH or any(type(t) is not bytes for t in txs):
                 raise ConsortiaError("malformed transaction batch")
             for raw in txs:
-                asyncio.create_task(self._admit_forwarded(raw))
+                digest = hashlib.sha256(raw).digest()
+                if digest in self._seen:
+                    continue  # already admitted (or committed) here: skip decoding it again
+                asyncio.create_task(self._admit_forwarded(raw, digest))
         elif kind == "status":
             self.sync.on_status(peer, msg)
         elif kind == "getblocks":
@@ -136,14 +145,22 @@ class NetworkService:
         else:
             raise ConsortiaError(f"unknown message type {kind!r}")
 
-    async def _admit_forwarded(self, raw: bytes) -> None:
+    async def _admit_forwarded(self, raw: bytes, digest: bytes) -> None:
         try:
             await self.chain.submit_async(raw, forward=False)
             self.tx_received += 1
+            self._remember(digest)
             if self.engine is not None:
                 self.engine.on_transactions()
+        except DuplicateTransaction:
+            self._remember(digest)  # normal: every validator hears every transaction
         except ConsortiaError:
-            pass  # duplicates are normal here (every validator hears every transaction)
+            pass  # invalid, or the pool is full: a later re-send may succeed
+
+    def _remember(self, digest: bytes) -> None:
+        self._seen[digest] = None
+        if len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
 
     def peers(self) -> list[dict[str, Any]]:
         return self.net.peers()
