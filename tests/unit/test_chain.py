@@ -6,23 +6,23 @@ import msgpack
 import pytest
 
 from consensus.certificate import verify_certificate
-from consensus.solo import SoloEngine
 from node.chain import Chain
 from node.errors import BadSignature, ConsensusError, DecodeError, DuplicateTransaction, InvalidTransaction, PoolFull, ConfigError
 from node.store.chainstore import ChainStore
 from node.txpool import PoolLimits
-from node.wire.types import Block, BlockHeader
+from node.wire.types import Block, BlockHeader, CommitCertificate, Vote, commit_vote_bytes
 from tests.conftest import SYSCONFIG, make_testnet
 
 
 def seal(chain: Chain, key) -> Block:
-    import asyncio
-
-    engine = SoloEngine(chain, key)
-    asyncio.run(engine.seal_one())
-    block = chain.store.get_block(chain.height)
-    assert block is not None
-    return block
+    """Propose and commit one block as the only validator, with its one-vote certificate."""
+    head = chain.head()
+    proposal = chain.propose(height=head.height + 1, view=0, proposer=key.public_bytes,
+                             timestamp_ms=head.timestamp_ms + 1, max_txs=chain.params().block_tx_limit)
+    vote = Vote(key.public_bytes, chain.suite.sign(key.private_bytes,
+                                                   commit_vote_bytes(chain.chain_id, head.height + 1, 0, proposal.block_hash)))
+    chain.commit(proposal.block, CommitCertificate(chain.chain_id, head.height + 1, 0, proposal.block_hash, (vote,)))
+    return proposal.block
 
 
 def test_genesis_is_committed_once(chain, testnet, tmp_path):

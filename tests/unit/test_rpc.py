@@ -8,7 +8,6 @@ import json
 import aiohttp
 import pytest
 
-from consensus.solo import SoloEngine
 from node.chain import Chain
 from node.merkle import proof_from_json, verify_proof
 from node.rpc.methods import NodeIdentity
