@@ -39,6 +39,7 @@ from consensus.pbft.messages import (
     sign_message,
     verify_message,
 )
+from consensus.timers import ProposalTimer
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError
 from node.wire.types import Block, CommitCertificate, Vote
@@ -102,7 +103,7 @@ class PbftCore:
         self.dropped: dict[str, int] = defaultdict(int)
         self.view_changes_total = 0
         self.stopped = False
-        self._propose_due: int | None = None
+        self.proposal_timer = ProposalTimer(env, self._propose)
 
     # --- validator set ---------------------------------------------------------------------
 
@@ -133,7 +134,7 @@ class PbftCore:
     def stop(self) -> None:
         self.stopped = True
         self.env.cancel_timer("round")
-        self._cancel_propose()
+        self.proposal_timer.cancel()
 
     def status(self) -> dict[str, object]:
         return {
@@ -160,11 +161,11 @@ class PbftCore:
             if self.view == self.height_start_view:
                 params = self.app.params()
                 delay = params.min_seal_ms if self._has_pending() else params.block_interval_ms
-                self._schedule_propose(delay)
+                self.proposal_timer.schedule(delay)
             else:
-                self._cancel_propose()
+                self.proposal_timer.cancel()
         else:
-            self._cancel_propose()
+            self.proposal_timer.cancel()
 
     def _committed_view(self) -> int:
         """The view of the last certificate: where the rest of the network is (after catch-up too)."""
@@ -188,25 +189,11 @@ class PbftCore:
             and self.primary(self.height, self.view) == self.key.public_bytes
             and self.view not in self.round.proposals
         ):
-            self._schedule_propose(self.app.params().min_seal_ms)
+            self.proposal_timer.schedule(self.app.params().min_seal_ms)
 
     # --- proposing -------------------------------------------------------------------------
 
-    def _cancel_propose(self) -> None:
-        self._propose_due = None
-        self.env.cancel_timer("propose")
-
-    def _schedule_propose(self, delay_ms: int) -> None:
-        """Propose in ``delay_ms`` unless a proposal is already due sooner (never postpone it:
-        a steady stream of transactions must not keep pushing the block back)."""
-        due = self.env.now_ms() + delay_ms
-        if self._propose_due is not None and self._propose_due <= due:
-            return
-        self._propose_due = due
-        self.env.set_timer("propose", delay_ms, self._propose)
-
     def _propose(self) -> None:
-        self._propose_due = None
         if self.stopped or self.view in self.round.proposals or self.view != self.height_start_view:
             return
         if self.round.sent_view_change > self.view:
@@ -416,7 +403,7 @@ class PbftCore:
             return
         self.round.sent_view_change = new_view
         self.view_changes_total += 1
-        self._cancel_propose()
+        self.proposal_timer.cancel()
         msg = self._sign(ViewChange(self.height, new_view, self.round.prepared, self.key.public_bytes))
         self.env.broadcast(msg)
         # If the new view does not start in time, ask for the one after it.
@@ -516,7 +503,7 @@ class PbftCore:
             return
         self.view = msg.view
         self.env.set_timer("round", self._round_timeout_ms(), self._on_round_timeout)
-        self._cancel_propose()
+        self.proposal_timer.cancel()
         block, block_hash = self._validate_block(msg.proposal.block, expect_proposer=None)
         if block is None:
             self.dropped["invalid_proposal"] += 1

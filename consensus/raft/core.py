@@ -31,6 +31,7 @@ import msgpack
 from consensus.api import Application
 from consensus.certificate import majority_quorum, verify_certificate
 from consensus.pbft.core import PbftEnv
+from consensus.timers import ProposalTimer
 from consensus.raft.messages import Ack, Append, RaftMessage, RequestVote, Vote, sign_message, verify_message
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError
@@ -63,7 +64,7 @@ class RaftCore:
         self.dropped: dict[str, int] = defaultdict(int)
         self.elections = 0
         self.stopped = False
-        self._propose_due: int | None = None
+        self.proposal_timer = ProposalTimer(env, self._propose)
 
     # --- persistence -----------------------------------------------------------------------
 
@@ -197,8 +198,7 @@ class RaftCore:
         self.role = FOLLOWER
         self.leader = None
         self.env.cancel_timer("heartbeat")
-        self.env.cancel_timer("propose")
-        self._propose_due = None
+        self.proposal_timer.cancel()
         self._reset_election_timer()
 
     # --- election --------------------------------------------------------------------------
@@ -247,7 +247,7 @@ class RaftCore:
             # Carry our pending entry forward under this term before anything new.
             self._replicate(pend[2], pend[1])
         else:
-            self._schedule_propose(0 if self.term > 1 else self.app.params().block_interval_ms)
+            self.proposal_timer.schedule(0 if self.term > 1 else self.app.params().block_interval_ms)
         self._heartbeat()
 
     # --- leader ----------------------------------------------------------------------------
@@ -263,17 +263,9 @@ class RaftCore:
 
     def on_transactions(self) -> None:
         if self.role == LEADER and self._pending_block() is None:
-            self._schedule_propose(self.app.params().min_seal_ms)
-
-    def _schedule_propose(self, delay_ms: int) -> None:
-        due = self.env.now_ms() + delay_ms
-        if self._propose_due is not None and self._propose_due <= due:
-            return
-        self._propose_due = due
-        self.env.set_timer("propose", delay_ms, self._propose)
+            self.proposal_timer.schedule(self.app.params().min_seal_ms)
 
     def _propose(self) -> None:
-        self._propose_due = None
         if self.stopped or self.role != LEADER or self._pending_block() is not None:
             return
         head = self.app.head()
@@ -313,9 +305,9 @@ class RaftCore:
             self._commit(pend[1], cert)
             self._heartbeat()  # tell followers at once
             if self.app.has_pending():  # type: ignore[attr-defined]
-                self._schedule_propose(self.app.params().min_seal_ms)
+                self.proposal_timer.schedule(self.app.params().min_seal_ms)
             else:
-                self._schedule_propose(self.app.params().block_interval_ms)
+                self.proposal_timer.schedule(self.app.params().block_interval_ms)
 
     def _commit(self, block: Block, cert: CommitCertificate) -> None:
         self.app.commit(block, cert)
@@ -379,4 +371,4 @@ class RaftCore:
         """Blocks arrived by catch-up: drop a pending entry they made obsolete."""
         self._pending_block()
         if self.role == LEADER and self._pending_block() is None:
-            self._schedule_propose(self.app.params().min_seal_ms)
+            self.proposal_timer.schedule(self.app.params().min_seal_ms)
