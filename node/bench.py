@@ -74,7 +74,10 @@ def presign(suite_name: str, chain_id: str, admins: list[bytes], count: int, exp
     return raw[:count]
 
 
-async def _submit(url: str, txs: list[str], batch: int, errors: list[str]) -> None:
+async def send_batches(url: str, txs: list[str], batch: int, errors: list[str]) -> list[str]:
+    """Send raw transactions as JSON-RPC batches of ``tx_send``; returns the accepted hashes and
+    appends each refusal's message to ``errors``."""
+    hashes: list[str] = []
     async with aiohttp.ClientSession() as session:
         for start in range(0, len(txs), batch):
             body = [
@@ -86,6 +89,9 @@ async def _submit(url: str, txs: list[str], batch: int, errors: list[str]) -> No
             for r in replies:
                 if "error" in r:
                     errors.append(r["error"]["message"])
+                else:
+                    hashes.append(r["result"])
+    return hashes
 
 
 async def _count_commits(url: str, from_height: int, target: int, done: asyncio.Future[tuple[float, int, int]]) -> None:
@@ -129,7 +135,7 @@ async def run_throughput(suite_name: str, count: int = 20_000, connections: int 
             errors: list[str] = []
             chunks = [txs[i::connections] for i in range(connections)]
             t0 = time.perf_counter()
-            await asyncio.gather(*(_submit(node.url, c, batch, errors) for c in chunks))
+            await asyncio.gather(*(send_batches(node.url, c, batch, errors) for c in chunks))
             t_submit = time.perf_counter() - t0
             if errors:
                 counter.cancel()

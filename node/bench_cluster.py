@@ -22,7 +22,7 @@ from pathlib import Path
 
 import aiohttp
 
-from node.bench import presign
+from node.bench import presign, send_batches
 from node.devnet import LocalNet, make_local_net
 
 
@@ -89,23 +89,13 @@ class CommitWatcher:
             await asyncio.sleep(0.05)
 
 
-async def _send_batches(url: str, txs: list[str], batch: int) -> list[str]:
-    hashes = []
-    async with aiohttp.ClientSession() as session:
-        for start in range(0, len(txs), batch):
-            body = [{"jsonrpc": "2.0", "id": i, "method": "tx_send", "params": [raw]} for i, raw in enumerate(txs[start : start + batch])]
-            async with session.post(url, data=json.dumps(body), headers={"Content-Type": "application/json"}) as resp:
-                for r in await resp.json():
-                    if "error" in r:
-                        raise RuntimeError(r["error"]["message"])
-                    hashes.append(r["result"])
-    return hashes
-
-
 async def _max_throughput(net: LocalNet, live: list[int], txs: list[str], watcher: CommitWatcher) -> tuple[float, int]:
     chunks = [txs[i :: len(live)] for i in range(len(live))]
     t0 = time.perf_counter()
-    results = await asyncio.gather(*(_send_batches(net.nodes[i].url, c, 200) for i, c in zip(live, chunks)))
+    errors: list[str] = []
+    results = await asyncio.gather(*(send_batches(net.nodes[i].url, c, 200, errors) for i, c in zip(live, chunks)))
+    if errors:
+        raise RuntimeError(f"{len(errors)} submissions refused, first: {errors[0]}")
     hashes = [h for r in results for h in r]
     await watcher.wait_for(hashes, 600)
     t_end = max(watcher.committed[h] for h in hashes)
