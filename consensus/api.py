@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from node.crypto.base import CryptoSuite
 from node.execution.system.sysconfig import ChainParams
@@ -75,3 +75,26 @@ class ConsensusEngine(ABC):
     @abstractmethod
     def status(self) -> dict[str, Any]:
         """A JSON-able summary for ``node_info``."""
+
+
+class ConsensusEnv(Protocol):
+    """What a consensus state machine may do to the outside world: tell time, set timers, send to
+    the other validators, and ask for catch-up. The real event loop and the simulator both provide it."""
+
+    def now_ms(self) -> int: ...
+
+    def broadcast(self, msg: Any) -> None:
+        """Send a signed consensus message to the other validators (best effort)."""
+        ...
+
+    def set_timer(self, name: str, delay_ms: int, callback: Callable[[], None]) -> None: ...
+
+    def cancel_timer(self, name: str) -> None: ...
+
+    def request_sync(self, target_height: int, hint: bytes | None) -> None:
+        """We saw evidence that the chain is at ``target_height`` or beyond: catch up."""
+        ...
+
+    def peer_behind(self, peer: bytes, height: int) -> None:
+        """``peer`` is still working on ``height``, which we committed: offer it our blocks."""
+        ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from consensus.pbft.core import PbftEnv
+    from consensus.api import ConsensusEnv
 
 
 class ProposalTimer:
@@ -14,7 +14,7 @@ class ProposalTimer:
 
     NAME = "propose"
 
-    def __init__(self, env: "PbftEnv", callback: Callable[[], None]) -> None:
+    def __init__(self, env: "ConsensusEnv", callback: Callable[[], None]) -> None:
         self.env = env
         self.callback = callback
         self.due: int | None = None

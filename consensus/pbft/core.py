@@ -14,7 +14,7 @@ One height is decided at a time (the sequence number is the block height). Withi
   of the highest prepared certificate among them (byte for byte) if there is one. This is what
   keeps a block committed anywhere from being replaced.
 
-All I/O goes through ``PbftEnv`` (time, timers, sending, catch-up requests), so the same code runs
+All I/O goes through ``ConsensusEnv`` (consensus/api.py) (time, timers, sending, catch-up requests), so the same code runs
 on the real network and on the deterministic simulator in ``consensus.testing``.
 """
 
@@ -23,9 +23,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
-from consensus.api import Application
+from consensus.api import Application, ConsensusEnv
 from consensus.certificate import quorum_size
 from consensus.pbft.messages import (
     Commit,
@@ -53,24 +53,6 @@ MAX_VIEW_BACKOFF = 6
 VIEW_WINDOW = 16  # votes for views up to this far ahead are kept: we may see them before NEW-VIEW
 
 
-class PbftEnv(Protocol):
-    def now_ms(self) -> int: ...
-
-    def broadcast(self, msg: ConsensusMessage) -> None: ...
-
-    def set_timer(self, name: str, delay_ms: int, callback: Callable[[], None]) -> None: ...
-
-    def cancel_timer(self, name: str) -> None: ...
-
-    def request_sync(self, target_height: int, hint: bytes | None) -> None:
-        """We saw evidence that the chain is at ``target_height`` or beyond: catch up."""
-        ...
-
-    def peer_behind(self, peer: bytes, height: int) -> None:
-        """``peer`` is still working on ``height``, which we committed: offer it our blocks."""
-        ...
-
-
 @dataclass
 class Round:
     """Everything received for the current height."""
@@ -89,7 +71,7 @@ class Round:
 
 
 class PbftCore:
-    def __init__(self, app: Application, key: KeyPair, env: PbftEnv) -> None:
+    def __init__(self, app: Application, key: KeyPair, env: ConsensusEnv) -> None:
         self.app = app
         self.key = key
         self.env = env

@@ -1,4 +1,4 @@
-"""PBFT on a real event loop: wall-clock timers and the peer network behind ``PbftEnv``."""
+"""PBFT on a real event loop: wall-clock timers and the peer network behind ``ConsensusEnv``."""
 
 from __future__ import annotations
 

@@ -28,9 +28,8 @@ from typing import Any
 
 import msgpack
 
-from consensus.api import Application
+from consensus.api import Application, ConsensusEnv
 from consensus.certificate import majority_quorum, verify_certificate
-from consensus.pbft.core import PbftEnv
 from consensus.timers import ProposalTimer
 from consensus.raft.messages import Ack, Append, RaftMessage, RequestVote, Vote, sign_message, verify_message
 from node.crypto.base import KeyPair
@@ -44,7 +43,7 @@ FOLLOWER, CANDIDATE, LEADER = "follower", "candidate", "leader"
 
 
 class RaftCore:
-    def __init__(self, app: Application, key: KeyPair, env: PbftEnv, *, seed: int | None = None) -> None:
+    def __init__(self, app: Application, key: KeyPair, env: ConsensusEnv, *, seed: int | None = None) -> None:
         import random
 
         self.app = app

@@ -54,7 +54,7 @@ class LinkFaults:
 
 
 class SimEnv:
-    """The PbftEnv of one simulated node."""
+    """The ConsensusEnv of one simulated node."""
 
     def __init__(self, net: "SimNetwork", node: "SimNode") -> None:
         self.net = net
