@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,10 +27,36 @@ from node.genesis import Genesis, GenesisNode
 from node.p2p.certs import make_ca, write_node_tls
 
 
-def free_port() -> int:
+# Ports are taken below the kernel's ephemeral range (32768+ by default), so that outgoing
+# connections of other processes cannot grab a port between our check and the node's bind.
+_PORT_RANGE = (20_000, 32_000)
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A loopback port that is free now and outside the ephemeral range."""
+    return free_port_block(1, step=1)
+
+
+def free_port_block(nodes: int, step: int = 10) -> int:
+    """A base port P such that P + step*i and P + step*i + 1 are free for every node i
+    (the layout ``consortia net init --base-port`` uses)."""
+    rng = random.SystemRandom()
+    for _ in range(1_000):
+        base = rng.randrange(_PORT_RANGE[0], _PORT_RANGE[1] - step * nodes - 2)
+        ports = [base + step * i + k for i in range(nodes) for k in (0, 1)] if step > 1 else [base]
+        if all(_bindable(p) for p in ports):
+            return base
+    raise RuntimeError("no free block of loopback ports found")
 
 
 @dataclass
@@ -140,7 +167,8 @@ def make_local_net(
     names = [f"validator-{i}" for i in range(validators)] + [f"observer-{i}" for i in range(observers)]
     keys = [suite.generate_keypair() for _ in range(total)]
     admin_keys = [suite.generate_keypair() for _ in range(admins)]
-    p2p_ports = [free_port() for _ in range(total)]
+    base = free_port_block(total)  # node i: RPC base + 10i, p2p base + 10i + 1 (as net init lays them out)
+    p2p_ports = [base + 10 * i + 1 for i in range(total)]
     genesis = Genesis(
         chain_id=chain_id,
         suite=suite_name,
@@ -160,7 +188,7 @@ def make_local_net(
         genesis.save(home / GENESIS_FILE)
         save_key(home / KEY_FILE, key)
         write_node_tls(home, ca, names[i], key.public_bytes)
-        rpc_port = free_port()
+        rpc_port = base + 10 * i
         NodeConfig(name=names[i], role=_role(names[i]), rpc=RpcConfig(port=rpc_port), p2p=P2PConfig(port=p2p_ports[i]),
                    pool=PoolConfig(verify_workers=verify_workers)).save(home)
         nodes.append(LocalNode(name=names[i], home=home, key=key, rpc_port=rpc_port))

@@ -18,7 +18,7 @@ from typing import Any
 from node.cli.common import CliError, network_nodes
 from node.config import load_key
 from node.crypto import SUITES, get_suite
-from node.devnet import free_port
+from node.devnet import free_port_block
 from node.errors import ConsortiaError
 from node.sdk.args import decode_return
 from node.sdk.client import Account, RpcClient, RpcError
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if root is None:
         tmp = tempfile.mkdtemp(prefix="consortia-demo-")
         root = Path(tmp) / "net"
-    base_port = getattr(args, "base_port", 0) or free_port()
+    base_port = getattr(args, "base_port", 0) or free_port_block(5)
     print(f"Consortia demo: a {suite_name} chain in {root}")
     step(1, "consortia net init: 4 PBFT validators + 1 regulator observer, consortium CA and node certificates")
     if cli(["net", "init", str(root), "--validators", "4", "--observers", "1", "--suite", suite_name,

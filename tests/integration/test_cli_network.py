@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from node.devnet import free_port
+from node.devnet import free_port_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,7 +25,7 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("suite", ["sm", "std"])
 def test_operator_flow(tmp_path, suite):
     net = tmp_path / "net"
-    port = free_port()
+    port = free_port_block(1)
     r = cli("net", "init", str(net), "--validators", "1", "--observers", "0", "--suite", suite, "--consensus", "pbft",
             "--base-port", str(port))
     assert r.returncode == 0, r.stderr
@@ -61,7 +61,7 @@ def test_node_run_errors_are_one_line(tmp_path):
 
 def test_second_node_on_same_home_is_refused(tmp_path):
     net = tmp_path / "net"
-    assert cli("net", "init", str(net), "--validators", "1", "--base-port", str(free_port())).returncode == 0
+    assert cli("net", "init", str(net), "--validators", "1", "--base-port", str(free_port_block(1))).returncode == 0
     assert cli("net", "up", str(net), "--timeout", "60").returncode == 0
     try:
         r = cli("node", "run", "--home", str(net / "validator-0"), timeout=60)
@@ -75,7 +75,7 @@ def test_second_node_on_same_home_is_refused(tmp_path):
 def test_four_validators_and_an_observer_agree(tmp_path):
     net = tmp_path / "net"
     assert cli("net", "init", str(net), "--validators", "4", "--observers", "1", "--suite", "sm",
-               "--base-port", str(free_port())).returncode == 0
+               "--base-port", str(free_port_block(5))).returncode == 0
     r = cli("net", "up", str(net), "--timeout", "90")
     try:
         assert r.returncode == 0, r.stdout + r.stderr
