@@ -135,16 +135,10 @@ class Transaction:
     signature: bytes = b""
 
     def body_map(self) -> dict[str, Any]:
-        return {
-            "args": self.args,
-            "chain_id": self.chain_id,
-            "expiry_height": self.expiry_height,
-            "fuel_limit": self.fuel_limit,
-            "method": self.method,
-            "nonce": self.nonce,
-            "sender_pubkey": self.sender_pubkey,
-            "to": self.to,
-        }
+        """The signed fields: ``to_map`` without the signature (key order stays canonical)."""
+        m = self.to_map()
+        del m["signature"]
+        return m
 
     def to_map(self) -> dict[str, Any]:
         return {
