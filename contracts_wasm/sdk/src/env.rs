@@ -1,0 +1,232 @@
+//! The host interface: what a contract can ask of the node while it runs.
+//!
+//! On `wasm32` these are imports from the host module `consortia` (see `docs/contracts.md` for
+//! the ABI). Natively they run against an in-memory mock, so contract logic is unit-testable
+//! with plain `cargo test`.
+
+/// A 20-byte account or contract address.
+pub type Address = [u8; 20];
+
+/// Size of the first buffer tried for variable-length host results; larger results take a second call.
+const FIRST_TRY: usize = 512;
+
+#[cfg(target_arch = "wasm32")]
+mod sys {
+    #[link(wasm_import_module = "consortia")]
+    extern "C" {
+        pub fn read_method(ptr: *mut u8, cap: u32) -> u32;
+        pub fn read_args(ptr: *mut u8, cap: u32) -> u32;
+        pub fn set_return(ptr: *const u8, len: u32);
+        pub fn revert(ptr: *const u8, len: u32) -> !;
+        pub fn storage_get(key: *const u8, key_len: u32, out: *mut u8, cap: u32) -> i32;
+        pub fn storage_set(key: *const u8, key_len: u32, value: *const u8, value_len: u32);
+        pub fn storage_remove(key: *const u8, key_len: u32);
+        pub fn caller(out: *mut u8);
+        pub fn origin(out: *mut u8);
+        pub fn self_address(out: *mut u8);
+        pub fn block_height() -> u64;
+        pub fn block_timestamp() -> u64;
+        pub fn emit(name: *const u8, name_len: u32, data: *const u8, data_len: u32);
+        pub fn hash(data: *const u8, len: u32, out: *mut u8);
+        pub fn call_contract(addr: *const u8, method: *const u8, method_len: u32, args: *const u8, args_len: u32, fuel: u64) -> u32;
+        pub fn read_result(ptr: *mut u8, cap: u32) -> u32;
+    }
+}
+
+/// Read a variable-length host result: try a small buffer, then exactly the size the host reported.
+#[cfg(target_arch = "wasm32")]
+fn read_var(f: impl Fn(*mut u8, u32) -> i64) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; FIRST_TRY];
+    let n = f(buf.as_mut_ptr(), FIRST_TRY as u32);
+    if n < 0 {
+        return None;
+    }
+    let n = n as usize;
+    if n > FIRST_TRY {
+        buf = vec![0u8; n];
+        f(buf.as_mut_ptr(), n as u32);
+    }
+    buf.truncate(n);
+    Some(buf)
+}
+
+#[cfg(target_arch = "wasm32")]
+mod imp {
+    use super::*;
+
+    pub fn method() -> Vec<u8> {
+        read_var(|p, c| unsafe { sys::read_method(p, c) as i64 }).unwrap_or_default()
+    }
+    pub fn args() -> Vec<u8> {
+        read_var(|p, c| unsafe { sys::read_args(p, c) as i64 }).unwrap_or_default()
+    }
+    pub fn set_return(data: &[u8]) {
+        unsafe { sys::set_return(data.as_ptr(), data.len() as u32) }
+    }
+    pub fn revert(msg: &str) -> ! {
+        unsafe { sys::revert(msg.as_ptr(), msg.len() as u32) }
+    }
+    pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
+        read_var(|p, c| unsafe { sys::storage_get(key.as_ptr(), key.len() as u32, p, c) as i64 })
+    }
+    pub fn storage_set(key: &[u8], value: &[u8]) {
+        unsafe { sys::storage_set(key.as_ptr(), key.len() as u32, value.as_ptr(), value.len() as u32) }
+    }
+    pub fn storage_remove(key: &[u8]) {
+        unsafe { sys::storage_remove(key.as_ptr(), key.len() as u32) }
+    }
+    pub fn caller() -> Address {
+        let mut out = [0u8; 20];
+        unsafe { sys::caller(out.as_mut_ptr()) };
+        out
+    }
+    pub fn origin() -> Address {
+        let mut out = [0u8; 20];
+        unsafe { sys::origin(out.as_mut_ptr()) };
+        out
+    }
+    pub fn self_address() -> Address {
+        let mut out = [0u8; 20];
+        unsafe { sys::self_address(out.as_mut_ptr()) };
+        out
+    }
+    pub fn block_height() -> u64 {
+        unsafe { sys::block_height() }
+    }
+    pub fn block_timestamp() -> u64 {
+        unsafe { sys::block_timestamp() }
+    }
+    pub fn emit(name: &str, data: &[u8]) {
+        unsafe { sys::emit(name.as_ptr(), name.len() as u32, data.as_ptr(), data.len() as u32) }
+    }
+    pub fn hash(data: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        unsafe { sys::hash(data.as_ptr(), data.len() as u32, out.as_mut_ptr()) };
+        out
+    }
+    pub fn call_contract(addr: &Address, method: &str, args: &[u8], fuel: u64) -> Result<Vec<u8>, String> {
+        let status = unsafe {
+            sys::call_contract(addr.as_ptr(), method.as_ptr(), method.len() as u32, args.as_ptr(), args.len() as u32, fuel)
+        };
+        let data = read_var(|p, c| unsafe { sys::read_result(p, c) as i64 }).unwrap_or_default();
+        if status == 0 {
+            Ok(data)
+        } else {
+            Err(String::from_utf8_lossy(&data).into_owned())
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod imp {
+    use super::*;
+    use crate::testing::with_env;
+
+    pub fn method() -> Vec<u8> {
+        with_env(|e| e.method.clone().into_bytes())
+    }
+    pub fn args() -> Vec<u8> {
+        with_env(|e| e.args.clone())
+    }
+    pub fn set_return(data: &[u8]) {
+        with_env(|e| e.returned = data.to_vec())
+    }
+    pub fn revert(msg: &str) -> ! {
+        panic!("revert: {}", msg)
+    }
+    pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
+        with_env(|e| e.storage.get(key).cloned())
+    }
+    pub fn storage_set(key: &[u8], value: &[u8]) {
+        with_env(|e| {
+            e.storage.insert(key.to_vec(), value.to_vec());
+        })
+    }
+    pub fn storage_remove(key: &[u8]) {
+        with_env(|e| {
+            e.storage.remove(key);
+        })
+    }
+    pub fn caller() -> Address {
+        with_env(|e| e.caller)
+    }
+    pub fn origin() -> Address {
+        with_env(|e| e.origin)
+    }
+    pub fn self_address() -> Address {
+        with_env(|e| e.self_address)
+    }
+    pub fn block_height() -> u64 {
+        with_env(|e| e.height)
+    }
+    pub fn block_timestamp() -> u64 {
+        with_env(|e| e.timestamp_ms)
+    }
+    pub fn emit(name: &str, data: &[u8]) {
+        with_env(|e| e.events.push((name.to_string(), data.to_vec())))
+    }
+    pub fn hash(data: &[u8]) -> [u8; 32] {
+        crate::testing::mock_hash(data)
+    }
+    pub fn call_contract(_addr: &Address, _method: &str, _args: &[u8], _fuel: u64) -> Result<Vec<u8>, String> {
+        Err("calls to other contracts are not available in native tests".to_string())
+    }
+}
+
+/// Name of the method being called.
+pub fn method() -> String {
+    String::from_utf8_lossy(&imp::method()).into_owned()
+}
+/// The raw msgpack arguments of this call.
+pub fn args_bytes() -> Vec<u8> {
+    imp::args()
+}
+/// Set this call's return value (msgpack bytes).
+pub fn set_return(data: &[u8]) {
+    imp::set_return(data)
+}
+/// End the call as failed with `msg`; all its state changes are dropped. Never returns.
+pub fn revert(msg: &str) -> ! {
+    imp::revert(msg)
+}
+/// The value stored under `key` in this contract's storage.
+pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
+    imp::storage_get(key)
+}
+pub fn storage_set(key: &[u8], value: &[u8]) {
+    imp::storage_set(key, value)
+}
+pub fn storage_remove(key: &[u8]) {
+    imp::storage_remove(key)
+}
+/// The account or contract that called this contract.
+pub fn caller() -> Address {
+    imp::caller()
+}
+/// The account that signed the transaction (differs from `caller` inside contract-to-contract calls).
+pub fn origin() -> Address {
+    imp::origin()
+}
+/// This contract's own address.
+pub fn self_address() -> Address {
+    imp::self_address()
+}
+pub fn block_height() -> u64 {
+    imp::block_height()
+}
+/// Block timestamp in milliseconds since the Unix epoch (the same on every node).
+pub fn block_timestamp() -> u64 {
+    imp::block_timestamp()
+}
+/// Emit an event; it lands in the receipt only if the call succeeds.
+pub fn emit_raw(name: &str, data: &[u8]) {
+    imp::emit(name, data)
+}
+/// The chain's hash function (SM3 or SHA-256, fixed at genesis).
+pub fn hash(data: &[u8]) -> [u8; 32] {
+    imp::hash(data)
+}
+/// Call another contract with at most `fuel`; its state changes are kept only if it succeeds.
+pub fn call_contract(addr: &Address, method: &str, args: &[u8], fuel: u64) -> Result<Vec<u8>, String> {
+    imp::call_contract(addr, method, args, fuel)
+}
