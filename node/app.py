@@ -59,7 +59,7 @@ def open_node(home: Path) -> NodeParts:
         raise ConfigError(f"config says role '{config.role}' but genesis lists this node as '{me.role}'")
     store = ChainStore(home / DATA_DIR, create=True)
     try:
-        chain = Chain(genesis, store, pool_limits=PoolLimits(capacity=config.pool.capacity, per_sender=config.pool.per_sender))
+        chain = Chain(genesis, store, wasm_cache_dir=home / "wasm-cache", pool_limits=PoolLimits(capacity=config.pool.capacity, per_sender=config.pool.per_sender))
     except Exception:
         store.close()
         raise

@@ -7,6 +7,7 @@ This is the one place that turns an ordered block into committed state; consensu
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,6 +25,8 @@ from node.store.chainstore import BlockCommit, ChainStore
 from node.txcheck import CheckedTx, check_transaction
 from node.sigverify import BatchVerifier
 from node.txpool import PoolLimits, TxPool
+from node.vm import WasmVM
+from node.vm.registry import ContractRegistry
 from node.wire.types import Block, BlockHeader, CommitCertificate, Receipt
 
 log = logging.getLogger("consortia.chain")
@@ -51,6 +54,7 @@ class Chain:
         store: ChainStore,
         *,
         vm: ContractVM | None = None,
+        wasm_cache_dir: Path | None = None,
         pool_limits: PoolLimits = PoolLimits(),
         extra_contracts: tuple[SystemContract, ...] = (),
     ) -> None:
@@ -64,8 +68,8 @@ class Chain:
             self.chain_id,
             self.state,
             store,
-            (SysConfig(), *extra_contracts),
-            vm=vm,
+            (SysConfig(), ContractRegistry(), *extra_contracts),
+            vm=vm if vm is not None else WasmVM(self.suite, cache_dir=wasm_cache_dir),
         )
         self.verifier: BatchVerifier | None = None
         self.tx_listeners: list[Callable[[bytes], None]] = []  # told of each client tx admitted
@@ -82,6 +86,7 @@ class Chain:
             nonce_used=lambda sender, nonce: store.nonce_expiry(sender, nonce) is not None,
             expiry_window=lambda: self.params().tx_expiry_window,
             max_tx_bytes=lambda: self.params().max_tx_bytes,
+            max_tx_fuel=lambda: self.params().max_tx_fuel,
             limits=pool_limits,
         )
 

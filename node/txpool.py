@@ -39,6 +39,7 @@ class TxPool:
         nonce_used: Callable[[bytes, bytes], bool],
         expiry_window: Callable[[], int],
         max_tx_bytes: Callable[[], int],
+        max_tx_fuel: Callable[[], int] | None = None,
         limits: PoolLimits = PoolLimits(),
     ) -> None:
         self.suite = suite
@@ -48,6 +49,7 @@ class TxPool:
         self._nonce_used = nonce_used
         self._expiry_window = expiry_window
         self._max_tx_bytes = max_tx_bytes
+        self._max_tx_fuel = max_tx_fuel
         self.limits = limits
         self._by_hash: dict[bytes, CheckedTx] = {}
         self._arrival: dict[bytes, float] = {}  # insertion-ordered: oldest first
@@ -81,6 +83,8 @@ class TxPool:
             raise InvalidTransaction(
                 f"expiry_height {tx.expiry_height} is too far ahead: at most head ({head}) + {window}"
             )
+        if self._max_tx_fuel is not None and tx.fuel_limit > (max_fuel := self._max_tx_fuel()):
+            raise InvalidTransaction(f"fuel_limit {tx.fuel_limit} is above the chain's max_tx_fuel {max_fuel}")
         if checked.hash in self._by_hash or self._is_committed(checked.hash):
             raise DuplicateTransaction(f"transaction 0x{checked.hash.hex()} is already known")
         if (checked.sender, tx.nonce) in self._nonces or self._nonce_used(checked.sender, tx.nonce):

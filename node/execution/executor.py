@@ -78,15 +78,21 @@ class Executor:
         self.nonces = nonces
         self.system = {c.address: c for c in system_contracts}
         self.vm = vm
+        set_router = getattr(vm, "set_router", None)
+        if set_router is not None:  # contracts call other contracts through the same dispatch as transactions
+            set_router(lambda ctx, method, args: self._dispatch(ctx, method, args, b""))
 
     def params(self, state: StateReader | None = None) -> ChainParams:
         return ChainParams.read(state or self.state)
 
     # --- admission rules that depend on state ----------------------------------------------
 
-    def stateful_check(self, ctx: CheckedTx, height: int, window: int, seen: set[tuple[bytes, bytes]]) -> str | None:
+    def stateful_check(self, ctx: CheckedTx, height: int, params: ChainParams, seen: set[tuple[bytes, bytes]]) -> str | None:
         """Why ``ctx`` cannot go into block ``height``, or None if it can."""
         tx = ctx.tx
+        window = params.tx_expiry_window
+        if tx.fuel_limit > params.max_tx_fuel:
+            return f"fuel_limit {tx.fuel_limit} is above the chain's max_tx_fuel {params.max_tx_fuel}"
         if tx.expiry_height <= height:
             return f"expired: expiry_height {tx.expiry_height} <= block height {height}"
         if tx.expiry_height > height + window:
@@ -122,7 +128,7 @@ class Executor:
         dropped: list[tuple[CheckedTx, str]] = []
         seen: set[tuple[bytes, bytes]] = set()
         for ctx_tx in txs:
-            reason = self.stateful_check(ctx_tx, height, params.tx_expiry_window, seen)
+            reason = self.stateful_check(ctx_tx, height, params, seen)
             if reason is not None:
                 if strict:
                     raise ConsensusError(f"block {height} contains an invalid transaction 0x{ctx_tx.hash.hex()}: {reason}")
@@ -195,6 +201,8 @@ class Executor:
                 raise ExecutionFailure("contract deployment is not available: this node has no WASM runtime")
             raise ExecutionFailure(f"no contract at address 0x{ctx.contract.hex()}")
         if not ctx.contract:
+            if ctx.depth > 0:
+                raise ExecutionFailure("contracts cannot deploy contracts")
             return self.vm.deploy(ctx, tx_hash, args)
         if not self.vm.has_contract(ctx.state, ctx.contract):
             raise ExecutionFailure(f"no contract at address 0x{ctx.contract.hex()}")

@@ -33,6 +33,8 @@ PARAMS: dict[str, ParamSpec] = {
     "tx_expiry_window": ParamSpec(600, 1, 1_000_000, "a transaction's expiry_height may be at most this far ahead"),
     "max_tx_bytes": ParamSpec(512 * 1024, 1_024, 1024 * 1024, "largest encoded transaction accepted"),
     "consensus_timeout_ms": ParamSpec(3_000, 100, 600_000, "consensus round timeout before a view change"),
+    "max_code_bytes": ParamSpec(512 * 1024, 1_024, 1024 * 1024, "largest contract code accepted at deploy"),
+    "max_tx_fuel": ParamSpec(500_000_000, 100_000, 10_000_000_000, "highest fuel_limit a transaction may set"),
 }
 
 SYSCONFIG_ADDRESS = system_address(0x1000)
@@ -61,6 +63,8 @@ class ChainParams:
     tx_expiry_window: int
     max_tx_bytes: int
     consensus_timeout_ms: int
+    max_code_bytes: int
+    max_tx_fuel: int
 
     @classmethod
     def read(cls, state: StateReader) -> "ChainParams":

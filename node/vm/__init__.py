@@ -1,0 +1,5 @@
+"""WASM contract runtime (wasmtime): host interface, validation, module cache, deploy and call."""
+
+from node.vm.runtime import WasmVM
+
+__all__ = ["WasmVM"]

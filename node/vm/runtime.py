@@ -1,0 +1,265 @@
+"""The WASM contract VM: fills the executor's ``ContractVM`` slot with wasmtime.
+
+Each call gets a fresh instance (no state survives between calls except contract storage),
+runs with the transaction's remaining fuel, and either returns its value or raises an
+``ExecutionFailure`` that says why; the executor then drops the transaction's state changes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import wasmtime
+
+from node.crypto.base import CryptoSuite
+from node.execution.context import CallContext, ExecutionFailure, FuelMeter, OutOfFuel
+from node.execution.system.base import decode_args
+from node.execution.system.sysconfig import ChainParams
+from node.state import StateReader
+from node.vm import host, rawapi
+from node.vm.abi import (
+    ENTRY_EXPORT,
+    FUEL_CALL_CONTRACT,
+    FUEL_DEPLOY,
+    FUEL_INSTANTIATE,
+    FUEL_PER_CODE_BYTE,
+    INIT_METHOD,
+    MAX_CALL_DEPTH,
+    MEMORY_EXPORT,
+    MEMORY_LIMIT_BYTES,
+    TABLE_ELEMENTS_LIMIT,
+)
+from node.vm.cache import CompiledContract, ModuleCache
+from node.vm.engine import make_engine
+from node.vm.registry import REGISTRY_ADDRESS, ContractInfo, code_key, contract_address, contract_key
+from node.vm.validate import InvalidCode, compile_checked
+from node.wire import codec
+from node.wire.types import MAX_EVENTS_PER_RECEIPT, Event
+
+# A store is reused for this many instantiations, or until its instances have used this much memory;
+# creating a store costs about as much as instantiating a module.
+STORE_REUSE = 32
+STORE_MEMORY_BUDGET = 64 * 1024 * 1024
+
+Router = Callable[[CallContext, str, bytes], bytes]
+
+_TRAP_MESSAGES = {
+    wasmtime.TrapCode.STACK_OVERFLOW: "call stack exhausted (recursion too deep)",
+    wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS: "memory access out of bounds",
+    wasmtime.TrapCode.HEAP_MISALIGNED: "misaligned memory access",
+    wasmtime.TrapCode.TABLE_OUT_OF_BOUNDS: "table access out of bounds",
+    wasmtime.TrapCode.INDIRECT_CALL_TO_NULL: "indirect call to a null function",
+    wasmtime.TrapCode.BAD_SIGNATURE: "indirect call with the wrong signature",
+    wasmtime.TrapCode.INTEGER_OVERFLOW: "integer overflow",
+    wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO: "integer division by zero",
+    wasmtime.TrapCode.BAD_CONVERSION_TO_INTEGER: "invalid conversion to integer",
+    wasmtime.TrapCode.UNREACHABLE: "unreachable instruction (a contract abort)",
+}
+
+
+@dataclass
+class _StoreSlot:
+    store: wasmtime.Store
+    context: int
+    uses: int = 0
+    memory: int = 0
+
+
+class _StorePool(threading.local):
+    """One reusable store per call depth and thread."""
+
+    def __init__(self) -> None:
+        self.slots: dict[int, _StoreSlot] = {}
+
+
+class WasmVM:
+    """Deploys, calls and queries WASM contracts."""
+
+    def __init__(self, suite: CryptoSuite, cache_dir: Path | None = None, cache_capacity: int = 128) -> None:
+        self.suite = suite
+        self.engine = make_engine()
+        self.linker = host.make_linker(self.engine)
+        self.modules = ModuleCache(self.engine, self.linker, cache_dir, cache_capacity)
+        self.router: Router | None = None
+        self._pool = _StorePool()
+
+    def set_router(self, router: Router) -> None:
+        """How a contract reaches other contracts (system or WASM); the executor installs it."""
+        self.router = router
+
+    # --- the ContractVM slot -------------------------------------------------------------------
+    def has_contract(self, state: StateReader, address: bytes) -> bool:
+        return state.get(contract_key(address)) is not None
+
+    def deploy(self, ctx: CallContext, tx_hash: bytes, args: bytes) -> bytes:
+        """Validate, store and (optionally) initialise a contract; returns ``{address, code_hash}``."""
+        if ctx.read_only:
+            raise ExecutionFailure("contracts cannot be deployed in a read-only call")
+        decoded = decode_args(args)
+        code = decoded.get("code")
+        if not isinstance(code, bytes) or not code:
+            raise InvalidCode("deploy needs 'code': the contract's wasm bytes")
+        init_args = decoded.get("init_args")
+        if init_args is not None and not isinstance(init_args, bytes):
+            raise ExecutionFailure("'init_args' must be msgpack bytes")
+        max_bytes = ChainParams.read(ctx.state).max_code_bytes
+        if len(code) > max_bytes:
+            raise InvalidCode(f"contract code is {len(code)} bytes, over the limit of {max_bytes}")
+        ctx.fuel.charge(FUEL_DEPLOY + FUEL_PER_CODE_BYTE * len(code))
+        code_hash = self.suite.hash(code)
+        compiled = self.modules.get(code_hash) or self.modules.add(code_hash, compile_checked(self.engine, code, max_bytes))
+        address = contract_address(self.suite, ctx.sender, tx_hash)
+        if ctx.state.get(contract_key(address)) is not None:
+            raise ExecutionFailure(f"a contract already exists at 0x{address.hex()}")
+        if ctx.state.get(code_key(code_hash)) is None:
+            ctx.state.set(code_key(code_hash), code)
+        info = ContractInfo(address=address, code_hash=code_hash, deployer=ctx.sender, height=ctx.block.height, tx_hash=tx_hash)
+        ctx.state.set(contract_key(address), info.encode())
+        if init_args is not None:
+            self._run(replace(ctx, contract=address), compiled, INIT_METHOD, init_args)
+        ctx.events.append(_deployed_event(info))
+        return codec.encode({"address": address, "code_hash": code_hash})
+
+    def call(self, ctx: CallContext, method: str, args: bytes) -> bytes:
+        info = ContractInfo.read(ctx.state, ctx.contract)
+        if info is None:
+            raise ExecutionFailure(f"no contract at address 0x{ctx.contract.hex()}")
+        if method == INIT_METHOD:
+            raise ExecutionFailure(f"'{INIT_METHOD}' runs only when the contract is deployed")
+        return self._run(ctx, self._load(ctx.state, info.code_hash), method, args)
+
+    # --- contract to contract ------------------------------------------------------------------
+    def call_nested(self, parent: CallContext, address: bytes, method: str, args: bytes, fuel: int) -> tuple[bool, bytes]:
+        """Run a call made by a contract; its effects are kept only if it succeeds."""
+        if parent.depth + 1 > MAX_CALL_DEPTH:
+            return False, f"call depth limit of {MAX_CALL_DEPTH} reached".encode()
+        parent.fuel.charge(FUEL_CALL_CONTRACT)
+        grant = parent.fuel.remaining if fuel == 0 else min(fuel, parent.fuel.remaining)
+        child = CallContext(
+            state=parent.state.child(),
+            block=parent.block,
+            sender=parent.contract,
+            origin=parent.origin,
+            contract=address,
+            fuel=FuelMeter(grant),
+            read_only=parent.read_only,
+            depth=parent.depth + 1,
+        )
+        try:
+            if self.router is not None:
+                out = self.router(child, method, args)
+            elif self.has_contract(child.state, address):
+                out = self.call(child, method, args)
+            else:
+                raise ExecutionFailure(f"no contract at address 0x{address.hex()}")
+        except ExecutionFailure as exc:
+            return False, exc.message.encode()
+        finally:
+            parent.fuel.charge(child.fuel.used)
+        if len(parent.events) + len(child.events) > MAX_EVENTS_PER_RECEIPT:
+            raise ExecutionFailure(f"more than {MAX_EVENTS_PER_RECEIPT} events in one transaction")
+        child.state.merge_into(parent.state)
+        parent.events.extend(child.events)
+        return True, out
+
+    # --- running -------------------------------------------------------------------------------
+    def _load(self, state: StateReader, code_hash: bytes) -> CompiledContract:
+        compiled = self.modules.get(code_hash)
+        if compiled is None:
+            code = state.get(code_key(code_hash))
+            if code is None:
+                raise ExecutionFailure(f"contract code 0x{code_hash.hex()} is missing from state")
+            compiled = self.modules.add(code_hash, compile_checked(self.engine, code, len(code)))
+        return compiled
+
+    def _store(self, depth: int) -> _StoreSlot:
+        slot = self._pool.slots.get(depth)
+        if slot is None or slot.uses >= STORE_REUSE or slot.memory >= STORE_MEMORY_BUDGET:
+            store = wasmtime.Store(self.engine)
+            store.set_limits(
+                memory_size=MEMORY_LIMIT_BYTES,
+                table_elements=TABLE_ELEMENTS_LIMIT,
+                instances=STORE_REUSE,
+                tables=STORE_REUSE,
+                memories=STORE_REUSE,
+            )
+            slot = _StoreSlot(store=store, context=rawapi.address_of(store._context()))
+            self._pool.slots[depth] = slot
+        slot.uses += 1
+        return slot
+
+    def _run(self, ctx: CallContext, compiled: CompiledContract, method: str, args: bytes) -> bytes:
+        meter = ctx.fuel
+        meter.charge(FUEL_INSTANTIATE)
+        slot = self._store(ctx.depth)
+        store, cctx = slot.store, slot.context
+        try:
+            instance = compiled.pre.instantiate(store)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise ExecutionFailure(f"contract could not be instantiated: {_first_line(exc)}") from None
+        memory = rawapi.ffi.wasmtime_extern_t()
+        entry = rawapi.ffi.wasmtime_extern_t()
+        inst_addr = ctypes.addressof(instance._instance)
+        if not (rawapi.instance_export_get(cctx, inst_addr, MEMORY_EXPORT.encode(), len(MEMORY_EXPORT), memory)
+                and rawapi.instance_export_get(cctx, inst_addr, ENTRY_EXPORT.encode(), len(ENTRY_EXPORT), entry)):
+            raise InvalidCode("contract lacks its memory or entry export")
+        memory_addr = ctypes.addressof(memory.of.memory)
+        invocation = host.Invocation(self, ctx, method.encode(), args, memory_addr)
+        rawapi.context_set_fuel(cctx, meter.remaining)
+        trap = ctypes.c_void_p(0)
+        vals = (rawapi.ValRaw * 1)()
+        stack = host.STACK.items
+        stack.append(invocation)
+        try:
+            err = rawapi.func_call_unchecked(cctx, ctypes.addressof(entry.of.func), vals, 0, ctypes.addressof(trap))
+        finally:
+            stack.pop()
+            slot.memory += rawapi.memory_data_size(cctx, memory_addr)
+        if invocation.error is not None:  # raised by a host function; the meter is already exact
+            if trap.value:
+                rawapi.trap_delete(trap.value)
+            raise invocation.error
+        remaining = ctypes.c_uint64(0)
+        rawapi.context_get_fuel(cctx, ctypes.byref(remaining))
+        meter.used = meter.limit - remaining.value
+        if err:
+            try:
+                rawapi.raise_if_error(err)
+            except wasmtime.WasmtimeError as exc:
+                raise ExecutionFailure(f"contract call failed: {_first_line(exc)}") from None
+        if trap.value:
+            raise self._trap_failure(trap.value, meter, rawapi.memory_data_size(cctx, memory_addr))
+        return invocation.return_value
+
+    @staticmethod
+    def _trap_failure(trap_ptr: int, meter: FuelMeter, memory_size: int) -> ExecutionFailure:
+        code = ctypes.c_uint8(0)
+        has_code = rawapi.trap_code(trap_ptr, ctypes.byref(code))
+        rawapi.trap_delete(trap_ptr)
+        if has_code and code.value == wasmtime.TrapCode.OUT_OF_FUEL.value:
+            meter.used = meter.limit
+            return OutOfFuel(f"out of fuel (limit {meter.limit})")
+        if has_code and code.value == wasmtime.TrapCode.UNREACHABLE.value and memory_size + (1 << 20) >= MEMORY_LIMIT_BYTES:
+            # Rust aborts this way when memory.grow fails at the cap.
+            return ExecutionFailure(f"contract ran out of memory (limit {MEMORY_LIMIT_BYTES >> 20} MiB)")
+        if has_code:
+            for trap_code, text in _TRAP_MESSAGES.items():
+                if trap_code.value == code.value:
+                    return ExecutionFailure(f"contract trapped: {text}")
+            return ExecutionFailure(f"contract trapped (code {code.value})")
+        return ExecutionFailure("contract trapped")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def _deployed_event(info: ContractInfo) -> Event:
+    return Event(contract=REGISTRY_ADDRESS, name="ContractDeployed",
+                 data=codec.encode({"address": info.address, "code_hash": info.code_hash, "deployer": info.deployer}))
+
