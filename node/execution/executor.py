@@ -26,6 +26,7 @@ from node.merkle import merkle_root
 from node.state import CommittedState, StateOverlay, StateReader, next_state_root
 from node.store.chainstore import NonceRecord
 from node.txcheck import CheckedTx
+from node.vm.runtime import VmResourceError
 from node.wire.types import MAX_ERROR_LEN, MAX_RETURN_BYTES, STATUS_FAILED, STATUS_OK, Receipt
 
 QUERY_FUEL_LIMIT = 50_000_000
@@ -174,6 +175,8 @@ class Executor:
             status, error = STATUS_FAILED, exc.message
         except ConsortiaError as exc:
             status, error = STATUS_FAILED, exc.message
+        except VmResourceError:
+            raise  # a local shortage, not the transaction's fault: failing it here alone would fork the chain
         except Exception as exc:  # a bug in a native contract fails the tx, never the node
             status, error = STATUS_FAILED, f"internal error in contract: {exc.__class__.__name__}"
         if status == STATUS_OK:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import wasmtime
 
+from node.vm import rawapi
 from node.vm.engine import engine_fingerprint
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,10 @@ class CompiledContract:
     code_hash: bytes
     module: wasmtime.Module
     pre: wasmtime.InstancePre
+
+    @property
+    def pre_addr(self) -> int:
+        return rawapi.address_of(self.pre.ptr())
 
 
 @dataclass

@@ -11,12 +11,13 @@ into a trap; the runtime re-raises it when the contract call returns.
 from __future__ import annotations
 
 import ctypes
+import struct
 import threading
 from typing import TYPE_CHECKING, Callable
 
 import wasmtime
 
-from node.execution.context import CallContext, ExecutionFailure, Revert
+from node.execution.context import CallContext, ExecutionFailure, OutOfFuel, Revert
 from node.vm import rawapi
 from node.vm.abi import (
     FUEL_HASH,
@@ -40,10 +41,18 @@ M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
 class Invocation:
-    """One contract call in progress: what it reads, what it returns, and where its memory is."""
+    """One contract call in progress: what it reads, what it returns, and where its memory is.
 
-    __slots__ = ("vm", "ctx", "method", "args", "return_value", "result", "error", "memory_addr", "cctx",
-                 "_fuel_box", "_last_get")
+    Fuel: host functions that touch state (``METERED``) bring the meter up to date from
+    wasmtime's counter before they run and write it back after. The flat fee of the other host
+    calls and their copy costs collect in ``pending`` and are settled at the next metered call,
+    once ``pending`` reaches ``FUEL_SYNC_THRESHOLD``, or when the call ends. Every settlement
+    point depends only on the sequence of host calls, so all nodes run out of fuel at the same
+    instruction.
+    """
+
+    __slots__ = ("vm", "ctx", "method", "args", "return_value", "result", "error", "memory_addr", "caller",
+                 "pending", "settled", "_cctx", "_fuel_box", "_last_get")
 
     def __init__(self, vm: "WasmVM", ctx: CallContext, method: bytes, args: bytes, memory_addr: int) -> None:
         self.vm = vm
@@ -54,46 +63,55 @@ class Invocation:
         self.result = b""  # return value or error message of the last call_contract
         self.error: BaseException | None = None
         self.memory_addr = memory_addr
-        self.cctx = 0
+        self.caller = 0
+        self.pending = 0
+        self.settled = False  # the meter is exact (set once a failure has been accounted for)
+        self._cctx = 0
         self._fuel_box = ctypes.c_uint64(0)
         self._last_get: tuple[bytes, bytes | None] | None = None
 
+    def context(self) -> int:
+        if not self._cctx:
+            self._cctx = rawapi.caller_context(self.caller)
+        return self._cctx
+
     # --- fuel ----------------------------------------------------------------------------
-    def enter_host(self, caller: int) -> None:
-        self.cctx = cctx = rawapi.caller_context(caller)
-        rawapi.context_get_fuel(cctx, ctypes.byref(self._fuel_box))
+    def charge(self, amount: int) -> None:
+        """A cost settled lazily (see the class docstring)."""
+        self.pending += amount
+
+    def sync_in(self) -> None:
+        """Make the meter exact: wasm fuel burnt so far plus pending host costs."""
+        rawapi.context_get_fuel(self.context(), ctypes.byref(self._fuel_box))
         meter = self.ctx.fuel
         meter.used = meter.limit - self._fuel_box.value
-        meter.charge(FUEL_HOST_CALL)
+        pending, self.pending = self.pending, 0
+        meter.charge(pending)
 
-    def leave_host(self) -> None:
-        rawapi.context_set_fuel(self.cctx, self.ctx.fuel.remaining)
-
-    def charge(self, amount: int) -> None:
-        self.ctx.fuel.charge(amount)
+    def sync_out(self) -> None:
+        rawapi.context_set_fuel(self.context(), self.ctx.fuel.remaining)
 
     # --- memory --------------------------------------------------------------------------
-    def _check(self, ptr: int, length: int) -> int:
-        size = rawapi.memory_data_size(self.cctx, self.memory_addr)
+    def _base(self, ptr: int, length: int) -> int:
+        cctx = self.context()
+        size = rawapi.memory_data_size(cctx, self.memory_addr)
         if ptr + length > size:
             raise ExecutionFailure(f"contract passed a buffer outside its memory ({ptr}+{length} > {size})")
-        return rawapi.memory_data(self.cctx, self.memory_addr) or 0
+        return rawapi.memory_data(cctx, self.memory_addr) or 0
 
     def read(self, ptr: int, length: int) -> bytes:
         if length == 0:
             return b""
-        base = self._check(ptr, length)
-        return ctypes.string_at(base + ptr, length)
+        return ctypes.string_at(self._base(ptr, length) + ptr, length)
 
     def write(self, ptr: int, data: bytes) -> None:
         if data:
-            base = self._check(ptr, len(data))
-            ctypes.memmove(base + ptr, data, len(data))
+            ctypes.memmove(self._base(ptr, len(data)) + ptr, data, len(data))
 
     def copy_out(self, ptr: int, cap: int, data: bytes) -> int:
         """The ``(ptr, cap) -> len`` convention: copy only if it fits; the contract retries if not."""
         if len(data) <= cap:
-            self.charge(FUEL_PER_COPIED_BYTE * len(data))
+            self.pending += FUEL_PER_COPIED_BYTE * len(data)
             self.write(ptr, data)
         return len(data)
 
@@ -128,6 +146,11 @@ def _key(inv: Invocation, ptr: int, length: int) -> bytes:
     if length > MAX_STORAGE_KEY_BYTES:
         raise ExecutionFailure(f"storage key longer than {MAX_STORAGE_KEY_BYTES} bytes")
     return inv.read(ptr, length)
+
+
+# Host functions that read or write state, emit, hash or call: they settle fuel before running.
+METERED = frozenset({"storage_get", "storage_set", "storage_remove", "emit", "hash", "call_contract"})
+FUEL_SYNC_THRESHOLD = 5_000
 
 
 def storage_get(inv: Invocation, key_ptr: int, key_len: int, out_ptr: int, cap: int) -> int:
@@ -191,7 +214,7 @@ def emit(inv: Invocation, name_ptr: int, name_len: int, data_ptr: int, data_len:
 
 
 def hash_(inv: Invocation, ptr: int, length: int, out: int) -> None:
-    inv.charge(FUEL_HASH + FUEL_PER_COPIED_BYTE * length)
+    inv.ctx.fuel.charge(FUEL_HASH + FUEL_PER_COPIED_BYTE * length)
     inv.write(out, inv.vm.suite.hash(inv.read(ptr, length)))
 
 
@@ -205,7 +228,7 @@ def call_contract(inv: Invocation, addr_ptr: int, method_ptr: int, method_len: i
     except UnicodeDecodeError:
         raise ExecutionFailure("method name is not valid UTF-8") from None
     args = inv.read(args_ptr, args_len)
-    inv.charge(FUEL_PER_COPIED_BYTE * args_len)
+    inv.ctx.fuel.charge(FUEL_PER_COPIED_BYTE * args_len)
     ok, inv.result = inv.vm.call_nested(inv.ctx, address, method, args, fuel)
     return 0 if ok else 1
 
@@ -242,34 +265,83 @@ STACK = _Stack()
 _HOST_TRAP_MESSAGE = b"host function failed"
 
 
+def _param_layout(params: tuple[str, ...]) -> struct.Struct:
+    """Parameters sit in 16-byte ``wasmtime_val_raw_t`` slots, each value at the start of its slot."""
+    fmt = "<"
+    for kind in params:
+        width = 8 if kind == I64 else 4
+        fmt += ("Q" if kind == I64 else "I") + f"{rawapi.VAL_RAW_SIZE - width}x"
+    return struct.Struct(fmt)
+
+
 def _make_callback(name: str) -> Callable[..., int]:
     impl = IMPLEMENTATIONS[name]
     sig = HOST_FUNCTIONS[name]
-    wide = tuple(kind == I64 for kind in sig.params)
-    result_kind = sig.results[0] if sig.results else None
+    layout = _param_layout(sig.params)
+    unpack, size = layout.unpack, layout.size
+    wide_result = bool(sig.results) and sig.results[0] == I64
+    pack_result = (struct.Struct("<q" if wide_result else "<i").pack) if sig.results else None
+    result_width = 8 if wide_result else 4
+    result_mask = 1 << (8 * result_width)
+    metered = name in METERED
+    string_at, memmove = ctypes.string_at, ctypes.memmove
 
-    def callback(_env: int, caller_ptr: int, vals: "rawapi.ValRawArray", _n: int) -> int:
+    def callback(_env: int, caller_ptr: int, vals: int, _n: int) -> int:
         inv = STACK.items[-1]
+        inv.caller = caller_ptr
+        inv._cctx = 0
         try:
-            inv.enter_host(caller_ptr)
-            params = [vals[i].i64 & M64 if is64 else vals[i].i32 & M32 for i, is64 in enumerate(wide)]
-            out = impl(inv, *params)
-            inv.leave_host()
-            if result_kind is not None:
+            inv.pending += FUEL_HOST_CALL
+            params = unpack(string_at(vals, size)) if size else ()
+            if metered:
+                inv.sync_in()
+                out = impl(inv, *params)
+                inv.sync_out()
+            else:
+                out = impl(inv, *params)
+                if inv.pending >= FUEL_SYNC_THRESHOLD:
+                    inv.sync_in()
+                    inv.sync_out()
+            if pack_result is not None:
                 value = int(out)  # type: ignore[call-overload]
-                if result_kind == I64:
-                    vals[0].i64 = value - (1 << 64) if value >= 1 << 63 else value
-                else:
-                    vals[0].i32 = value - (1 << 32) if value >= 1 << 31 else value
+                if value >= result_mask >> 1:
+                    value -= result_mask
+                memmove(vals, pack_result(value), result_width)
             return 0
         except BaseException as exc:  # never unwind through wasm frames: record, trap, re-raise later
             inv.error = exc
+            _settle_after_failure(inv, exc)
             return rawapi.trap_new(_HOST_TRAP_MESSAGE, len(_HOST_TRAP_MESSAGE)) or 0
 
     return callback
 
 
+def _settle_after_failure(inv: Invocation, exc: BaseException) -> None:
+    """Leave the meter exact for a call that ends in a host-side failure."""
+    meter = inv.ctx.fuel
+    try:
+        if not isinstance(exc, OutOfFuel):
+            rawapi.context_get_fuel(inv.context(), ctypes.byref(inv._fuel_box))
+            meter.used = min(meter.limit, max(meter.used, meter.limit - inv._fuel_box.value) + inv.pending)
+            inv.pending = 0
+    finally:
+        inv.settled = True
+
+
 _KEEP_ALIVE: list[object] = []  # C callbacks must outlive every linker that points at them
+
+
+_linkers: dict[int, wasmtime.Linker] = {}
+_linkers_lock = threading.Lock()
+
+
+def shared_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
+    """Host functions are the same for every VM, so one linker per engine serves them all."""
+    with _linkers_lock:
+        linker = _linkers.get(id(engine))
+        if linker is None:
+            linker = _linkers[id(engine)] = make_linker(engine)
+        return linker
 
 
 def make_linker(engine: wasmtime.Engine) -> wasmtime.Linker:

@@ -17,8 +17,9 @@ from wasmtime import _ffi as ffi
 ValRaw = ffi.wasmtime_val_raw_t
 ValRawArray = POINTER(ValRaw)
 
-# (env, caller, args_and_results, len) -> trap pointer or 0
-CALLBACK_T = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_void_p, ValRawArray, c_size_t)
+# (env, caller, args_and_results, len) -> trap pointer or 0. Plain addresses: no per-call pointer objects.
+CALLBACK_T = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_size_t)
+VAL_RAW_SIZE = ctypes.sizeof(ValRaw)
 FINALIZER_T = ctypes.CFUNCTYPE(None, c_void_p)
 
 
@@ -34,6 +35,7 @@ memory_data = _bind("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 memory_data_size = _bind("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
 context_get_fuel = _bind("wasmtime_context_get_fuel", c_void_p, c_void_p, POINTER(c_uint64))
 context_set_fuel = _bind("wasmtime_context_set_fuel", c_void_p, c_void_p, c_uint64)
+instance_pre_instantiate = _bind("wasmtime_instance_pre_instantiate", c_void_p, c_void_p, c_void_p, c_void_p, c_void_p)
 func_call_unchecked = _bind("wasmtime_func_call_unchecked", c_void_p, c_void_p, c_void_p, ValRawArray, c_size_t, c_void_p)
 trap_new = _bind("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)
 trap_code = _bind("wasmtime_trap_code", ctypes.c_bool, c_void_p, POINTER(c_uint8))

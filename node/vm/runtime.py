@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +34,7 @@ from node.vm.abi import (
     TABLE_ELEMENTS_LIMIT,
 )
 from node.vm.cache import CompiledContract, ModuleCache
-from node.vm.engine import make_engine
+from node.vm.engine import shared_engine
 from node.vm.registry import REGISTRY_ADDRESS, ContractInfo, code_key, contract_address, contract_key
 from node.vm.validate import InvalidCode, compile_checked
 from node.wire import codec
@@ -61,19 +61,39 @@ _TRAP_MESSAGES = {
 }
 
 
-@dataclass
 class _StoreSlot:
-    store: wasmtime.Store
-    context: int
-    uses: int = 0
-    memory: int = 0
+    """A store plus the C structs a call fills in, allocated once and reused."""
+
+    __slots__ = ("store", "context", "uses", "memory", "instance", "memory_export", "entry_export", "trap", "vals")
+
+    def __init__(self, store: wasmtime.Store) -> None:
+        self.store = store
+        self.context = rawapi.address_of(store._context())
+        self.uses = 0
+        self.memory = 0
+        self.instance = rawapi.ffi.wasmtime_instance_t()
+        self.memory_export = rawapi.ffi.wasmtime_extern_t()
+        self.entry_export = rawapi.ffi.wasmtime_extern_t()
+        self.trap = ctypes.c_void_p(0)
+        self.vals = (rawapi.ValRaw * 1)()
 
 
 class _StorePool(threading.local):
-    """One reusable store per call depth and thread."""
+    """One reusable store per call depth and thread, shared by every VM in the process."""
 
     def __init__(self) -> None:
         self.slots: dict[int, _StoreSlot] = {}
+
+
+_POOL = _StorePool()
+
+
+class VmResourceError(RuntimeError):
+    """This node could not provide what a call needs (instance pool exhausted).
+
+    Not a transaction failure: failing the transaction here but not on other nodes would fork
+    the chain, so the block is abandoned instead and the error is logged.
+    """
 
 
 class WasmVM:
@@ -81,11 +101,10 @@ class WasmVM:
 
     def __init__(self, suite: CryptoSuite, cache_dir: Path | None = None, cache_capacity: int = 128) -> None:
         self.suite = suite
-        self.engine = make_engine()
-        self.linker = host.make_linker(self.engine)
+        self.engine = shared_engine()
+        self.linker = host.shared_linker(self.engine)
         self.modules = ModuleCache(self.engine, self.linker, cache_dir, cache_capacity)
         self.router: Router | None = None
-        self._pool = _StorePool()
 
     def set_router(self, router: Router) -> None:
         """How a contract reaches other contracts (system or WASM); the executor installs it."""
@@ -176,9 +195,12 @@ class WasmVM:
             compiled = self.modules.add(code_hash, compile_checked(self.engine, code, len(code)))
         return compiled
 
-    def _store(self, depth: int) -> _StoreSlot:
-        slot = self._pool.slots.get(depth)
-        if slot is None or slot.uses >= STORE_REUSE or slot.memory >= STORE_MEMORY_BUDGET:
+    def _store(self, depth: int, fresh: bool = False) -> _StoreSlot:
+        slot = _POOL.slots.get(depth)
+        if fresh or slot is None or slot.uses >= STORE_REUSE or slot.memory >= STORE_MEMORY_BUDGET:
+            if slot is not None:  # release its pooled instances before asking for new ones
+                del _POOL.slots[depth]
+                slot = None
             store = wasmtime.Store(self.engine)
             store.set_limits(
                 memory_size=MEMORY_LIMIT_BYTES,
@@ -187,8 +209,8 @@ class WasmVM:
                 tables=STORE_REUSE,
                 memories=STORE_REUSE,
             )
-            slot = _StoreSlot(store=store, context=rawapi.address_of(store._context()))
-            self._pool.slots[depth] = slot
+            slot = _StoreSlot(store)
+            _POOL.slots[depth] = slot
         slot.uses += 1
         return slot
 
@@ -196,43 +218,49 @@ class WasmVM:
         meter = ctx.fuel
         meter.charge(FUEL_INSTANTIATE)
         slot = self._store(ctx.depth)
-        store, cctx = slot.store, slot.context
-        try:
-            instance = compiled.pre.instantiate(store)
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            raise ExecutionFailure(f"contract could not be instantiated: {_first_line(exc)}") from None
-        memory = rawapi.ffi.wasmtime_extern_t()
-        entry = rawapi.ffi.wasmtime_extern_t()
-        inst_addr = ctypes.addressof(instance._instance)
-        if not (rawapi.instance_export_get(cctx, inst_addr, MEMORY_EXPORT.encode(), len(MEMORY_EXPORT), memory)
-                and rawapi.instance_export_get(cctx, inst_addr, ENTRY_EXPORT.encode(), len(ENTRY_EXPORT), entry)):
+        cctx = slot.context
+        trap = slot.trap
+        trap.value = None
+        err = rawapi.instance_pre_instantiate(compiled.pre_addr, cctx, ctypes.addressof(slot.instance), ctypes.addressof(trap))
+        if err and not trap.value:  # most likely the instance pool: retry once in an emptied store
+            first = _failure_text(err, None)
+            slot = self._store(ctx.depth, fresh=True)
+            cctx, trap = slot.context, slot.trap
+            trap.value = None
+            err = rawapi.instance_pre_instantiate(compiled.pre_addr, cctx, ctypes.addressof(slot.instance), ctypes.addressof(trap))
+            if err and not trap.value:
+                raise VmResourceError(f"cannot instantiate contract: {first}; then {_failure_text(err, None)}")
+        if err or trap.value:
+            raise ExecutionFailure(f"contract could not be instantiated: {_failure_text(err, trap.value)}")
+        inst_addr = ctypes.addressof(slot.instance)
+        if not (rawapi.instance_export_get(cctx, inst_addr, _MEMORY_NAME, len(_MEMORY_NAME), slot.memory_export)
+                and rawapi.instance_export_get(cctx, inst_addr, _ENTRY_NAME, len(_ENTRY_NAME), slot.entry_export)):
             raise InvalidCode("contract lacks its memory or entry export")
-        memory_addr = ctypes.addressof(memory.of.memory)
+        memory_addr = ctypes.addressof(slot.memory_export.of.memory)
         invocation = host.Invocation(self, ctx, method.encode(), args, memory_addr)
         rawapi.context_set_fuel(cctx, meter.remaining)
-        trap = ctypes.c_void_p(0)
-        vals = (rawapi.ValRaw * 1)()
         stack = host.STACK.items
         stack.append(invocation)
         try:
-            err = rawapi.func_call_unchecked(cctx, ctypes.addressof(entry.of.func), vals, 0, ctypes.addressof(trap))
+            err = rawapi.func_call_unchecked(cctx, ctypes.addressof(slot.entry_export.of.func), slot.vals, 0,
+                                             ctypes.addressof(trap))
         finally:
             stack.pop()
-            slot.memory += rawapi.memory_data_size(cctx, memory_addr)
-        if invocation.error is not None:  # raised by a host function; the meter is already exact
+            memory_size = rawapi.memory_data_size(cctx, memory_addr)
+            slot.memory += memory_size
+        if invocation.error is not None:  # raised by a host function, which left the meter exact
             if trap.value:
                 rawapi.trap_delete(trap.value)
             raise invocation.error
         remaining = ctypes.c_uint64(0)
         rawapi.context_get_fuel(cctx, ctypes.byref(remaining))
-        meter.used = meter.limit - remaining.value
+        meter.used = min(meter.limit, meter.limit - remaining.value + invocation.pending)
         if err:
-            try:
-                rawapi.raise_if_error(err)
-            except wasmtime.WasmtimeError as exc:
-                raise ExecutionFailure(f"contract call failed: {_first_line(exc)}") from None
+            raise ExecutionFailure(f"contract call failed: {_failure_text(err, None)}")
         if trap.value:
-            raise self._trap_failure(trap.value, meter, rawapi.memory_data_size(cctx, memory_addr))
+            raise self._trap_failure(trap.value, meter, memory_size)
+        meter.used -= invocation.pending
+        meter.charge(invocation.pending)  # raises OutOfFuel if the last host costs did not fit
         return invocation.return_value
 
     @staticmethod
@@ -252,6 +280,24 @@ class WasmVM:
                     return ExecutionFailure(f"contract trapped: {text}")
             return ExecutionFailure(f"contract trapped (code {code.value})")
         return ExecutionFailure("contract trapped")
+
+
+_MEMORY_NAME = MEMORY_EXPORT.encode()
+_ENTRY_NAME = ENTRY_EXPORT.encode()
+
+
+def _failure_text(err: int | None, trap: int | None) -> str:
+    if err:
+        try:
+            rawapi.raise_if_error(err)
+        except wasmtime.WasmtimeError as exc:
+            return _first_line(exc)
+    if trap:
+        code = ctypes.c_uint8(0)
+        has_code = rawapi.trap_code(trap, ctypes.byref(code))
+        rawapi.trap_delete(trap)
+        return f"trap code {code.value}" if has_code else "trap"
+    return "unknown failure"
 
 
 def _first_line(exc: BaseException) -> str:
