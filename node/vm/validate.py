@@ -5,7 +5,7 @@ from __future__ import annotations
 import wasmtime
 
 from node.execution.context import ExecutionFailure
-from node.vm.abi import ENTRY_EXPORT, HOST_FUNCTIONS, HOST_MODULE, MEMORY_EXPORT, MEMORY_LIMIT_BYTES
+from node.vm.abi import ENTRY_EXPORT, HOST_FUNCTIONS, HOST_MODULE, MEMORY_EXPORT, MEMORY_LIMIT_BYTES, TABLE_ELEMENTS_LIMIT
 
 WASM_MAGIC = b"\x00asm\x01\x00\x00\x00"
 _TABLE_SECTION = 4
@@ -66,6 +66,9 @@ def compile_checked(engine: wasmtime.Engine, code: bytes, max_bytes: int) -> was
         module = wasmtime.Module(engine, code)
     except wasmtime.WasmtimeError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid module"
+        if "pooling allocator" in first_line:  # sizes checked while compiling for the instance pool
+            raise InvalidCode(f"contract's initial memory or table is over the limits "
+                              f"({MEMORY_LIMIT_BYTES // 1024} KiB of memory, {TABLE_ELEMENTS_LIMIT} table elements)") from None
         raise InvalidCode(f"malformed wasm: {first_line}") from None
     for imp in module.imports:
         where = f"{imp.module}.{imp.name}"
