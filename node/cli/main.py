@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from node import __version__
-from node.cli import chaincmd, keycmd, net, txcmd
+from node.cli import chaincmd, contractcmd, keycmd, net, txcmd
 from node.cli.common import CliError, fail
 from node.errors import ConsortiaError
 
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     net.register(sub)
     keycmd.register(sub)
     txcmd.register(sub)
+    contractcmd.register(sub)
     chaincmd.register(sub)
 
     demo = sub.add_parser("demo", help="run the end-to-end demo on a fresh local network")

@@ -93,5 +93,43 @@ def test_four_validators_and_an_observer_agree(tmp_path):
                 break
         assert r.returncode == 0, r.stderr
         assert "proof: verified" in r.stdout and "4 validator(s)" in r.stdout
+        _contract_flow(net, nodes, tmp_path)
     finally:
         cli("net", "down", str(net))
+
+
+def _contract_flow(net: Path, nodes: list[dict], tmp_path: Path) -> None:
+    """Deploy the evidence contract with the CLI, record and read evidence, and check every node runs the same code."""
+    key = str(net / "admin.key")
+    r = cli("contract", "deploy", "--net", str(net), "--key", key, "--wasm", str(REPO / "contracts_wasm/dist/evidence.wasm"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    deployed = json.loads(r.stdout)
+    address = deployed["address"]
+    document = tmp_path / "contract.pdf"
+    document.write_bytes(b"%PDF- data-sharing agreement between bank A and telecom B")
+    r = cli("evidence", "record", "--net", str(net), "--key", key, "--contract", address, "--file", str(document),
+            "--kind", "task_config", "--task", "task-1", "--meta", json.dumps({"name": "contract.pdf"}))
+    assert r.returncode == 0, r.stdout + r.stderr
+    digest = json.loads(r.stdout)["hash"]
+    again = cli("evidence", "record", "--net", str(net), "--key", key, "--contract", address, "--hash", digest, "--kind", "x")
+    assert again.returncode == 1 and "already recorded" in again.stderr and "Traceback" not in again.stderr
+    r = cli("contract", "call", "--net", str(net), "--key", key, "--to", address, "--method", "record",
+            "--args", json.dumps({"hash": "0x" + "ab" * 32, "kind": "data_input", "task_id": "task-1"}))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["events"][0]["name"] == "EvidenceRecorded"
+    deadline = __import__("time").monotonic() + 30
+    for node in nodes:  # every node, observer included, serves the same code and the same records
+        while True:
+            info = cli("contract", "info", "--rpc", node["rpc_url"], address)
+            got = cli("evidence", "get", "--rpc", node["rpc_url"], "--contract", address, "--file", str(document))
+            if (info.returncode == 0 and got.returncode == 0) or __import__("time").monotonic() > deadline:
+                break
+        assert info.returncode == 0, info.stderr
+        assert json.loads(info.stdout)["code_hash"] == deployed["code_hash"]
+        assert got.returncode == 0 and json.loads(got.stdout)["task_id"] == "task-1"
+    r = cli("evidence", "points", "--net", str(net), "--contract", address, "--task", "task-1")
+    points = json.loads(r.stdout)
+    assert points["points"]["task_config"] == digest and points["points"]["data_input"] == "0x" + "ab" * 32
+    assert points["complete"] is False
+    r = cli("contract", "query", "--net", str(net), "--to", address, "--method", "count")
+    assert r.returncode == 0 and json.loads(r.stdout) == 2

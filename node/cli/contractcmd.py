@@ -1,0 +1,248 @@
+"""``consortia contract deploy|call|query|info`` and ``consortia evidence record|get|list|points``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from node.cli.common import CliError, add_rpc_arguments, parse_address, print_json, rpc_url
+from node.cli.txcmd import receipt_summary
+from node.config import load_key
+from node.sdk.args import json_to_args, to_jsonable
+from node.sdk.client import Account, RpcClient
+from node.sdk.contracts import DEPLOY_FUEL, Contract, ContractError, builtin_code, deploy
+from node.sdk.evidence import Evidence, evidence_hash
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("contract", help="deploy, call and query WASM contracts")
+    cs = p.add_subparsers(dest="contract_cmd", required=True, metavar="COMMAND")
+
+    d = cs.add_parser("deploy", help="deploy a contract (a .wasm file or a prebuilt one)")
+    add_rpc_arguments(d)
+    d.add_argument("--key", type=Path, required=True, help="deployer's key file")
+    src = d.add_mutually_exclusive_group(required=True)
+    src.add_argument("--wasm", type=Path, help="contract code to deploy")
+    src.add_argument("--builtin", help="a prebuilt contract from contracts_wasm/dist, e.g. evidence")
+    d.add_argument("--init-args", default=None, help="JSON arguments for the contract's init method")
+    d.add_argument("--fuel", type=int, default=DEPLOY_FUEL, help="fuel limit")
+    d.set_defaults(func=contract_deploy)
+
+    c = cs.add_parser("call", help="call a contract method in a transaction and wait for the receipt")
+    add_rpc_arguments(c)
+    c.add_argument("--key", type=Path, required=True, help="signer's key file")
+    c.add_argument("--to", required=True, help="contract address")
+    c.add_argument("--method", required=True)
+    c.add_argument("--args", default=None, help='JSON arguments; "0x.." strings become bytes')
+    c.add_argument("--fuel", type=int, default=5_000_000, help="fuel limit")
+    c.set_defaults(func=contract_call)
+
+    q = cs.add_parser("query", help="run a read-only method (no transaction)")
+    add_rpc_arguments(q)
+    q.add_argument("--to", required=True, help="contract address")
+    q.add_argument("--method", required=True)
+    q.add_argument("--args", default=None, help='JSON arguments; "0x.." strings become bytes')
+    q.set_defaults(func=contract_query)
+
+    i = cs.add_parser("info", help="which code runs at an address, who deployed it and when")
+    add_rpc_arguments(i)
+    i.add_argument("address")
+    i.set_defaults(func=contract_info)
+
+    e = sub.add_parser("evidence", help="record and look up evidence (存证) in the evidence contract")
+    es = e.add_subparsers(dest="evidence_cmd", required=True, metavar="COMMAND")
+    r = es.add_parser("record", help="record the hash of a file (or a given hash)")
+    add_rpc_arguments(r)
+    r.add_argument("--key", type=Path, required=True)
+    r.add_argument("--contract", required=True, help="evidence contract address")
+    what = r.add_mutually_exclusive_group(required=True)
+    what.add_argument("--file", type=Path, help="hash this file with the chain's hash function")
+    what.add_argument("--hash", help="0x-prefixed hash to record")
+    r.add_argument("--kind", required=True, help="e.g. document, task_config, data_input, compute_start, compute_end, result_receipt")
+    r.add_argument("--task", default=None, help="related collaboration task id")
+    r.add_argument("--meta", default=None, help="JSON metadata")
+    r.set_defaults(func=evidence_record)
+    g = es.add_parser("get", help="show the record of a hash (or of a file's hash)")
+    add_rpc_arguments(g)
+    g.add_argument("--contract", required=True)
+    which = g.add_mutually_exclusive_group(required=True)
+    which.add_argument("--file", type=Path)
+    which.add_argument("--hash")
+    g.set_defaults(func=evidence_get)
+    lst = es.add_parser("list", help="records by submitter or by task")
+    add_rpc_arguments(lst)
+    lst.add_argument("--contract", required=True)
+    by = lst.add_mutually_exclusive_group(required=True)
+    by.add_argument("--submitter", help="account address")
+    by.add_argument("--task", help="task id")
+    lst.add_argument("--offset", type=int, default=0)
+    lst.add_argument("--limit", type=int, default=100)
+    lst.set_defaults(func=evidence_list)
+    pts = es.add_parser("points", help="which of a task's evidence points are on chain")
+    add_rpc_arguments(pts)
+    pts.add_argument("--contract", required=True)
+    pts.add_argument("--task", required=True)
+    pts.set_defaults(func=evidence_points)
+
+
+def _json_args(text: str | None, flag: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json_to_args(json.loads(text))
+    except ValueError as exc:
+        raise CliError(f"{flag} is not valid JSON: {exc}") from None
+
+
+def _hash(text: str) -> bytes:
+    if not text.startswith("0x"):
+        raise CliError(f"'{text}' must be 0x-prefixed hex")
+    try:
+        return bytes.fromhex(text[2:])
+    except ValueError:
+        raise CliError(f"'{text}' is not hex") from None
+
+
+def _run(args: argparse.Namespace, body: Callable[[RpcClient], Awaitable[int]]) -> int:
+    async def go() -> int:
+        async with RpcClient(rpc_url(args)) as client:
+            try:
+                return await body(client)
+            except ContractError as exc:
+                if exc.receipt is not None:
+                    print_json(receipt_summary(exc.receipt))
+                raise CliError(exc.message) from None
+
+    return asyncio.run(go())
+
+
+def contract_deploy(args: argparse.Namespace) -> int:
+    key = load_key(args.key)
+    if args.wasm is not None:
+        try:
+            code = args.wasm.read_bytes()
+        except OSError as exc:
+            raise CliError(f"cannot read {args.wasm}: {exc.strerror}") from None
+    else:
+        code = builtin_code(args.builtin)
+    init_args = _json_args(args.init_args, "--init-args")
+
+    async def body(client: RpcClient) -> int:
+        account = await Account.connect(client, key)
+        d = await deploy(account, code, init_args, fuel_limit=args.fuel)
+        print_json({"address": "0x" + d.address.hex(), "code_hash": "0x" + d.code_hash.hex(), "tx_hash": d.tx_hash,
+                    "height": d.receipt["height"], "fuel_used": d.receipt["fuel_used"]})
+        return 0
+
+    return _run(args, body)
+
+
+def contract_call(args: argparse.Namespace) -> int:
+    key = load_key(args.key)
+    to = parse_address(args.to)
+    call_args = _json_args(args.args, "--args")
+
+    async def body(client: RpcClient) -> int:
+        account = await Account.connect(client, key)
+        result = await account.send(to, args.method, call_args, fuel_limit=args.fuel)
+        print_json(receipt_summary(result["receipt"]))
+        return 0 if result["receipt"]["ok"] else 1
+
+    return _run(args, body)
+
+
+def contract_query(args: argparse.Namespace) -> int:
+    to = parse_address(args.to)
+    call_args = _json_args(args.args, "--args")
+
+    async def body(client: RpcClient) -> int:
+        print_json(to_jsonable(await client.query(to, args.method, call_args)))
+        return 0
+
+    return _run(args, body)
+
+
+def contract_info(args: argparse.Namespace) -> int:
+    address = parse_address(args.address)
+
+    async def body(client: RpcClient) -> int:
+        info = await Contract(client, address).info()
+        if info is None:
+            raise CliError(f"no contract at {args.address}")
+        print_json(to_jsonable(info))
+        return 0
+
+    return _run(args, body)
+
+
+async def _suite(client: RpcClient) -> Any:
+    from node.crypto import get_suite
+
+    return get_suite((await client.node_info())["suite"])
+
+
+async def _evidence_hash(client: RpcClient, file: Path | None, text: str | None) -> bytes:
+    if file is not None:
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise CliError(f"cannot read {file}: {exc.strerror}") from None
+        return evidence_hash(await _suite(client), data)
+    return _hash(text or "")
+
+
+def evidence_record(args: argparse.Namespace) -> int:
+    key = load_key(args.key)
+    address = parse_address(args.contract)
+    meta = _json_args(args.meta, "--meta")
+
+    async def body(client: RpcClient) -> int:
+        account = await Account.connect(client, key)
+        digest = await _evidence_hash(client, args.file, args.hash)
+        seq = await Evidence(Contract(client, address, account)).record(digest, args.kind, metadata=meta, task_id=args.task)
+        print_json({"hash": "0x" + digest.hex(), "seq": seq})
+        return 0
+
+    return _run(args, body)
+
+
+def evidence_get(args: argparse.Namespace) -> int:
+    address = parse_address(args.contract)
+
+    async def body(client: RpcClient) -> int:
+        digest = await _evidence_hash(client, args.file, args.hash)
+        record = await Evidence(Contract(client, address)).get(digest)
+        if record is None:
+            raise CliError(f"no evidence recorded for 0x{digest.hex()}")
+        print_json(to_jsonable(record))
+        return 0
+
+    return _run(args, body)
+
+
+def evidence_list(args: argparse.Namespace) -> int:
+    address = parse_address(args.contract)
+
+    async def body(client: RpcClient) -> int:
+        ev = Evidence(Contract(client, address))
+        if args.submitter:
+            page = await ev.by_submitter(parse_address(args.submitter), args.offset, args.limit)
+        else:
+            page = await ev.by_task(args.task, args.offset, args.limit)
+        print_json(to_jsonable(page))
+        return 0
+
+    return _run(args, body)
+
+
+def evidence_points(args: argparse.Namespace) -> int:
+    address = parse_address(args.contract)
+
+    async def body(client: RpcClient) -> int:
+        print_json(to_jsonable(await Evidence(Contract(client, address)).task_points(args.task)))
+        return 0
+
+    return _run(args, body)
