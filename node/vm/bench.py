@@ -163,3 +163,9 @@ def _signed(suite, key, to: bytes, method: str, args: object, fuel: int = 5_000_
                      to=to, method=method, args=codec.encode(args), fuel_limit=fuel)
     tx = Transaction(**{**tx.to_map(), "signature": suite.sign(key.private_bytes, tx.signing_bytes())})
     return check_transaction(suite, "bench", tx, size=len(tx.encode()), verify=False)
+
+
+def format_result(r: VmBenchResult) -> str:
+    return (f"vm suite={r.suite} evidence_records_per_s={r.evidence_records_per_s} (target 5000) "
+            f"fuel_per_record={r.evidence_fuel_per_record} bare_wasmtime_call_us={r.bare_wasmtime_call_us} "
+            f"raw_export_call_us={r.raw_export_call_us} contract_call_us={r.contract_call_us} host_call_us={r.host_call_us}")
