@@ -36,17 +36,18 @@ mod sys {
 /// Read a variable-length host result: try a small buffer, then exactly the size the host reported.
 #[cfg(target_arch = "wasm32")]
 fn read_var(f: impl Fn(*mut u8, u32) -> i64) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; FIRST_TRY];
+    // Uninitialised capacity: the host writes the bytes before the length is set.
+    let mut buf: Vec<u8> = Vec::with_capacity(FIRST_TRY);
     let n = f(buf.as_mut_ptr(), FIRST_TRY as u32);
     if n < 0 {
         return None;
     }
     let n = n as usize;
     if n > FIRST_TRY {
-        buf = vec![0u8; n];
+        buf = Vec::with_capacity(n);
         f(buf.as_mut_ptr(), n as u32);
     }
-    buf.truncate(n);
+    unsafe { buf.set_len(n) };
     Some(buf)
 }
 
@@ -68,6 +69,14 @@ mod imp {
     }
     pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
         read_var(|p, c| unsafe { sys::storage_get(key.as_ptr(), key.len() as u32, p, c) as i64 })
+    }
+    pub fn storage_len(key: &[u8]) -> Option<usize> {
+        let n = unsafe { sys::storage_get(key.as_ptr(), key.len() as u32, core::ptr::null_mut(), 0) };
+        if n < 0 { None } else { Some(n as usize) }
+    }
+    pub fn storage_read_into(key: &[u8], out: &mut [u8]) -> Option<usize> {
+        let n = unsafe { sys::storage_get(key.as_ptr(), key.len() as u32, out.as_mut_ptr(), out.len() as u32) };
+        if n < 0 { None } else { Some(n as usize) }
     }
     pub fn storage_set(key: &[u8], value: &[u8]) {
         unsafe { sys::storage_set(key.as_ptr(), key.len() as u32, value.as_ptr(), value.len() as u32) }
@@ -137,6 +146,19 @@ mod imp {
     pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
         with_env(|e| e.storage.get(key).cloned())
     }
+    pub fn storage_len(key: &[u8]) -> Option<usize> {
+        with_env(|e| e.storage.get(key).map(|v| v.len()))
+    }
+    pub fn storage_read_into(key: &[u8], out: &mut [u8]) -> Option<usize> {
+        with_env(|e| {
+            e.storage.get(key).map(|v| {
+                if v.len() <= out.len() {
+                    out[..v.len()].copy_from_slice(v);
+                }
+                v.len()
+            })
+        })
+    }
     pub fn storage_set(key: &[u8], value: &[u8]) {
         with_env(|e| {
             e.storage.insert(key.to_vec(), value.to_vec());
@@ -192,6 +214,14 @@ pub fn revert(msg: &str) -> ! {
 /// The value stored under `key` in this contract's storage.
 pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
     imp::storage_get(key)
+}
+/// Length of the value under `key` without copying it (None if absent).
+pub fn storage_len(key: &[u8]) -> Option<usize> {
+    imp::storage_len(key)
+}
+/// Copy the value under `key` into `out` if it fits; returns its full length (None if absent).
+pub fn storage_read_into(key: &[u8], out: &mut [u8]) -> Option<usize> {
+    imp::storage_read_into(key, out)
 }
 pub fn storage_set(key: &[u8], value: &[u8]) {
     imp::storage_set(key, value)

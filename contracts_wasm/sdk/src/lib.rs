@@ -9,6 +9,8 @@
 //! contract! { "put" => put }
 //! ```
 
+#[cfg(all(target_arch = "wasm32", feature = "bump-alloc"))]
+pub mod alloc;
 pub mod env;
 pub mod msgpack;
 pub mod storage;
@@ -18,6 +20,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 pub use env::Address;
+
+#[cfg(all(target_arch = "wasm32", feature = "bump-alloc"))]
+#[global_allocator]
+static ALLOCATOR: alloc::BumpAllocator = alloc::BumpAllocator::new();
 pub use msgpack::Value;
 
 /// Why a method refused the call; becomes the revert message in the receipt.

@@ -17,7 +17,7 @@ pub fn remove(key: &[u8]) {
     env::storage_remove(key)
 }
 pub fn has(key: &[u8]) -> bool {
-    env::storage_get(key).is_some()
+    env::storage_len(key).is_some()
 }
 
 /// A stored msgpack value; a corrupt entry is an error, not a panic.
@@ -33,12 +33,9 @@ pub fn set_value(key: &[u8], value: &Value) {
 
 /// A stored counter (8 bytes big-endian); absent means 0.
 pub fn get_u64(key: &[u8]) -> u64 {
-    match env::storage_get(key) {
-        Some(raw) if raw.len() == 8 => {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&raw);
-            u64::from_be_bytes(b)
-        }
+    let mut b = [0u8; 8];
+    match env::storage_read_into(key, &mut b) {
+        Some(8) => u64::from_be_bytes(b),
         _ => 0,
     }
 }

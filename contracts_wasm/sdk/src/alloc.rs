@@ -1,0 +1,79 @@
+//! A bump allocator for contracts: every call runs in a fresh instance whose memory is thrown
+//! away afterwards, so freeing is pointless work. Allocation is a pointer increment; the most
+//! recent allocation can grow or shrink in place. The 16 MiB memory cap bounds what one call
+//! can allocate; past it, allocation fails and the call aborts ("ran out of memory").
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::arch::wasm32;
+use core::cell::UnsafeCell;
+
+const PAGE: usize = 65536;
+
+pub struct BumpAllocator {
+    state: UnsafeCell<(usize, usize, usize)>, // (next free, end of memory, start of the last allocation)
+}
+
+// Contracts are single-threaded (no wasm threads), so the interior mutability is never shared.
+unsafe impl Sync for BumpAllocator {}
+
+impl BumpAllocator {
+    pub const fn new() -> BumpAllocator {
+        BumpAllocator { state: UnsafeCell::new((0, 0, 0)) }
+    }
+}
+
+unsafe impl GlobalAlloc for BumpAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let state = &mut *self.state.get();
+        if state.1 == 0 {
+            // First use: start at the current end of memory (above the stack, data and heap base).
+            let end = wasm32::memory_size(0) * PAGE;
+            *state = (end, end, 0);
+        }
+        let start = (state.0 + layout.align() - 1) & !(layout.align() - 1);
+        let new_next = match start.checked_add(layout.size()) {
+            Some(n) => n,
+            None => return core::ptr::null_mut(),
+        };
+        if new_next > state.1 {
+            let pages = (new_next - state.1 + PAGE - 1) / PAGE;
+            if wasm32::memory_grow(0, pages) == usize::MAX {
+                return core::ptr::null_mut();
+            }
+            state.1 += pages * PAGE;
+        }
+        state.0 = new_next;
+        state.2 = start;
+        start as *mut u8
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let state = &mut *self.state.get();
+        if ptr as usize == state.2 && state.2 + layout.size() == state.0 {
+            state.0 = state.2; // the last allocation: give it back
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let state = &mut *self.state.get();
+        if ptr as usize == state.2 && state.2 + layout.size() == state.0 {
+            // The last allocation grows or shrinks in place.
+            let new_next = state.2 + new_size;
+            if new_next > state.1 {
+                let pages = (new_next - state.1 + PAGE - 1) / PAGE;
+                if wasm32::memory_grow(0, pages) == usize::MAX {
+                    return core::ptr::null_mut();
+                }
+                state.1 += pages * PAGE;
+            }
+            state.0 = new_next;
+            return ptr;
+        }
+        let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+        let new_ptr = self.alloc(new_layout);
+        if !new_ptr.is_null() {
+            core::ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size));
+        }
+        new_ptr
+    }
+}
