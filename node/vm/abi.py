@@ -41,7 +41,11 @@ HOST_FUNCTIONS: dict[str, HostSignature] = {
     "hash": HostSignature((I32, I32, I32), ()),
     "call_contract": HostSignature((I32, I32, I32, I32, I32, I64), (I32,)),
     "read_result": HostSignature((I32, I32), (I32,)),
+    "context": HostSignature((I32,), ()),
+    "storage_write_batch": HostSignature((I32, I32), ()),
 }
+CONTEXT_BYTES = 76  # caller 20 | origin 20 | self 20 | height u64 LE | timestamp_ms u64 LE
+BATCH_REMOVE = 0xFFFF_FFFF  # value length that marks a removal in storage_write_batch
 
 # --- resource limits --------------------------------------------------------------------------
 MEMORY_LIMIT_BYTES = 16 * 1024 * 1024  # per linear memory; memory.grow past it returns -1

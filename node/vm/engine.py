@@ -26,6 +26,9 @@ MEMORY_RESERVATION_BYTES = 2 * MEMORY_LIMIT_BYTES
 MEMORY_GUARD_BYTES = 2 * 1024 * 1024
 
 _FEATURES_OFF = (
+    # Bulk memory (memory.copy / memory.fill) costs one unit of fuel however many bytes it moves,
+    # so it would let a contract buy seconds of CPU for a few fuel.
+    "wasm_bulk_memory",
     "wasm_threads",
     "wasm_simd",
     "wasm_relaxed_simd",

@@ -30,6 +30,7 @@ from node.vm.abi import (
     MAX_REVERT_BYTES,
     MAX_STORAGE_KEY_BYTES,
     MAX_STORAGE_VALUE_BYTES,
+    BATCH_REMOVE,
 )
 from node.wire.types import MAX_EVENT_NAME_LEN, MAX_RETURN_BYTES
 
@@ -52,7 +53,7 @@ class Invocation:
     """
 
     __slots__ = ("vm", "ctx", "method", "args", "return_value", "result", "error", "memory_addr", "caller",
-                 "pending", "settled", "_cctx", "_fuel_box", "_last_get")
+                 "pending", "settled", "_cctx", "_mem", "_fuel_box", "_last_get")
 
     def __init__(self, vm: "WasmVM", ctx: CallContext, method: bytes, args: bytes, memory_addr: int) -> None:
         self.vm = vm
@@ -67,6 +68,7 @@ class Invocation:
         self.pending = 0
         self.settled = False  # the meter is exact (set once a failure has been accounted for)
         self._cctx = 0
+        self._mem: tuple[int, int] | None = None  # (base, size) during one host call: memory cannot grow meanwhile
         self._fuel_box = ctypes.c_uint64(0)
         self._last_get: tuple[bytes, bytes | None] | None = None
 
@@ -93,11 +95,13 @@ class Invocation:
 
     # --- memory --------------------------------------------------------------------------
     def _base(self, ptr: int, length: int) -> int:
-        cctx = self.context()
-        size = rawapi.memory_data_size(cctx, self.memory_addr)
-        if ptr + length > size:
-            raise ExecutionFailure(f"contract passed a buffer outside its memory ({ptr}+{length} > {size})")
-        return rawapi.memory_data(cctx, self.memory_addr) or 0
+        mem = self._mem
+        if mem is None:
+            cctx = self.context()
+            mem = self._mem = (rawapi.memory_data(cctx, self.memory_addr) or 0, rawapi.memory_data_size(cctx, self.memory_addr))
+        if ptr + length > mem[1]:
+            raise ExecutionFailure(f"contract passed a buffer outside its memory ({ptr}+{length} > {mem[1]})")
+        return mem[0]
 
     def read(self, ptr: int, length: int) -> bytes:
         if length == 0:
@@ -149,7 +153,7 @@ def _key(inv: Invocation, ptr: int, length: int) -> bytes:
 
 
 # Host functions that read or write state, emit, hash or call: they settle fuel before running.
-METERED = frozenset({"storage_get", "storage_set", "storage_remove", "emit", "hash", "call_contract"})
+METERED = frozenset({"storage_get", "storage_set", "storage_remove", "storage_write_batch", "emit", "hash", "call_contract"})
 FUEL_SYNC_THRESHOLD = 5_000
 
 
@@ -191,6 +195,45 @@ def origin(inv: Invocation, out: int) -> None:
 
 def self_address(inv: Invocation, out: int) -> None:
     inv.write(out, inv.ctx.contract)
+
+
+def context(inv: Invocation, out: int) -> None:
+    ctx = inv.ctx
+    inv.write(out, ctx.sender.rjust(20, b"\0") + ctx.origin.rjust(20, b"\0") + ctx.contract
+              + _CONTEXT_NUMBERS.pack(ctx.block.height, ctx.block.timestamp_ms))
+
+
+_CONTEXT_NUMBERS = struct.Struct("<QQ")
+
+
+def storage_write_batch(inv: Invocation, ptr: int, length: int) -> None:
+    """Apply a contract's buffered writes: (u32 key len, key, u32 value len or BATCH_REMOVE, value)*."""
+    data = inv.read(ptr, length)
+    pos, ctx = 0, inv.ctx
+    inv._last_get = None
+    try:
+        while pos < length:
+            (key_len,) = _U32.unpack_from(data, pos)
+            if key_len > MAX_STORAGE_KEY_BYTES:
+                raise ExecutionFailure(f"storage key longer than {MAX_STORAGE_KEY_BYTES} bytes")
+            key = data[pos + 4:pos + 4 + key_len]
+            pos += 4 + key_len
+            (value_len,) = _U32.unpack_from(data, pos)
+            pos += 4
+            if value_len == BATCH_REMOVE:
+                ctx.storage_remove(key)
+                continue
+            if value_len > MAX_STORAGE_VALUE_BYTES:
+                raise ExecutionFailure(f"storage value larger than {MAX_STORAGE_VALUE_BYTES} bytes")
+            if pos + value_len > length or len(key) != key_len:
+                raise struct.error("truncated")
+            ctx.storage_set(key, data[pos:pos + value_len])
+            pos += value_len
+    except struct.error:
+        raise ExecutionFailure("malformed storage write batch") from None
+
+
+_U32 = struct.Struct("<I")
 
 
 def block_height(inv: Invocation) -> int:
@@ -250,6 +293,8 @@ IMPLEMENTATIONS: dict[str, Callable[..., object]] = {
     "emit": emit,
     "hash": hash_,
     "call_contract": call_contract,
+    "context": context,
+    "storage_write_batch": storage_write_batch,
 }
 assert set(IMPLEMENTATIONS) == set(HOST_FUNCTIONS), "every ABI function needs an implementation"
 
@@ -290,6 +335,7 @@ def _make_callback(name: str) -> Callable[..., int]:
         inv = STACK.items[-1]
         inv.caller = caller_ptr
         inv._cctx = 0
+        inv._mem = None
         try:
             inv.pending += FUEL_HOST_CALL
             params = unpack(string_at(vals, size)) if size else ()

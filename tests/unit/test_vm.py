@@ -214,6 +214,9 @@ def test_queries_cannot_write(chain, net):
          "wrong signature"),
         (wat('(module (memory (export "memory") 1) (func $s) (start $s) (func (export "call")))'), "start function"),
         (wat('(module (memory (export "memory") 300) (func (export "call")))'), "initial memory or table is over the limits"),
+        # memory.fill would move megabytes for one unit of fuel: bulk memory is off.
+        (wat('(module (memory (export "memory") 1) (func (export "call") '
+             '(memory.fill (i32.const 0) (i32.const 0) (i32.const 65536))))'), "malformed wasm"),
     ],
 )
 def test_invalid_code_is_refused_at_deploy(chain, net, code: bytes, message: str):

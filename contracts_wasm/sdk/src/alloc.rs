@@ -30,7 +30,9 @@ unsafe impl GlobalAlloc for BumpAllocator {
             let end = wasm32::memory_size(0) * PAGE;
             *state = (end, end, 0);
         }
-        let start = (state.0 + layout.align() - 1) & !(layout.align() - 1);
+        // At least 8-byte alignment: byte buffers then copy word by word (wasm has no fast memcpy here).
+        let align = if layout.align() < 8 { 8 } else { layout.align() };
+        let start = (state.0 + align - 1) & !(align - 1);
         let new_next = match start.checked_add(layout.size()) {
             Some(n) => n,
             None => return core::ptr::null_mut(),
@@ -69,7 +71,7 @@ unsafe impl GlobalAlloc for BumpAllocator {
             state.0 = new_next;
             return ptr;
         }
-        let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+        let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());  // alloc raises it to 8
         let new_ptr = self.alloc(new_layout);
         if !new_ptr.is_null() {
             core::ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size));

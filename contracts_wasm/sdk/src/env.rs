@@ -19,17 +19,12 @@ mod sys {
         pub fn set_return(ptr: *const u8, len: u32);
         pub fn revert(ptr: *const u8, len: u32) -> !;
         pub fn storage_get(key: *const u8, key_len: u32, out: *mut u8, cap: u32) -> i32;
-        pub fn storage_set(key: *const u8, key_len: u32, value: *const u8, value_len: u32);
-        pub fn storage_remove(key: *const u8, key_len: u32);
-        pub fn caller(out: *mut u8);
-        pub fn origin(out: *mut u8);
-        pub fn self_address(out: *mut u8);
-        pub fn block_height() -> u64;
-        pub fn block_timestamp() -> u64;
         pub fn emit(name: *const u8, name_len: u32, data: *const u8, data_len: u32);
         pub fn hash(data: *const u8, len: u32, out: *mut u8);
         pub fn call_contract(addr: *const u8, method: *const u8, method_len: u32, args: *const u8, args_len: u32, fuel: u64) -> u32;
         pub fn read_result(ptr: *mut u8, cap: u32) -> u32;
+        pub fn context(out: *mut u8);
+        pub fn storage_write_batch(ptr: *const u8, len: u32);
     }
 }
 
@@ -54,6 +49,126 @@ fn read_var(f: impl Fn(*mut u8, u32) -> i64) -> Option<Vec<u8>> {
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::*;
+    use std::cell::RefCell;
+
+    /// caller, origin, self address, height, timestamp: fetched once per call with one host call.
+    struct Context {
+        caller: Address,
+        origin: Address,
+        self_address: Address,
+        height: u64,
+        timestamp: u64,
+    }
+
+    thread_local! {
+        static CONTEXT: RefCell<Option<Context>> = RefCell::new(None);
+        /// Writes of this call, already in the host's batch format; reads look here first.
+        static WRITES: RefCell<WriteLog> = RefCell::new(WriteLog { buf: Vec::new(), entries: 0 });
+    }
+
+    /// Flushed when it grows past these, so lookups stay short scans.
+    const MAX_LOG_ENTRIES: usize = 64;
+    const MAX_LOG_BYTES: usize = 64 * 1024;
+    const REMOVED: u32 = u32::MAX;
+
+    /// Buffered writes, in order: u32 LE key length, key, then u32 LE value length (0xFFFFFFFF
+    /// for a removal) and value. The host applies them in order, so the last write of a key wins.
+    struct WriteLog {
+        buf: Vec<u8>,
+        entries: usize,
+    }
+
+    impl WriteLog {
+        fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
+            if self.buf.capacity() == 0 {
+                self.buf.reserve(4096); // one allocation for a typical call's writes
+            }
+            self.buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            self.buf.extend_from_slice(key);
+            match value {
+                Some(v) => {
+                    self.buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    self.buf.extend_from_slice(v);
+                }
+                None => self.buf.extend_from_slice(&REMOVED.to_le_bytes()),
+            }
+            self.entries += 1;
+        }
+
+        /// The latest buffered write of `key`: Some(Some(value)), Some(None) if removed, None if not written.
+        fn lookup(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+            let (buf, mut pos, mut found) = (&self.buf[..], 0usize, None);
+            let read_u32 = |at: usize| u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+            while pos < buf.len() {
+                let klen = read_u32(pos) as usize;
+                let k = &buf[pos + 4..pos + 4 + klen];
+                pos += 4 + klen;
+                let vlen = read_u32(pos);
+                pos += 4;
+                let value = if vlen == REMOVED {
+                    None
+                } else {
+                    let v = &buf[pos..pos + vlen as usize];
+                    pos += vlen as usize;
+                    Some(v)
+                };
+                if k == key {
+                    found = Some(value);
+                }
+            }
+            found
+        }
+    }
+
+    fn with_context<R>(f: impl FnOnce(&Context) -> R) -> R {
+        CONTEXT.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_none() {
+                let mut raw = [0u8; 76];
+                unsafe { sys::context(raw.as_mut_ptr()) };
+                let addr = |i: usize| {
+                    let mut a = [0u8; 20];
+                    a.copy_from_slice(&raw[i..i + 20]);
+                    a
+                };
+                let num = |i: usize| {
+                    let mut n = [0u8; 8];
+                    n.copy_from_slice(&raw[i..i + 8]);
+                    u64::from_le_bytes(n)
+                };
+                *c = Some(Context { caller: addr(0), origin: addr(20), self_address: addr(40), height: num(60), timestamp: num(68) });
+            }
+            f(c.as_ref().unwrap())
+        })
+    }
+
+    fn cached(key: &[u8]) -> Option<Option<Vec<u8>>> {
+        WRITES.with(|w| w.borrow().lookup(key).map(|v| v.map(|v| v.to_vec())))
+    }
+
+    fn log_write(key: &[u8], value: Option<&[u8]>) {
+        let full = WRITES.with(|w| {
+            let mut w = w.borrow_mut();
+            w.push(key, value);
+            w.entries >= MAX_LOG_ENTRIES || w.buf.len() >= MAX_LOG_BYTES
+        });
+        if full {
+            flush_writes();
+        }
+    }
+
+    /// Send the buffered writes to the host in one call.
+    pub fn flush_writes() {
+        WRITES.with(|w| {
+            let mut w = w.borrow_mut();
+            if w.entries == 0 {
+                return;
+            }
+            unsafe { sys::storage_write_batch(w.buf.as_ptr(), w.buf.len() as u32) };
+            w.buf.clear();
+            w.entries = 0;
+        })
+    }
 
     pub fn method() -> Vec<u8> {
         read_var(|p, c| unsafe { sys::read_method(p, c) as i64 }).unwrap_or_default()
@@ -68,42 +183,50 @@ mod imp {
         unsafe { sys::revert(msg.as_ptr(), msg.len() as u32) }
     }
     pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(v) = cached(key) {
+            return v;
+        }
         read_var(|p, c| unsafe { sys::storage_get(key.as_ptr(), key.len() as u32, p, c) as i64 })
     }
     pub fn storage_len(key: &[u8]) -> Option<usize> {
+        if let Some(v) = cached(key) {
+            return v.map(|v| v.len());
+        }
         let n = unsafe { sys::storage_get(key.as_ptr(), key.len() as u32, core::ptr::null_mut(), 0) };
         if n < 0 { None } else { Some(n as usize) }
     }
     pub fn storage_read_into(key: &[u8], out: &mut [u8]) -> Option<usize> {
+        if let Some(v) = cached(key) {
+            return v.map(|v| {
+                if v.len() <= out.len() {
+                    out[..v.len()].copy_from_slice(&v);
+                }
+                v.len()
+            });
+        }
         let n = unsafe { sys::storage_get(key.as_ptr(), key.len() as u32, out.as_mut_ptr(), out.len() as u32) };
         if n < 0 { None } else { Some(n as usize) }
     }
     pub fn storage_set(key: &[u8], value: &[u8]) {
-        unsafe { sys::storage_set(key.as_ptr(), key.len() as u32, value.as_ptr(), value.len() as u32) }
+        log_write(key, Some(value));
     }
     pub fn storage_remove(key: &[u8]) {
-        unsafe { sys::storage_remove(key.as_ptr(), key.len() as u32) }
+        log_write(key, None);
     }
     pub fn caller() -> Address {
-        let mut out = [0u8; 20];
-        unsafe { sys::caller(out.as_mut_ptr()) };
-        out
+        with_context(|c| c.caller)
     }
     pub fn origin() -> Address {
-        let mut out = [0u8; 20];
-        unsafe { sys::origin(out.as_mut_ptr()) };
-        out
+        with_context(|c| c.origin)
     }
     pub fn self_address() -> Address {
-        let mut out = [0u8; 20];
-        unsafe { sys::self_address(out.as_mut_ptr()) };
-        out
+        with_context(|c| c.self_address)
     }
     pub fn block_height() -> u64 {
-        unsafe { sys::block_height() }
+        with_context(|c| c.height)
     }
     pub fn block_timestamp() -> u64 {
-        unsafe { sys::block_timestamp() }
+        with_context(|c| c.timestamp)
     }
     pub fn emit(name: &str, data: &[u8]) {
         unsafe { sys::emit(name.as_ptr(), name.len() as u32, data.as_ptr(), data.len() as u32) }
@@ -114,6 +237,7 @@ mod imp {
         out
     }
     pub fn call_contract(addr: &Address, method: &str, args: &[u8], fuel: u64) -> Result<Vec<u8>, String> {
+        flush_writes(); // the callee may call back into this contract and must see our writes
         let status = unsafe {
             sys::call_contract(addr.as_ptr(), method.as_ptr(), method.len() as u32, args.as_ptr(), args.len() as u32, fuel)
         };
@@ -193,6 +317,7 @@ mod imp {
     pub fn call_contract(_addr: &Address, _method: &str, _args: &[u8], _fuel: u64) -> Result<Vec<u8>, String> {
         Err("calls to other contracts are not available in native tests".to_string())
     }
+    pub fn flush_writes() {}
 }
 
 /// Name of the method being called.
@@ -206,6 +331,10 @@ pub fn args_bytes() -> Vec<u8> {
 /// Set this call's return value (msgpack bytes).
 pub fn set_return(data: &[u8]) {
     imp::set_return(data)
+}
+/// Hand buffered storage writes to the host (the SDK does this when a method returns).
+pub fn flush_writes() {
+    imp::flush_writes()
 }
 /// End the call as failed with `msg`; all its state changes are dropped. Never returns.
 pub fn revert(msg: &str) -> ! {

@@ -153,8 +153,12 @@ pub fn dispatch(methods: &[(&str, Handler)]) {
         Err(e) => env::revert(&e.0),
     };
     match handler(&args) {
-        Ok(Value::Nil) => {}
-        Ok(value) => env::set_return(&value.encode()),
+        Ok(value) => {
+            env::flush_writes();
+            if !value.is_nil() {
+                env::set_return(&value.encode());
+            }
+        }
         Err(e) => env::revert(&e.0),
     }
 }
