@@ -6,7 +6,8 @@
 //! receipt; `task_points` shows which of them are on chain.
 
 use consortia_sdk::storage::{self, Key, List};
-use consortia_sdk::{contract, emit, ensure, env, hex, Args, Error, Value};
+use consortia_sdk::msgpack::Writer;
+use consortia_sdk::{contract, ensure, env, hex, Args, Error, Value};
 
 /// The standard evidence kinds of a collaboration task, in the order they happen.
 pub const TASK_POINTS: [&str; 5] = ["task_config", "data_input", "compute_start", "compute_end", "result_receipt"];
@@ -64,25 +65,38 @@ fn record(args: &Args) -> Result<Value, Error> {
     if let Some(t) = task_id {
         check_task_id(t)?;
     }
-    let metadata = args.get("metadata").cloned().unwrap_or(Value::Nil);
-    ensure!(metadata.encode().len() <= MAX_METADATA_BYTES, "metadata larger than {} bytes", MAX_METADATA_BYTES);
+    let metadata = args.get("metadata").map(|m| m.encode()).unwrap_or_else(|| vec![0xc0]);
+    ensure!(metadata.len() <= MAX_METADATA_BYTES, "metadata larger than {} bytes", MAX_METADATA_BYTES);
 
     let key = record_key(hash);
     ensure!(!storage::has(key.bytes()), "evidence 0x{} is already recorded", hex(hash));
 
     let submitter = env::caller();
     let seq = all_records().push(hash);
-    let rec = Value::map()
-        .with("hash", hash)
-        .with("kind", kind)
-        .with("submitter", submitter)
-        .with("origin", env::origin())
-        .with("metadata", metadata)
-        .with("task_id", task_id)
-        .with("height", env::block_height())
-        .with("timestamp_ms", env::block_timestamp())
-        .with("seq", seq);
-    storage::set_value(key.bytes(), &rec);
+    // Written directly as msgpack (keys in sorted order): this runs on every record.
+    let mut rec = Writer::new()
+        .map(9)
+        .str("hash")
+        .bin(hash)
+        .str("height")
+        .uint(env::block_height())
+        .entry_str("kind", kind)
+        .str("metadata")
+        .finish();
+    rec.extend_from_slice(&metadata);
+    let rec = Writer::from_bytes(rec)
+        .str("origin")
+        .bin(&env::origin())
+        .str("seq")
+        .uint(seq)
+        .str("submitter")
+        .bin(&submitter)
+        .str("task_id")
+        .opt_str(task_id)
+        .str("timestamp_ms")
+        .uint(env::block_timestamp())
+        .finish();
+    storage::set(key.bytes(), &rec);
     by_submitter_list(&submitter).push(hash);
     if let Some(t) = task_id {
         by_task_list(t).push(hash);
@@ -91,15 +105,19 @@ fn record(args: &Args) -> Result<Value, Error> {
             storage::set(point.bytes(), hash);
         }
     }
-    emit(
-        "EvidenceRecorded",
-        &Value::map()
-            .with("hash", hash)
-            .with("kind", kind)
-            .with("submitter", submitter)
-            .with("task_id", task_id)
-            .with("seq", seq),
-    );
+    let event = Writer::new()
+        .map(5)
+        .str("hash")
+        .bin(hash)
+        .entry_str("kind", kind)
+        .str("seq")
+        .uint(seq)
+        .str("submitter")
+        .bin(&submitter)
+        .str("task_id")
+        .opt_str(task_id)
+        .finish();
+    env::emit_raw("EvidenceRecorded", &event);
     Ok(Value::map().with("seq", seq))
 }
 

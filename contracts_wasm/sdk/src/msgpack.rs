@@ -105,7 +105,7 @@ impl Value {
 
     /// The canonical msgpack bytes of this value.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(128);
         encode_into(self, &mut out);
         out
     }
@@ -232,16 +232,18 @@ fn encode_int(v: i128, out: &mut Vec<u8>) {
     }
 }
 
+fn encode_str(s: &str, out: &mut Vec<u8>) {
+    encode_len(out, s.len(), 0xa0, 31, [0xd9, 0xda, 0xdb]);
+    out.extend_from_slice(s.as_bytes());
+}
+
 fn encode_into(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Nil => out.push(0xc0),
         Value::Bool(false) => out.push(0xc2),
         Value::Bool(true) => out.push(0xc3),
         Value::Int(v) => encode_int(*v, out),
-        Value::Str(s) => {
-            encode_len(out, s.len(), 0xa0, 31, [0xd9, 0xda, 0xdb]);
-            out.extend_from_slice(s.as_bytes());
-        }
+        Value::Str(s) => encode_str(s, out),
         Value::Bin(b) => {
             encode_len(out, b.len(), 0, 0, [0xc4, 0xc5, 0xc6]);
             out.extend_from_slice(b);
@@ -255,7 +257,7 @@ fn encode_into(value: &Value, out: &mut Vec<u8>) {
         Value::Map(entries) => {
             encode_len(out, entries.len(), 0x80, 15, [0, 0xde, 0xdf]);
             for (k, v) in entries {
-                encode_into(&Value::Str(k.clone()), out);
+                encode_str(k, out);
                 encode_into(v, out);
             }
         }
@@ -403,5 +405,82 @@ mod tests {
         assert!(Value::decode(&[0xc1]).is_err());
         let deep = vec![0x91u8; 100];
         assert!(Value::decode(&deep).is_err());
+    }
+}
+
+/// Writes msgpack straight into bytes, without building a [`Value`] first: for hot paths such
+/// as records written on every call. Give map keys in sorted order to keep the encoding canonical.
+#[derive(Default)]
+pub struct Writer(Vec<u8>);
+
+impl Writer {
+    pub fn new() -> Writer {
+        Writer(Vec::with_capacity(256))
+    }
+    pub fn map(mut self, len: usize) -> Writer {
+        encode_len(&mut self.0, len, 0x80, 15, [0, 0xde, 0xdf]);
+        self
+    }
+    pub fn array(mut self, len: usize) -> Writer {
+        encode_len(&mut self.0, len, 0x90, 15, [0, 0xdc, 0xdd]);
+        self
+    }
+    pub fn str(mut self, s: &str) -> Writer {
+        encode_str(s, &mut self.0);
+        self
+    }
+    pub fn bin(mut self, b: &[u8]) -> Writer {
+        encode_len(&mut self.0, b.len(), 0, 0, [0xc4, 0xc5, 0xc6]);
+        self.0.extend_from_slice(b);
+        self
+    }
+    pub fn uint(mut self, v: u64) -> Writer {
+        encode_int(v as i128, &mut self.0);
+        self
+    }
+    pub fn int(mut self, v: i64) -> Writer {
+        encode_int(v as i128, &mut self.0);
+        self
+    }
+    pub fn bool(mut self, v: bool) -> Writer {
+        self.0.push(if v { 0xc3 } else { 0xc2 });
+        self
+    }
+    pub fn nil(mut self) -> Writer {
+        self.0.push(0xc0);
+        self
+    }
+    pub fn opt_str(self, s: Option<&str>) -> Writer {
+        match s {
+            Some(s) => self.str(s),
+            None => self.nil(),
+        }
+    }
+    pub fn value(mut self, v: &Value) -> Writer {
+        encode_into(v, &mut self.0);
+        self
+    }
+    /// Key then value, for maps.
+    pub fn entry_str(self, key: &str, v: &str) -> Writer {
+        self.str(key).str(v)
+    }
+    pub fn finish(self) -> Vec<u8> {
+        self.0
+    }
+    /// Continue writing after bytes that are already msgpack.
+    pub fn from_bytes(bytes: Vec<u8>) -> Writer {
+        Writer(bytes)
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+
+    #[test]
+    fn writer_matches_value_encoding() {
+        let v = Value::map().with("a", 1u8).with("b", vec![1u8, 2]).with("c", Value::Nil).with("d", "x");
+        let w = Writer::new().map(4).str("a").uint(1).str("b").bin(&[1, 2]).str("c").nil().str("d").str("x").finish();
+        assert_eq!(v.encode(), w);
     }
 }
