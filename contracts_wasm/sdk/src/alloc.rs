@@ -9,6 +9,11 @@ use core::cell::UnsafeCell;
 
 const PAGE: usize = 65536;
 
+extern "C" {
+    /// Set by the wasm linker: the first byte after the stack and static data.
+    static __heap_base: u8;
+}
+
 pub struct BumpAllocator {
     state: UnsafeCell<(usize, usize, usize)>, // (next free, end of memory, start of the last allocation)
 }
@@ -26,9 +31,10 @@ unsafe impl GlobalAlloc for BumpAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let state = &mut *self.state.get();
         if state.1 == 0 {
-            // First use: start at the current end of memory (above the stack, data and heap base).
-            let end = wasm32::memory_size(0) * PAGE;
-            *state = (end, end, 0);
+            // First use: the heap starts where the linker put it, above the stack and the data,
+            // so small calls fit in the module's initial memory and never grow it.
+            let start = &__heap_base as *const u8 as usize;
+            *state = (start, wasm32::memory_size(0) * PAGE, 0);
         }
         // At least 8-byte alignment: byte buffers then copy word by word (wasm has no fast memcpy here).
         let align = if layout.align() < 8 { 8 } else { layout.align() };
