@@ -17,7 +17,7 @@ HASH_INPUT_SIZE = 256
 MESSAGE_SIZE = 300
 
 
-def _rate(fn: Callable[[], object], seconds: float) -> float:
+def call_rate(fn: Callable[[], object], seconds: float) -> float:
     """Calls per second of ``fn`` over about ``seconds`` (timer read once per 50 calls)."""
     n = 0
     start = time.perf_counter()
@@ -43,8 +43,8 @@ def run(seconds: float = 1.0, suites: Iterable[str] = SUITES) -> dict[str, dict[
         if not suite.verify(key.public_bytes, msg, sig):
             raise RuntimeError(f"suite {name}: a fresh signature does not verify")
         out[name] = {
-            "hash_per_s": round(_rate(lambda: suite.hash(data), seconds)),
-            "sign_per_s": round(_rate(lambda: suite.sign(key.private_bytes, msg), seconds)),
-            "verify_per_s": round(_rate(lambda: suite.verify(key.public_bytes, msg, sig), seconds)),
+            "hash_per_s": round(call_rate(lambda: suite.hash(data), seconds)),
+            "sign_per_s": round(call_rate(lambda: suite.sign(key.private_bytes, msg), seconds)),
+            "verify_per_s": round(call_rate(lambda: suite.verify(key.public_bytes, msg, sig), seconds)),
         }
     return out

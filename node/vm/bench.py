@@ -17,6 +17,7 @@ from typing import Callable
 import wasmtime
 
 from node.crypto import get_suite
+from node.crypto.bench import call_rate
 from node.execution.context import BlockInfo, CallContext, FuelMeter
 from node.state import StateOverlay
 from node.txcheck import check_transaction
@@ -58,15 +59,7 @@ class VmBenchResult:
 
 
 def _per_call_us(fn: Callable[[], object], seconds: float) -> float:
-    n, start = 0, time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for _ in range(100):
-            fn()
-        n += 100
-        now = time.perf_counter()
-        if now >= deadline:
-            return (now - start) / n * 1e6
+    return 1e6 / call_rate(fn, seconds)
 
 
 class _MemoryState:

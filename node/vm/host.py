@@ -53,7 +53,7 @@ class Invocation:
     """
 
     __slots__ = ("vm", "ctx", "method", "args", "return_value", "result", "error", "memory_addr", "caller",
-                 "pending", "settled", "_cctx", "_mem", "_fuel_box", "_last_get")
+                 "pending", "_cctx", "_mem", "_fuel_box", "_last_get")
 
     def __init__(self, vm: "WasmVM", ctx: CallContext, method: bytes, args: bytes, memory_addr: int) -> None:
         self.vm = vm
@@ -66,7 +66,6 @@ class Invocation:
         self.memory_addr = memory_addr
         self.caller = 0
         self.pending = 0
-        self.settled = False  # the meter is exact (set once a failure has been accounted for)
         self._cctx = 0
         self._mem: tuple[int, int] | None = None  # (base, size) during one host call: memory cannot grow meanwhile
         self._fuel_box = ctypes.c_uint64(0)
@@ -364,14 +363,13 @@ def _make_callback(name: str) -> Callable[..., int]:
 
 def _settle_after_failure(inv: Invocation, exc: BaseException) -> None:
     """Leave the meter exact for a call that ends in a host-side failure."""
+    if isinstance(exc, OutOfFuel):  # the meter already says "all used"
+        return
     meter = inv.ctx.fuel
-    try:
-        if not isinstance(exc, OutOfFuel):
-            rawapi.context_get_fuel(inv.context(), ctypes.byref(inv._fuel_box))
-            meter.used = min(meter.limit, max(meter.used, meter.limit - inv._fuel_box.value) + inv.pending)
-            inv.pending = 0
-    finally:
-        inv.settled = True
+    rawapi.context_get_fuel(inv.context(), ctypes.byref(inv._fuel_box))
+    # After sync_in the meter is ahead of wasmtime's counter; before it, behind by the pending costs.
+    meter.used = min(meter.limit, max(meter.used, meter.limit - inv._fuel_box.value) + inv.pending)
+    inv.pending = 0
 
 
 _KEEP_ALIVE: list[object] = []  # C callbacks must outlive every linker that points at them

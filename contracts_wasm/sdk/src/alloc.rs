@@ -27,6 +27,18 @@ impl BumpAllocator {
     }
 }
 
+/// Grow memory so that `end` bytes are available; false when the host refuses (the memory cap).
+fn ensure_memory(state: &mut (usize, usize, usize), end: usize) -> bool {
+    if end > state.1 {
+        let pages = (end - state.1 + PAGE - 1) / PAGE;
+        if wasm32::memory_grow(0, pages) == usize::MAX {
+            return false;
+        }
+        state.1 += pages * PAGE;
+    }
+    true
+}
+
 unsafe impl GlobalAlloc for BumpAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let state = &mut *self.state.get();
@@ -43,12 +55,8 @@ unsafe impl GlobalAlloc for BumpAllocator {
             Some(n) => n,
             None => return core::ptr::null_mut(),
         };
-        if new_next > state.1 {
-            let pages = (new_next - state.1 + PAGE - 1) / PAGE;
-            if wasm32::memory_grow(0, pages) == usize::MAX {
-                return core::ptr::null_mut();
-            }
-            state.1 += pages * PAGE;
+        if !ensure_memory(state, new_next) {
+            return core::ptr::null_mut();
         }
         state.0 = new_next;
         state.2 = start;
@@ -67,12 +75,8 @@ unsafe impl GlobalAlloc for BumpAllocator {
         if ptr as usize == state.2 && state.2 + layout.size() == state.0 {
             // The last allocation grows or shrinks in place.
             let new_next = state.2 + new_size;
-            if new_next > state.1 {
-                let pages = (new_next - state.1 + PAGE - 1) / PAGE;
-                if wasm32::memory_grow(0, pages) == usize::MAX {
-                    return core::ptr::null_mut();
-                }
-                state.1 += pages * PAGE;
+            if !ensure_memory(state, new_next) {
+                return core::ptr::null_mut();
             }
             state.0 = new_next;
             return ptr;
