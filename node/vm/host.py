@@ -41,6 +41,22 @@ M32 = 0xFFFF_FFFF
 M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
+class _FuelBox(threading.local):
+    def __init__(self) -> None:
+        self.value = ctypes.c_uint64(0)
+        self.ref = ctypes.byref(self.value)
+
+
+_FUEL = _FuelBox()
+
+
+def read_fuel(context: int) -> int:
+    """Fuel left in the store behind ``context`` (a reused per-thread buffer: this runs per host call)."""
+    box = _FUEL
+    rawapi.context_get_fuel(context, box.ref)
+    return box.value.value
+
+
 class Invocation:
     """One contract call in progress: what it reads, what it returns, and where its memory is.
 
@@ -53,7 +69,7 @@ class Invocation:
     """
 
     __slots__ = ("vm", "ctx", "method", "args", "return_value", "result", "error", "memory_addr", "caller",
-                 "pending", "_cctx", "_mem", "_fuel_box", "_last_get")
+                 "pending", "_cctx", "_mem", "_last_get")
 
     def __init__(self, vm: "WasmVM", ctx: CallContext, method: bytes, args: bytes, memory_addr: int) -> None:
         self.vm = vm
@@ -68,7 +84,6 @@ class Invocation:
         self.pending = 0
         self._cctx = 0
         self._mem: tuple[int, int] | None = None  # (base, size) during one host call: memory cannot grow meanwhile
-        self._fuel_box = ctypes.c_uint64(0)
         self._last_get: tuple[bytes, bytes | None] | None = None
 
     def context(self) -> int:
@@ -83,9 +98,8 @@ class Invocation:
 
     def sync_in(self) -> None:
         """Make the meter exact: wasm fuel burnt so far plus pending host costs."""
-        rawapi.context_get_fuel(self.context(), ctypes.byref(self._fuel_box))
         meter = self.ctx.fuel
-        meter.used = meter.limit - self._fuel_box.value
+        meter.used = meter.limit - read_fuel(self.context())
         pending, self.pending = self.pending, 0
         meter.charge(pending)
 
@@ -366,9 +380,8 @@ def _settle_after_failure(inv: Invocation, exc: BaseException) -> None:
     if isinstance(exc, OutOfFuel):  # the meter already says "all used"
         return
     meter = inv.ctx.fuel
-    rawapi.context_get_fuel(inv.context(), ctypes.byref(inv._fuel_box))
     # After sync_in the meter is ahead of wasmtime's counter; before it, behind by the pending costs.
-    meter.used = min(meter.limit, max(meter.used, meter.limit - inv._fuel_box.value) + inv.pending)
+    meter.used = min(meter.limit, max(meter.used, meter.limit - read_fuel(inv.context())) + inv.pending)
     inv.pending = 0
 
 

@@ -252,9 +252,7 @@ class WasmVM:
             if trap.value:
                 rawapi.trap_delete(trap.value)
             raise invocation.error
-        remaining = ctypes.c_uint64(0)
-        rawapi.context_get_fuel(cctx, ctypes.byref(remaining))
-        meter.used = min(meter.limit, meter.limit - remaining.value + invocation.pending)
+        meter.used = min(meter.limit, meter.limit - host.read_fuel(cctx) + invocation.pending)
         if err:
             raise ExecutionFailure(f"contract call failed: {_failure_text(err, None)}")
         if trap.value:
