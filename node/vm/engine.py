@@ -21,7 +21,7 @@ from node.vm.abi import MAX_WASM_STACK_BYTES, MEMORY_LIMIT_BYTES, TABLE_ELEMENTS
 # KEEP_RESIDENT bytes of a recycled memory are zeroed in place instead of being unmapped, so a
 # contract's stack and small heap do not page-fault on every call.
 POOL_INSTANCES = 2_000
-KEEP_RESIDENT_BYTES = 256 * 1024
+KEEP_RESIDENT_BYTES = 128 * 1024  # covers a Rust contract built with a 64 KiB stack
 MEMORY_RESERVATION_BYTES = 2 * MEMORY_LIMIT_BYTES
 MEMORY_GUARD_BYTES = 2 * 1024 * 1024
 

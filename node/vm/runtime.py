@@ -42,8 +42,10 @@ from node.wire.types import MAX_EVENTS_PER_RECEIPT, Event
 
 # A store is reused for this many instantiations, or until its instances have used this much memory;
 # creating a store costs about as much as instantiating a module.
-STORE_REUSE = 32
+STORE_REUSE = 16
 STORE_MEMORY_BUDGET = 64 * 1024 * 1024
+
+CODE_HASH_CACHE = 10_000
 
 Router = Callable[[CallContext, str, bytes], bytes]
 
@@ -105,6 +107,9 @@ class WasmVM:
         self.linker = host.shared_linker(self.engine)
         self.modules = ModuleCache(self.engine, self.linker, cache_dir, cache_capacity)
         self.router: Router | None = None
+        # address -> code hash; an address's code never changes once deployed, so this is only a
+        # decoding shortcut: whether the contract exists is still read from state by the caller.
+        self._code_hashes: dict[bytes, bytes] = {}
 
     def set_router(self, router: Router) -> None:
         """How a contract reaches other contracts (system or WASM); the executor installs it."""
@@ -144,12 +149,18 @@ class WasmVM:
         return codec.encode({"address": address, "code_hash": code_hash})
 
     def call(self, ctx: CallContext, method: str, args: bytes) -> bytes:
-        info = ContractInfo.read(ctx.state, ctx.contract)
-        if info is None:
-            raise ExecutionFailure(f"no contract at address 0x{ctx.contract.hex()}")
         if method == INIT_METHOD:
             raise ExecutionFailure(f"'{INIT_METHOD}' runs only when the contract is deployed")
-        return self._run(ctx, self._load(ctx.state, info.code_hash), method, args)
+        code_hash = self._code_hashes.get(ctx.contract)
+        if code_hash is None:
+            info = ContractInfo.read(ctx.state, ctx.contract)
+            if info is None:
+                raise ExecutionFailure(f"no contract at address 0x{ctx.contract.hex()}")
+            code_hash = info.code_hash
+            if len(self._code_hashes) >= CODE_HASH_CACHE:
+                self._code_hashes.clear()
+            self._code_hashes[ctx.contract] = code_hash
+        return self._run(ctx, self._load(ctx.state, code_hash), method, args)
 
     # --- contract to contract ------------------------------------------------------------------
     def call_nested(self, parent: CallContext, address: bytes, method: str, args: bytes, fuel: int) -> tuple[bool, bytes]:
@@ -221,12 +232,14 @@ class WasmVM:
         cctx = slot.context
         trap = slot.trap
         trap.value = None
+        rawapi.context_set_fuel(cctx, meter.remaining)  # instantiation may burn fuel (data segments)
         err = rawapi.instance_pre_instantiate(compiled.pre_addr, cctx, ctypes.addressof(slot.instance), ctypes.addressof(trap))
         if err and not trap.value:  # most likely the instance pool: retry once in an emptied store
             first = _failure_text(err, None)
             slot = self._store(ctx.depth, fresh=True)
             cctx, trap = slot.context, slot.trap
             trap.value = None
+            rawapi.context_set_fuel(cctx, meter.remaining)
             err = rawapi.instance_pre_instantiate(compiled.pre_addr, cctx, ctypes.addressof(slot.instance), ctypes.addressof(trap))
             if err and not trap.value:
                 raise VmResourceError(f"cannot instantiate contract: {first}; then {_failure_text(err, None)}")
