@@ -71,7 +71,7 @@ class StateOverlay:
 def write_set_digest(hash_fn: Callable[[bytes], bytes], writes: Mapping[bytes, bytes | None]) -> bytes:
     """Hash of the block's writes in key order (``nil`` marks a deletion)."""
     entries = [[k, writes[k]] for k in sorted(writes)]
-    return hash_fn(codec.encode(entries))
+    return hash_fn(codec.encode_sorted(entries))  # only bytes and nil: already canonical
 
 
 def next_state_root(hash_fn: Callable[[bytes], bytes], prev_root: bytes, writes: Mapping[bytes, bytes | None]) -> bytes:
