@@ -6,6 +6,7 @@ This is the one place that turns an ordered block into committed state; consensu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from node.txpool import PoolLimits, TxPool
 from node.vm import WasmVM
 from node.vm.registry import ContractRegistry
 from node.wire.types import Block, BlockHeader, CommitCertificate, Receipt
+
+QUERY_THREADS = 2
 
 log = logging.getLogger("consortia.chain")
 
@@ -77,6 +80,7 @@ class Chain:
         self._executed: dict[bytes, BlockExecution] = {}
         self._params_cache: tuple[int, ChainParams] | None = None
         self._validators_cache: tuple[int, list[bytes]] | None = None
+        self._query_slots = asyncio.Semaphore(QUERY_THREADS)
         self._init_genesis()
         self.pool = TxPool(
             self.suite,
@@ -291,3 +295,16 @@ class Chain:
     def query(self, to: bytes, method: str, args: bytes, sender: bytes = bytes(20)) -> bytes:
         head = self.head()
         return self.executor.query(to, method, args, sender=sender, height=head.height, timestamp_ms=head.timestamp_ms)
+
+    async def query_async(self, to: bytes, method: str, args: bytes, sender: bytes = bytes(20)) -> bytes:
+        """``query`` in a worker thread on a snapshot of the head state, so a heavy contract query
+        (up to the query fuel limit) never stalls consensus or other clients. Wasmtime releases
+        the GIL while contract code runs; at most QUERY_THREADS queries run at once."""
+        async with self._query_slots:
+            head = self.head()
+            snapshot = self.store.state_snapshot()  # taken on the loop thread: no commit in between
+            try:
+                return await asyncio.to_thread(self.executor.query, to, method, args, sender=sender, height=head.height,
+                                               timestamp_ms=head.timestamp_ms, state=snapshot)
+            finally:
+                snapshot.close()

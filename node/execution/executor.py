@@ -213,9 +213,10 @@ class Executor:
 
     # --- read-only queries -----------------------------------------------------------------
 
-    def query(self, to: bytes, method: str, args: bytes, *, sender: bytes = bytes(20), height: int = 0, timestamp_ms: int = 0) -> bytes:
-        """Run a read-only call on the committed state; raises ExecutionError on failure."""
-        state = StateOverlay(self.state)
+    def query(self, to: bytes, method: str, args: bytes, *, sender: bytes = bytes(20), height: int = 0, timestamp_ms: int = 0,
+              state: StateReader | None = None) -> bytes:
+        """Run a read-only call on ``state`` (default: the committed state); raises ExecutionError on failure."""
+        state = StateOverlay(state if state is not None else self.state)
         ctx = CallContext(
             state=state,
             block=BlockInfo(height=height, timestamp_ms=timestamp_ms, chain_id=self.chain_id),

@@ -134,7 +134,7 @@ class RpcMethods:
 
     # --- state -----------------------------------------------------------------------------
 
-    def state_call(self, call: Any) -> dict[str, Any]:
+    async def state_call(self, call: Any) -> dict[str, Any]:
         if not isinstance(call, dict):
             raise InvalidParams("'call' must be an object {to, method, args}")
         unknown = set(call) - {"to", "method", "args", "from"}
@@ -146,7 +146,7 @@ class RpcMethods:
             raise InvalidParams("'method' must be a non-empty string")
         args = parse_hex(call.get("args", "0x"), "args", max_size=MAX_TX_BYTES)
         sender = parse_hex(call["from"], "from", size=20) if "from" in call else bytes(20)
-        return {"return_value": hx(self.chain.query(to, method, args, sender=sender))}
+        return {"return_value": hx(await self.chain.query_async(to, method, args, sender=sender))}
 
     # --- node ------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import plyvel
 
@@ -168,6 +168,10 @@ class ChainStore:
     def state_get(self, key: bytes) -> bytes | None:
         return self._db.get(P_STATE + key)
 
+    def state_snapshot(self) -> "StateSnapshot":
+        """A consistent read-only view of the state as of now, unaffected by later commits."""
+        return StateSnapshot(self._db.snapshot())
+
     def state_items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         for k, v in self._db.iterator(prefix=P_STATE + prefix):
             yield k[1:], v
@@ -225,3 +229,16 @@ class ChainStore:
 
 
 __all__ = ["BlockCommit", "ChainStore", "NonceRecord", "plyvel"]
+
+
+class StateSnapshot:
+    """State reads pinned to a LevelDB snapshot, for queries that run off the event loop."""
+
+    def __init__(self, snapshot: Any) -> None:
+        self._snapshot = snapshot
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._snapshot.get(P_STATE + key)
+
+    def close(self) -> None:
+        self._snapshot.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ class ModuleCache:
         self.stats = CacheStats()
         self._fingerprint = engine_fingerprint()
         self._memory: OrderedDict[bytes, CompiledContract] = OrderedDict()
+        self._lock = threading.RLock()  # queries compile and look up modules from worker threads
         if disk_dir is not None:
             disk_dir.mkdir(parents=True, exist_ok=True)
 
@@ -58,6 +60,10 @@ class ModuleCache:
 
     def get(self, code_hash: bytes) -> CompiledContract | None:
         """The compiled contract, from memory or disk; None if it must be compiled."""
+        with self._lock:
+            return self._get(code_hash)
+
+    def _get(self, code_hash: bytes) -> CompiledContract | None:
         entry = self._memory.get(code_hash)
         if entry is not None:
             self._memory.move_to_end(code_hash)
@@ -77,6 +83,10 @@ class ModuleCache:
 
     def add(self, code_hash: bytes, module: wasmtime.Module) -> CompiledContract:
         """Remember a freshly compiled (and validated) module."""
+        with self._lock:
+            return self._add(code_hash, module)
+
+    def _add(self, code_hash: bytes, module: wasmtime.Module) -> CompiledContract:
         self.stats.compiles += 1
         path = self._path(code_hash)
         if path is not None:

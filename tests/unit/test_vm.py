@@ -375,3 +375,23 @@ def test_contract_storage_is_scoped_to_the_contract(chain, net):
     call(chain, net, first, args=b"\x00")
     assert chain.query(second, "get", b"\x08") == b""
     assert chain.state.get(contract_key(first)) is not None
+
+
+async def test_heavy_queries_run_off_the_event_loop(chain, net, playground):
+    """A query that burns all its fuel runs in a worker thread: the loop keeps serving meanwhile."""
+    import asyncio
+
+    ticks = 0
+    query = asyncio.ensure_future(chain.query_async(playground, "spin", b"\x02"))
+
+    async def count_ticks() -> None:
+        nonlocal ticks
+        while not query.done():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    await count_ticks()
+    with pytest.raises(ExecutionError, match="out of fuel"):
+        await query
+    assert ticks > 10
+    assert await chain.query_async(playground, "get", b"\x08") == b""  # and normal queries still work
