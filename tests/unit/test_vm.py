@@ -395,3 +395,50 @@ async def test_heavy_queries_run_off_the_event_loop(chain, net, playground):
         await query
     assert ticks > 10
     assert await chain.query_async(playground, "get", b"\x08") == b""  # and normal queries still work
+
+
+def test_mutated_modules_and_arguments_never_escape_as_exceptions(tmp_path: Path):
+    """Random corruptions of a real module and of call arguments: every outcome is a clean ExecutionFailure."""
+    import random
+
+    from node.crypto import get_suite
+    from node.execution.context import BlockInfo, CallContext, ExecutionFailure, FuelMeter
+    from node.state import StateOverlay
+    from node.wire import codec
+
+    class Empty:
+        def get(self, key: bytes) -> bytes | None:
+            return None
+
+    vm = WasmVM(get_suite("std"))
+    state = StateOverlay(Empty())
+
+    def ctx(contract: bytes, fuel: int = 5_000_000) -> CallContext:
+        return CallContext(state=state, block=BlockInfo(1, 1, "t"), sender=bytes(20), origin=bytes(20), contract=contract,
+                           fuel=FuelMeter(fuel))
+
+    rng = random.Random(1234)
+    base = bytearray(wat(PLAYGROUND))
+    outcomes = {"deployed": 0, "refused": 0}
+    for _ in range(150):
+        code = bytearray(base)
+        for _ in range(rng.randint(1, 4)):
+            code[rng.randrange(len(code))] = rng.randrange(256)
+        try:
+            vm.deploy(ctx(b"", 50_000_000), rng.randbytes(32), codec.encode({"code": bytes(code)}))
+            outcomes["deployed"] += 1
+        except ExecutionFailure:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0
+
+    evidence = codec.decode(vm.deploy(ctx(b"", 50_000_000), rng.randbytes(32), codec.encode({"code": EVIDENCE.read_bytes()})))["address"]
+    methods = ["record", "get", "by_task", "by_submitter", "task_points", "count", "verify", "nope", ""]
+    for _ in range(300):
+        args = rng.randbytes(rng.randrange(0, 64)) if rng.random() < 0.5 else msgpack.packb(
+            {rng.choice(["hash", "kind", "task_id", "limit", "offset", "submitter", "metadata"]): rng.choice(
+                [rng.randbytes(rng.randrange(40)), "x" * rng.randrange(200), rng.randrange(-5, 2**40), None, [1, 2], {"a": 1}])
+             for _ in range(rng.randrange(4))})
+        try:
+            vm.call(ctx(evidence), rng.choice(methods), args)
+        except ExecutionFailure:
+            pass
