@@ -12,6 +12,7 @@ until a block containing it commits (or it expires), so nothing is lost and noth
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ class TxPool:
         self._local: set[bytes] = set()  # admitted from our own clients (we re-gossip these)
         self._nonces: set[tuple[bytes, bytes]] = set()
         self._queues: OrderedDict[bytes, deque[CheckedTx]] = OrderedDict()
+        self._expiry_heap: list[int] = []  # expiry heights with a bucket in _by_expiry
+        self._by_expiry: dict[int, list[bytes]] = {}
         self._arrived = asyncio.Event() if _has_loop() else None
         self.rejected = 0
 
@@ -171,6 +174,11 @@ class TxPool:
         if queue is None:
             queue = self._queues[checked.sender] = deque()
         queue.append(checked)
+        bucket = self._by_expiry.get(checked.tx.expiry_height)
+        if bucket is None:
+            bucket = self._by_expiry[checked.tx.expiry_height] = []
+            heapq.heappush(self._expiry_heap, checked.tx.expiry_height)
+        bucket.append(checked.hash)
         if self._arrived is not None:
             self._arrived.set()
 
@@ -211,7 +219,7 @@ class TxPool:
 
     def remove(self, hashes: Iterable[bytes]) -> None:
         """Drop transactions that were committed (or proved invalid)."""
-        touched: set[bytes] = set()
+        removed: dict[bytes, int] = {}
         for h in hashes:
             checked = self._by_hash.pop(h, None)
             self._arrival.pop(h, None)
@@ -219,20 +227,30 @@ class TxPool:
             if checked is None:
                 continue
             self._nonces.discard((checked.sender, checked.tx.nonce))
-            touched.add(checked.sender)
-        for sender in touched:
+            removed[checked.sender] = removed.get(checked.sender, 0) + 1
+        by_hash = self._by_hash
+        for sender, count in removed.items():
             queue = self._queues.get(sender)
             if queue is None:
                 continue
-            kept = deque(c for c in queue if c.hash in self._by_hash)
-            if kept:
-                self._queues[sender] = kept
-            else:
+            # Blocks take each sender's oldest transactions first, so they are usually at the front.
+            while queue and count and queue[0].hash not in by_hash:
+                queue.popleft()
+                count -= 1
+            if count:
+                queue = deque(c for c in queue if c.hash in by_hash)
+                self._queues[sender] = queue
+            if not queue:
                 del self._queues[sender]
 
     def evict_expired(self, head: int) -> int:
-        """Remove transactions that can no longer be included after block ``head``."""
-        stale = [h for h, c in self._by_hash.items() if c.tx.expiry_height <= head]
+        """Remove transactions that can no longer be included after block ``head``
+        (O(expired), not O(pool): buckets by expiry height)."""
+        stale: list[bytes] = []
+        heap = self._expiry_heap
+        while heap and heap[0] <= head:
+            height = heapq.heappop(heap)
+            stale.extend(h for h in self._by_expiry.pop(height, ()) if h in self._by_hash)
         self.remove(stale)
         return len(stale)
 
