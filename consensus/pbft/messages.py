@@ -9,7 +9,7 @@ still proves who said it. Commit messages are signed over exactly ``commit_vote_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, ClassVar, Self, Union
 
 from node.crypto.base import CryptoSuite
 from node.errors import DecodeError
@@ -83,49 +83,44 @@ class PrePrepare:
 
 
 @dataclass(frozen=True)
-class Prepare:
+class _BlockVote:
+    """A signed vote for a block hash at (height, view): the shape of both prepare and commit."""
+
     height: int
     view: int
     block_hash: bytes
     sender: bytes
     signature: bytes = b""
 
-    kind = "prepare"
+    kind: ClassVar[str] = ""
 
     def signed_bytes(self, chain_id: str) -> bytes:
-        return prepare_vote_bytes(chain_id, self.height, self.view, self.block_hash)
+        raise NotImplementedError
 
     def to_map(self) -> dict[str, Any]:
         return {"t": self.kind, "height": self.height, "view": self.view, "hash": self.block_hash, "sender": self.sender, "sig": self.signature}
 
     @classmethod
-    def from_map(cls, m: Any) -> "Prepare":
+    def from_map(cls, m: Any) -> Self:
         m = _keys(m, cls.kind, {"t", "height", "view", "hash", "sender", "sig"})
         return cls(_u64(m["height"], "height"), _u64(m["view"], "view"), _bytes(m["hash"], "hash", 32, 32),
                    _bytes(m["sender"], "sender", 1, 128), _bytes(m["sig"], "sig", 1, 128))
 
 
 @dataclass(frozen=True)
-class Commit:
-    height: int
-    view: int
-    block_hash: bytes
-    sender: bytes
-    signature: bytes = b""
+class Prepare(_BlockVote):
+    kind: ClassVar[str] = "prepare"
 
-    kind = "commit"
+    def signed_bytes(self, chain_id: str) -> bytes:
+        return prepare_vote_bytes(chain_id, self.height, self.view, self.block_hash)
+
+
+@dataclass(frozen=True)
+class Commit(_BlockVote):
+    kind: ClassVar[str] = "commit"
 
     def signed_bytes(self, chain_id: str) -> bytes:
         return commit_vote_bytes(chain_id, self.height, self.view, self.block_hash)
-
-    def to_map(self) -> dict[str, Any]:
-        return {"t": self.kind, "height": self.height, "view": self.view, "hash": self.block_hash, "sender": self.sender, "sig": self.signature}
-
-    @classmethod
-    def from_map(cls, m: Any) -> "Commit":
-        m = _keys(m, cls.kind, {"t", "height", "view", "hash", "sender", "sig"})
-        return cls(_u64(m["height"], "height"), _u64(m["view"], "view"), _bytes(m["hash"], "hash", 32, 32),
-                   _bytes(m["sender"], "sender", 1, 128), _bytes(m["sig"], "sig", 1, 128))
 
 
 @dataclass(frozen=True)
