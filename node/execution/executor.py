@@ -30,6 +30,7 @@ from node.vm.runtime import VmResourceError
 from node.wire.types import MAX_ERROR_LEN, MAX_RETURN_BYTES, STATUS_FAILED, STATUS_OK, Receipt
 
 QUERY_FUEL_LIMIT = 50_000_000
+DEPLOY_METHOD = "deploy"
 
 
 class ContractVM(Protocol):
@@ -206,6 +207,8 @@ class Executor:
         if not ctx.contract:
             if ctx.depth > 0:
                 raise ExecutionFailure("contracts cannot deploy contracts")
+            if method != DEPLOY_METHOD:
+                raise ExecutionFailure(f"a transaction to the empty address deploys a contract: its method must be '{DEPLOY_METHOD}'")
             return self.vm.deploy(ctx, tx_hash, args)
         if not self.vm.has_contract(ctx.state, ctx.contract):
             raise ExecutionFailure(f"no contract at address 0x{ctx.contract.hex()}")

@@ -228,6 +228,11 @@ def test_invalid_code_is_refused_at_deploy(chain, net, code: bytes, message: str
     assert deploy(chain, net, EVIDENCE.read_bytes()).status == STATUS_OK
 
 
+def test_deploy_needs_the_deploy_method(chain, net):
+    receipt = run(chain, net, net.tx(to=b"", method="install", args={"code": EVIDENCE.read_bytes()}, fuel_limit=DEPLOY_FUEL))
+    assert receipt.status == STATUS_FAILED and "must be 'deploy'" in receipt.error
+
+
 def test_code_over_the_size_limit_is_refused(tmp_path: Path):
     net = make_testnet("std", params={"max_code_bytes": 4096})
     chain = Chain(net.genesis, ChainStore(tmp_path / "d"))
