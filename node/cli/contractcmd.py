@@ -184,24 +184,30 @@ async def _suite(client: RpcClient) -> Any:
     return get_suite((await client.node_info())["suite"])
 
 
-async def _evidence_hash(client: RpcClient, file: Path | None, text: str | None) -> bytes:
+def _evidence_input(file: Path | None, text: str | None) -> bytes:
+    """The file's bytes or the given hash, checked before any network call."""
     if file is not None:
         try:
-            data = file.read_bytes()
+            return file.read_bytes()
         except OSError as exc:
             raise CliError(f"cannot read {file}: {exc.strerror}") from None
-        return evidence_hash(await _suite(client), data)
     return _hash(text or "")
+
+
+async def _evidence_hash(client: RpcClient, file: Path | None, given: bytes) -> bytes:
+    """The hash to look up or record: the chain's hash of the file, or the given hash."""
+    return evidence_hash(await _suite(client), given) if file is not None else given
 
 
 def evidence_record(args: argparse.Namespace) -> int:
     key = load_key(args.key)
     address = parse_address(args.contract)
     meta = _json_args(args.meta, "--meta")
+    given = _evidence_input(args.file, args.hash)
 
     async def body(client: RpcClient) -> int:
         account = await Account.connect(client, key)
-        digest = await _evidence_hash(client, args.file, args.hash)
+        digest = await _evidence_hash(client, args.file, given)
         seq = await Evidence(Contract(client, address, account)).record(digest, args.kind, metadata=meta, task_id=args.task)
         print_json({"hash": "0x" + digest.hex(), "seq": seq})
         return 0
@@ -211,9 +217,10 @@ def evidence_record(args: argparse.Namespace) -> int:
 
 def evidence_get(args: argparse.Namespace) -> int:
     address = parse_address(args.contract)
+    given = _evidence_input(args.file, args.hash)
 
     async def body(client: RpcClient) -> int:
-        digest = await _evidence_hash(client, args.file, args.hash)
+        digest = await _evidence_hash(client, args.file, given)
         record = await Evidence(Contract(client, address)).get(digest)
         if record is None:
             raise CliError(f"no evidence recorded for 0x{digest.hex()}")

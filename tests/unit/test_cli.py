@@ -80,6 +80,13 @@ def test_unreachable_node_is_one_line(tmp_path, capsys):
     (["tx", "send", "--key", "{key}", "--to", "0x" + "00" * 20, "--method", "m", "--args", "{bad"], "not valid JSON"),
     (["tx", "receipt", "0x12"], "not a transaction hash"),
     (["chain", "info", "--net", "{missing}"], "not found"),
+    (["contract", "deploy", "--key", "{key}", "--wasm", "{missing}"], "cannot read"),
+    (["contract", "deploy", "--key", "{key}", "--builtin", "nope"], "no prebuilt contract 'nope'"),
+    (["contract", "deploy", "--key", "{key}", "--builtin", "evidence", "--init-args", "{bad"], "not valid JSON"),
+    (["contract", "query", "--to", "0x12", "--method", "count"], "20 bytes"),
+    (["evidence", "record", "--key", "{key}", "--contract", "0x" + "00" * 20, "--hash", "abc", "--kind", "x",
+      "--rpc", "http://127.0.0.1:9"], "0x-prefixed"),
+    (["evidence", "get", "--contract", "0x" + "00" * 20, "--file", "{missing}", "--rpc", "http://127.0.0.1:9"], "cannot read"),
 ])
 def test_bad_arguments_fail_in_one_line(tmp_path, capsys, argv, needle):
     key = tmp_path / "k.key"
@@ -94,5 +101,5 @@ def test_bad_arguments_fail_in_one_line(tmp_path, capsys, argv, needle):
 def test_help_lists_every_command(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for cmd in ("node", "net", "key", "tx", "chain", "demo", "bench"):
+    for cmd in ("node", "net", "key", "tx", "chain", "contract", "evidence", "demo", "bench"):
         assert cmd in out
