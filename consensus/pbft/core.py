@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable
 
 from consensus.api import Application, ConsensusEnv
 from consensus.certificate import quorum_size

@@ -24,6 +24,18 @@ def add_rpc_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--net", type=Path, help="network directory from 'net init': use its first node")
 
 
+def add_call_arguments(parser: argparse.ArgumentParser, *, signed: bool, fuel: int = 1_000_000) -> None:
+    """The node, contract, method and JSON arguments of a call; ``signed`` adds the key and fuel limit."""
+    add_rpc_arguments(parser)
+    if signed:
+        parser.add_argument("--key", type=Path, required=True, help="signer's key file")
+    parser.add_argument("--to", required=True, help="contract address (0x + 40 hex digits)")
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--args", default=None, help='JSON arguments; "0x.." strings become bytes')
+    if signed:
+        parser.add_argument("--fuel", type=int, default=fuel, help="fuel limit")
+
+
 def rpc_url(args: argparse.Namespace) -> str:
     if getattr(args, "rpc", None):
         return str(args.rpc)

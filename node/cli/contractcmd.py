@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from node.cli.common import CliError, add_rpc_arguments, parse_address, print_json, rpc_url
+from node.cli.common import CliError, add_call_arguments, add_rpc_arguments, parse_address, print_json, rpc_url
 from node.cli.txcmd import receipt_summary
 from node.config import load_key
 from node.sdk.args import json_to_args, to_jsonable
@@ -32,19 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=contract_deploy)
 
     c = cs.add_parser("call", help="call a contract method in a transaction and wait for the receipt")
-    add_rpc_arguments(c)
-    c.add_argument("--key", type=Path, required=True, help="signer's key file")
-    c.add_argument("--to", required=True, help="contract address")
-    c.add_argument("--method", required=True)
-    c.add_argument("--args", default=None, help='JSON arguments; "0x.." strings become bytes')
-    c.add_argument("--fuel", type=int, default=5_000_000, help="fuel limit")
+    add_call_arguments(c, signed=True, fuel=5_000_000)
     c.set_defaults(func=contract_call)
 
     q = cs.add_parser("query", help="run a read-only method (no transaction)")
-    add_rpc_arguments(q)
-    q.add_argument("--to", required=True, help="contract address")
-    q.add_argument("--method", required=True)
-    q.add_argument("--args", default=None, help='JSON arguments; "0x.." strings become bytes')
+    add_call_arguments(q, signed=False)
     q.set_defaults(func=contract_query)
 
     i = cs.add_parser("info", help="which code runs at an address, who deployed it and when")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
-from node.cli.common import CliError, add_rpc_arguments, parse_address, print_json, rpc_url
+from node.cli.common import CliError, add_call_arguments, add_rpc_arguments, parse_address, print_json, rpc_url
 from node.config import load_key
 from node.crypto import get_suite
 from node.sdk.args import decode_return, json_to_args, to_jsonable
@@ -21,12 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ts = p.add_subparsers(dest="tx_cmd", required=True, metavar="COMMAND")
 
     send = ts.add_parser("send", help="sign and send a contract call")
-    add_rpc_arguments(send)
-    send.add_argument("--key", type=Path, required=True, help="signer's key file")
-    send.add_argument("--to", required=True, help="contract address (0x + 40 hex digits)")
-    send.add_argument("--method", required=True)
-    send.add_argument("--args", default=None, help='JSON arguments; "0x.." strings become bytes')
-    send.add_argument("--fuel", type=int, default=1_000_000, help="fuel limit")
+    add_call_arguments(send, signed=True)
     send.add_argument("--no-wait", action="store_true", help="print the hash without waiting for the receipt")
     send.add_argument("--timeout", type=float, default=30.0)
     send.set_defaults(func=tx_send)

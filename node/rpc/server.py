@@ -10,7 +10,7 @@ from typing import Any, Callable
 from aiohttp import WSMsgType, web
 
 from node.chain import Chain, CommittedBlock
-from node.errors import InvalidParams, RequestTooLarge, Unavailable
+from node.errors import RequestTooLarge, Unavailable
 from node.rpc.dispatch import Dispatcher, error_object
 from node.rpc.methods import NodeIdentity, RpcMethods
 from node.rpc.subscriptions import BlockNotifier, SubscriptionSession

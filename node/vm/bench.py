@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +96,6 @@ def run_vm_bench(suite_name: str = "std", records: int = 5_000, seconds: float =
     raw_us = _per_call_us(lambda: rawapi.func_call_unchecked(cctx, func_addr, vals, 0, ctypes.addressof(trap)), seconds)
 
     # Host-call contract, deployed through the VM.
-    deployer = bytes(20)
     deploy_ctx = _ctx(state, b"", fuel=100_000_000)
     out = codec.decode(vm.deploy(deploy_ctx, secrets.token_bytes(32), codec.encode({"code": wasmtime.wat2wasm(_HOST_LOOP_WAT)})))
     loop_addr = out["address"]
@@ -112,25 +110,24 @@ def run_vm_bench(suite_name: str = "std", records: int = 5_000, seconds: float =
     from node.execution.system.sysconfig import SysConfig
     from node.vm.registry import ContractRegistry
 
-    with tempfile.TemporaryDirectory():
-        key = suite.generate_keypair()
-        executor = Executor(suite, "bench", _MemoryState(), _NoNonces(), (SysConfig(), ContractRegistry()), vm=vm)
-        code = EVIDENCE_WASM.read_bytes()
-        deploy = _signed(suite, key, b"", "deploy", {"code": code}, fuel=100_000_000)
-        first = executor.execute_block([deploy], height=1, timestamp_ms=1, prev_state_root=bytes(32), strict=True)
-        executor.state = _Committed(first.state_writes)
-        address = codec.decode(first.receipts[0].return_value)["address"]
-        rates: list[float] = []
-        for _ in range(RUNS):  # the median of several blocks: shared machines are noisy
-            txs = [_signed(suite, key, address, "record", {"hash": secrets.token_bytes(32), "kind": "data_input",
-                                                            "task_id": f"task-{i % 50}"}) for i in range(records)]
-            start = time.perf_counter()
-            result = executor.execute_block(txs, height=2, timestamp_ms=2, prev_state_root=first.state_root, strict=True)
-            rates.append(records / (time.perf_counter() - start))
-            failed = [r.error for r in result.receipts if r.status != 0]
-            if failed:
-                raise RuntimeError(f"evidence benchmark: {len(failed)} records failed, first: {failed[0]}")
-        fuel = sum(r.fuel_used for r in result.receipts) // len(result.receipts)
+    key = suite.generate_keypair()
+    executor = Executor(suite, "bench", _MemoryState(), _NoNonces(), (SysConfig(), ContractRegistry()), vm=vm)
+    code = EVIDENCE_WASM.read_bytes()
+    deploy = _signed(suite, key, b"", "deploy", {"code": code}, fuel=100_000_000)
+    first = executor.execute_block([deploy], height=1, timestamp_ms=1, prev_state_root=bytes(32), strict=True)
+    executor.state = _Committed(first.state_writes)
+    address = codec.decode(first.receipts[0].return_value)["address"]
+    rates: list[float] = []
+    for _ in range(RUNS):  # the median of several blocks: shared machines are noisy
+        txs = [_signed(suite, key, address, "record", {"hash": secrets.token_bytes(32), "kind": "data_input",
+                                                        "task_id": f"task-{i % 50}"}) for i in range(records)]
+        start = time.perf_counter()
+        result = executor.execute_block(txs, height=2, timestamp_ms=2, prev_state_root=first.state_root, strict=True)
+        rates.append(records / (time.perf_counter() - start))
+        failed = [r.error for r in result.receipts if r.status != 0]
+        if failed:
+            raise RuntimeError(f"evidence benchmark: {len(failed)} records failed, first: {failed[0]}")
+    fuel = sum(r.fuel_used for r in result.receipts) // len(result.receipts)
 
     return VmBenchResult(
         suite=suite_name,

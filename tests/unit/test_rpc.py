@@ -5,17 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-import aiohttp
 import pytest
 
-from node.chain import Chain
 from node.merkle import proof_from_json, verify_proof
-from node.rpc.methods import NodeIdentity
-from node.rpc.server import RpcServer
-from node.store.chainstore import ChainStore
 from node.wire.types import BlockHeader, Receipt
 from node.wire import codec
-from tests.conftest import make_testnet
 
 
 async def post(session, url, body):

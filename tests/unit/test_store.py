@@ -6,7 +6,7 @@ import pytest
 
 from node.errors import StoreError
 from node.store.chainstore import BlockCommit, ChainStore, NonceRecord
-from node.wire.types import Block, BlockHeader, Receipt
+from node.wire.types import Block, BlockHeader
 
 
 def _block(height: int) -> Block:
