@@ -225,24 +225,27 @@ class WasmVM:
         slot.uses += 1
         return slot
 
+    @staticmethod
+    def _instantiate(slot: _StoreSlot, compiled: CompiledContract, meter: FuelMeter) -> int | None:
+        """A fresh instance in ``slot``; returns wasmtime's error pointer (a trap lands in ``slot.trap``)."""
+        slot.trap.value = None
+        # The store's counter may be left empty by an earlier call; instantiation must not fail on that.
+        rawapi.context_set_fuel(slot.context, meter.remaining)
+        return rawapi.instance_pre_instantiate(compiled.pre_addr, slot.context, ctypes.addressof(slot.instance),
+                                               ctypes.addressof(slot.trap))
+
     def _run(self, ctx: CallContext, compiled: CompiledContract, method: str, args: bytes) -> bytes:
         meter = ctx.fuel
         meter.charge(FUEL_INSTANTIATE)
         slot = self._store(ctx.depth)
-        cctx = slot.context
-        trap = slot.trap
-        trap.value = None
-        rawapi.context_set_fuel(cctx, meter.remaining)  # instantiation may burn fuel (data segments)
-        err = rawapi.instance_pre_instantiate(compiled.pre_addr, cctx, ctypes.addressof(slot.instance), ctypes.addressof(trap))
-        if err and not trap.value:  # most likely the instance pool: retry once in an emptied store
+        err = self._instantiate(slot, compiled, meter)
+        if err and not slot.trap.value:  # most likely the instance pool: retry once in an emptied store
             first = _failure_text(err, None)
             slot = self._store(ctx.depth, fresh=True)
-            cctx, trap = slot.context, slot.trap
-            trap.value = None
-            rawapi.context_set_fuel(cctx, meter.remaining)
-            err = rawapi.instance_pre_instantiate(compiled.pre_addr, cctx, ctypes.addressof(slot.instance), ctypes.addressof(trap))
-            if err and not trap.value:
+            err = self._instantiate(slot, compiled, meter)
+            if err and not slot.trap.value:
                 raise VmResourceError(f"cannot instantiate contract: {first}; then {_failure_text(err, None)}")
+        cctx, trap = slot.context, slot.trap
         if err or trap.value:
             raise ExecutionFailure(f"contract could not be instantiated: {_failure_text(err, trap.value)}")
         inst_addr = ctypes.addressof(slot.instance)
@@ -251,7 +254,7 @@ class WasmVM:
             raise InvalidCode("contract lacks its memory or entry export")
         memory_addr = ctypes.addressof(slot.memory_export.of.memory)
         invocation = host.Invocation(self, ctx, method.encode(), args, memory_addr)
-        rawapi.context_set_fuel(cctx, meter.remaining)
+        rawapi.context_set_fuel(cctx, meter.remaining)  # the call's budget starts here, whatever instantiation did
         stack = host.STACK.items
         stack.append(invocation)
         try:
