@@ -21,7 +21,7 @@ from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.base import SystemContract
 from node.execution.system.sysconfig import SYSCONFIG_ADDRESS, ChainParams, SysConfig
 from node.genesis import Genesis
-from node.state import CommittedState
+from node.state import CommittedState, PendingState, StateReader
 from node.store.chainstore import BlockCommit, ChainStore
 from node.txcheck import CheckedTx, check_transaction
 from node.sigverify import BatchVerifier
@@ -48,6 +48,30 @@ class CommittedBlock:
 
 
 Listener = Callable[[CommittedBlock], None]
+
+
+@dataclass(frozen=True)
+class PendingBlock:
+    """A block executed (proposed or validated) but not committed: pipelined consensus builds the
+    next block on it before it commits."""
+
+    block: Block
+    block_hash: bytes
+    result: BlockExecution
+
+
+@dataclass(frozen=True)
+class ParentState:
+    """What a new block at ``height + 1`` executes over: the committed head, or a pending block
+    with its uncommitted ancestors layered over the committed state."""
+
+    height: int
+    block_hash: bytes
+    state_root: bytes
+    timestamp_ms: int
+    state: StateReader | None  # None: the committed state itself
+    used_nonces: frozenset[tuple[bytes, bytes]]
+    tx_hashes: frozenset[bytes]
 
 
 class Chain:
@@ -77,7 +101,7 @@ class Chain:
         self.verifier: BatchVerifier | None = None
         self.tx_listeners: list[Callable[[bytes], None]] = []  # told of each client tx admitted
         self._listeners: list[Listener] = []
-        self._executed: dict[bytes, BlockExecution] = {}
+        self._pending: dict[bytes, PendingBlock] = {}  # executed, uncommitted blocks by hash
         self._params_cache: tuple[int, ChainParams] | None = None
         self._validators_cache: tuple[int, list[bytes]] | None = None
         self._query_slots = asyncio.Semaphore(QUERY_THREADS)
@@ -171,22 +195,60 @@ class Chain:
     async def wait_for_transactions(self, timeout: float) -> bool:
         return await self.pool.wait_for_transactions(timeout)
 
-    def propose(self, *, height: int, view: int, proposer: bytes, timestamp_ms: int, max_txs: int) -> Proposal:
+    def parent_state(self, parent_hash: bytes | None = None) -> ParentState:
+        """The state a child of ``parent_hash`` (default: the committed head) executes over.
+
+        The parent may be a pending block whose own parents are pending too, down to the head.
+        A pending block that changes the validator set ends the chain of pending blocks: the
+        next block's validators and quorum are only known once it commits."""
         head = self.head()
-        if height != head.height + 1:
-            raise ConsensusError(f"cannot propose height {height} on head {head.height}")
-        candidates = self.pool.select(max_txs)
+        if parent_hash is None or parent_hash == head.block_hash:
+            return ParentState(head.height, head.block_hash, head.state_root, head.timestamp_ms, None, frozenset(), frozenset())
+        ancestry: list[PendingBlock] = []
+        cursor = parent_hash
+        while cursor != head.block_hash:
+            pending = self._pending.get(cursor)
+            if pending is None or pending.block.height <= head.height:
+                raise ConsensusError("block parent is neither our head nor a pending block built on it")
+            ancestry.append(pending)
+            cursor = pending.block.header.parent_hash
+        state: StateReader = self.state
+        nonces: set[tuple[bytes, bytes]] = set()
+        tx_hashes: set[bytes] = set()
+        for pending in reversed(ancestry):
+            writes = pending.result.state_writes
+            if any(key.startswith(_NODE_PREFIX) for key in writes):
+                raise ConsensusError(f"pending block {pending.block.height} changes the node list: the next block waits for it to commit")
+            state = PendingState(state, writes)
+            nonces.update((n.sender, n.nonce) for n in pending.result.nonces)
+            tx_hashes.update(c.hash for c in pending.result.txs)
+        parent = ancestry[0].block.header
+        return ParentState(parent.height, parent_hash, parent.state_root, parent.timestamp_ms, state,
+                           frozenset(nonces), frozenset(tx_hashes))
+
+    def propose(self, *, height: int, view: int, proposer: bytes, timestamp_ms: int, max_txs: int,
+                parent_hash: bytes | None = None) -> Proposal:
+        """Build and execute a candidate block on ``parent_hash`` (default: the committed head)."""
+        parent = self.parent_state(parent_hash)
+        if height != parent.height + 1:
+            raise ConsensusError(f"cannot propose height {height} on parent {parent.height}")
+        candidates = self.pool.select(max_txs, exclude=parent.tx_hashes)
+        timestamp_ms = max(timestamp_ms, parent.timestamp_ms)
         result = self.executor.execute_block(
-            candidates, height=height, timestamp_ms=timestamp_ms, prev_state_root=head.state_root, strict=False
+            candidates, height=height, timestamp_ms=timestamp_ms, prev_state_root=parent.state_root, strict=False,
+            base=parent.state, used_nonces=parent.used_nonces,
         )
         if result.dropped:
-            self.pool.remove(c.hash for c, _ in result.dropped)
+            # Only drop what is invalid for good; a nonce used by a pending block may come back
+            # if that block is abandoned by a view change.
+            final = [c for c, reason in result.dropped if (c.sender, c.tx.nonce) not in parent.used_nonces]
+            self.pool.remove(c.hash for c in final)
             for c, reason in result.dropped:
                 log.info("event=tx_dropped tx=%s reason=%r", c.hash.hex(), reason)
         header = BlockHeader(
             chain_id=self.chain_id,
             height=height,
-            parent_hash=head.block_hash,
+            parent_hash=parent.block_hash,
             timestamp_ms=timestamp_ms,
             proposer=proposer,
             view=view,
@@ -197,26 +259,25 @@ class Chain:
         )
         block = Block(header=header, txs=tuple(c.tx for c in result.txs))
         block_hash = self.suite.hash(header.encode())
-        self._executed = {block_hash: result}
+        self._pending[block_hash] = PendingBlock(block, block_hash, result)
         return Proposal(block=block, block_hash=block_hash)
 
     def validate(self, block: Block) -> bytes:
-        """Re-execute ``block`` on our head and check every root in its header."""
-        head = self.head()
+        """Re-execute ``block`` on its parent (our head or a pending block) and check every root in its header."""
         hdr = block.header
+        block_hash = self.suite.hash(hdr.encode())
+        if block_hash in self._pending:
+            return block_hash
         if hdr.chain_id != self.chain_id:
             raise ConsensusError("block is for another chain")
-        if hdr.height != head.height + 1:
-            raise ConsensusError(f"block height {hdr.height} does not extend head {head.height}")
-        if hdr.parent_hash != head.block_hash:
-            raise ConsensusError("block parent hash does not match our head")
-        if hdr.timestamp_ms < head.timestamp_ms:
+        parent = self.parent_state(hdr.parent_hash)
+        if hdr.height != parent.height + 1:
+            raise ConsensusError(f"block height {hdr.height} does not extend its parent at {parent.height}")
+        if hdr.timestamp_ms < parent.timestamp_ms:
             raise ConsensusError("block timestamp goes backwards")
-        if len(block.txs) > self.params().block_tx_limit:
+        limit = ChainParams.read(parent.state if parent.state is not None else self.state).block_tx_limit
+        if len(block.txs) > limit:
             raise ConsensusError("block has more transactions than block_tx_limit")
-        block_hash = self.suite.hash(hdr.encode())
-        if block_hash in self._executed:
-            return block_hash
         checked: list[CheckedTx] = []
         for tx in block.txs:
             pooled = self.pool.get(self.suite.hash(tx.signing_bytes()))
@@ -225,20 +286,22 @@ class Chain:
             else:
                 checked.append(check_transaction(self.suite, self.chain_id, tx, size=len(tx.encode())))
         result = self.executor.execute_block(
-            checked, height=hdr.height, timestamp_ms=hdr.timestamp_ms, prev_state_root=head.state_root, strict=True
+            checked, height=hdr.height, timestamp_ms=hdr.timestamp_ms, prev_state_root=parent.state_root, strict=True,
+            base=parent.state, used_nonces=parent.used_nonces,
         )
         for name in ("tx_root", "receipt_root", "state_root"):
             if getattr(hdr, name) != getattr(result, name):
                 raise ConsensusError(f"block {hdr.height}: {name} does not match re-execution")
-        self._executed[block_hash] = result
+        self._pending[block_hash] = PendingBlock(block, block_hash, result)
         return block_hash
 
     def commit(self, block: Block, certificate: CommitCertificate | None) -> None:
         block_hash = self.suite.hash(block.header.encode())
-        if block_hash not in self._executed:
+        if block.header.parent_hash != self.head().block_hash:
+            raise ConsensusError(f"block {block.height} does not extend the committed head")
+        if block_hash not in self._pending:
             self.validate(block)
-        result = self._executed.pop(block_hash)
-        self._executed.clear()
+        result = self._pending.pop(block_hash).result
         self.store.commit(
             BlockCommit(
                 block=block,
@@ -250,6 +313,7 @@ class Chain:
                 nonces=tuple(result.nonces),
             )
         )
+        self._prune_pending(block_hash, block.height)
         self.pool.remove(c.hash for c in result.txs)
         self.pool.evict_expired(block.height)
         committed = CommittedBlock(block=block, block_hash=block_hash, receipts=tuple(result.receipts), certificate=certificate)
@@ -258,6 +322,27 @@ class Chain:
                 listener(committed)
             except Exception:  # a broken subscriber must not stop the chain
                 log.exception("event=listener_failed")
+
+    def _prune_pending(self, head_hash: bytes, head_height: int) -> None:
+        """Keep only pending blocks that descend from the new head; the rest can never commit."""
+        keep: dict[bytes, PendingBlock] = {}
+        for pending in sorted(self._pending.values(), key=lambda p: p.block.height):
+            parent = pending.block.header.parent_hash
+            if pending.block.height > head_height and (parent == head_hash or parent in keep):
+                keep[pending.block_hash] = pending
+        self._pending = keep
+
+    def forget_pending(self, block_hashes: "set[bytes] | None" = None) -> None:
+        """Drop executed-but-uncommitted blocks (all, or those given): consensus abandoned them."""
+        if block_hashes is None:
+            self._pending.clear()
+        else:
+            for h in block_hashes:
+                self._pending.pop(h, None)
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
 
     # --- clients ---------------------------------------------------------------------------
 

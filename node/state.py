@@ -68,6 +68,23 @@ class StateOverlay:
         return iter(self._writes)
 
 
+class PendingState:
+    """The state after an executed but uncommitted block: its write set over its parent's state.
+    Read-only; pipelined consensus executes the next block over it before this one commits."""
+
+    __slots__ = ("_parent", "_writes")
+
+    def __init__(self, parent: StateReader, writes: Mapping[bytes, bytes | None]) -> None:
+        self._parent = parent
+        self._writes = writes
+
+    def get(self, key: bytes) -> bytes | None:
+        writes = self._writes
+        if key in writes:
+            return writes[key]
+        return self._parent.get(key)
+
+
 def write_set_digest(hash_fn: Callable[[bytes], bytes], writes: Mapping[bytes, bytes | None]) -> bytes:
     """Hash of the block's writes in key order (``nil`` marks a deletion)."""
     entries = [[k, writes[k]] for k in sorted(writes)]

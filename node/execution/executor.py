@@ -114,21 +114,28 @@ class Executor:
         timestamp_ms: int,
         prev_state_root: bytes,
         strict: bool,
+        base: StateReader | None = None,
+        used_nonces: frozenset[tuple[bytes, bytes]] = frozenset(),
     ) -> BlockExecution:
         """Execute ``txs`` as block ``height``.
 
         ``strict`` (validating someone else's block): a transaction that may not be in the block
         makes the whole block invalid. Not strict (building our own proposal): such a
         transaction is dropped and reported in ``dropped``.
+
+        ``base`` is the parent's state when the parent is not committed yet (pipelined
+        consensus executes a block over its uncommitted parents); ``used_nonces`` are the
+        (sender, nonce) pairs those parents consume, which this block may not reuse.
         """
-        params = self.params()
-        block_state = StateOverlay(self.state)
+        parent_state = base if base is not None else self.state
+        params = self.params(parent_state)
+        block_state = StateOverlay(parent_state)
         info = BlockInfo(height=height, timestamp_ms=timestamp_ms, chain_id=self.chain_id)
         included: list[CheckedTx] = []
         receipts: list[Receipt] = []
         nonces: list[NonceRecord] = []
         dropped: list[tuple[CheckedTx, str]] = []
-        seen: set[tuple[bytes, bytes]] = set()
+        seen: set[tuple[bytes, bytes]] = set(used_nonces)
         for ctx_tx in txs:
             reason = self.stateful_check(ctx_tx, height, params, seen)
             if reason is not None:

@@ -201,3 +201,96 @@ def test_validate_rejects_tampered_blocks(testnet, tmp_path):
             b.validate(bad)
     a.store.close()
     b.store.close()
+
+
+# --- pipelining: blocks executed over uncommitted parents -----------------------------------
+
+
+def _certify(chain: Chain, key, block: Block) -> CommitCertificate:
+    block_hash = chain.suite.hash(block.header.encode())
+    vote = Vote(key.public_bytes, chain.suite.sign(key.private_bytes, commit_vote_bytes(chain.chain_id, block.height, 0, block_hash)))
+    return CommitCertificate(chain.chain_id, block.height, 0, block_hash, (vote,))
+
+
+def test_child_of_a_pending_block_executes_on_its_state(testnet, tmp_path):
+    a = Chain(testnet.genesis, ChainStore(tmp_path / "a"))
+    b = Chain(testnet.genesis, ChainStore(tmp_path / "b"))
+    proposer = testnet.validator.public_bytes
+    first = testnet.tx(testnet.admin, method="set", args={"key": "block_tx_limit", "value": 3})
+    a.submit(first.encode())
+    p1 = a.propose(height=1, view=0, proposer=proposer, timestamp_ms=1_700_000_000_500, max_txs=10)
+    # Arrives after block 1 was built: goes into block 2, which sees block 1's parameter change.
+    second = testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 9})
+    a.submit(second.encode())
+    p2 = a.propose(height=2, view=0, proposer=proposer, timestamp_ms=1_700_000_000_600, max_txs=10,
+                   parent_hash=p1.block_hash)
+    assert [t.nonce for t in p1.block.txs] == [first.nonce]
+    assert [t.nonce for t in p2.block.txs] == [second.nonce]  # block 1's tx is not proposed twice
+    # Another node validates block 2 before block 1 commits anywhere.
+    assert b.validate(p1.block) == p1.block_hash
+    assert b.validate(p2.block) == p2.block_hash
+    for chain in (a, b):
+        chain.commit(p1.block, _certify(chain, testnet.validator, p1.block))
+        chain.commit(p2.block, _certify(chain, testnet.validator, p2.block))
+        assert chain.params().block_tx_limit == 3 and chain.params().min_seal_ms == 9
+        assert chain.pending_count == 0
+    assert a.head() == b.head()
+    a.store.close()
+    b.store.close()
+
+
+def test_pending_parent_nonces_cannot_be_replayed(testnet, tmp_path):
+    a = Chain(testnet.genesis, ChainStore(tmp_path / "a"))
+    b = Chain(testnet.genesis, ChainStore(tmp_path / "b"))
+    proposer = testnet.validator.public_bytes
+    tx = testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 5})
+    a.submit(tx.encode())
+    p1 = a.propose(height=1, view=0, proposer=proposer, timestamp_ms=1_700_000_000_500, max_txs=10)
+    b.validate(p1.block)
+    # A Byzantine primary puts the same transaction into the child block as well.
+    b2 = Chain(testnet.genesis, ChainStore(tmp_path / "c"))
+    b2.submit(tx.encode())
+    replay = b2.propose(height=1, view=0, proposer=proposer, timestamp_ms=1_700_000_000_600, max_txs=10)
+    hdr = BlockHeader(**{**replay.block.header.to_map(), "height": 2, "parent_hash": p1.block_hash})
+    with pytest.raises(ConsensusError):
+        b.validate(Block(header=hdr, txs=replay.block.txs))
+    # A block whose parent nobody has is refused, and so is a commit that skips its parent.
+    orphan = BlockHeader(**{**replay.block.header.to_map(), "height": 2, "parent_hash": b"\x07" * 32})
+    with pytest.raises(ConsensusError, match="neither our head nor a pending block"):
+        b.validate(Block(header=orphan, txs=replay.block.txs))
+    p2 = a.propose(height=2, view=0, proposer=proposer, timestamp_ms=1_700_000_000_700, max_txs=10, parent_hash=p1.block_hash)
+    with pytest.raises(ConsensusError, match="does not extend the committed head"):
+        a.commit(p2.block, _certify(a, testnet.validator, p2.block))
+    for c in (a, b, b2):
+        c.store.close()
+
+
+def test_abandoned_pending_blocks_are_pruned_on_commit(testnet, tmp_path):
+    a = Chain(testnet.genesis, ChainStore(tmp_path / "a"))
+    proposer = testnet.validator.public_bytes
+    a.submit(testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 5}).encode())
+    x1 = a.propose(height=1, view=0, proposer=proposer, timestamp_ms=1_700_000_000_500, max_txs=10)
+    y1 = a.propose(height=1, view=1, proposer=proposer, timestamp_ms=1_700_000_000_501, max_txs=10)
+    a.propose(height=2, view=0, proposer=proposer, timestamp_ms=1_700_000_000_600, max_txs=10, parent_hash=x1.block_hash)
+    y2 = a.propose(height=2, view=1, proposer=proposer, timestamp_ms=1_700_000_000_600, max_txs=10, parent_hash=y1.block_hash)
+    assert a.pending_count == 4
+    a.commit(y1.block, _certify(a, testnet.validator, y1.block))
+    assert a.pending_count == 1  # only y2 still descends from the head
+    a.commit(y2.block, _certify(a, testnet.validator, y2.block))
+    assert a.pending_count == 0
+    a.store.close()
+
+
+def test_pending_validator_set_change_stops_the_pipeline(testnet, tmp_path, monkeypatch):
+    from node.chain import PendingBlock
+    from node.execution.system.sysconfig import node_key
+
+    a = Chain(testnet.genesis, ChainStore(tmp_path / "a"))
+    proposer = testnet.validator.public_bytes
+    p1 = a.propose(height=1, view=0, proposer=proposer, timestamp_ms=1_700_000_000_500, max_txs=10)
+    pending = a._pending[p1.block_hash]
+    pending.result.state_writes[node_key(b"\x02" * 33)] = b"\x80"
+    with pytest.raises(ConsensusError, match="node list"):
+        a.propose(height=2, view=0, proposer=proposer, timestamp_ms=1_700_000_000_600, max_txs=10, parent_hash=p1.block_hash)
+    assert isinstance(pending, PendingBlock)
+    a.store.close()
