@@ -189,8 +189,9 @@ class Chain:
             out.append(info)
         return out
 
-    def has_pending(self) -> bool:
-        return len(self.pool) > 0
+    def has_pending(self, in_flight: int = 0) -> bool:
+        """More transactions are waiting than the ``in_flight`` ones already in uncommitted blocks."""
+        return len(self.pool) > in_flight
 
     async def wait_for_transactions(self, timeout: float) -> bool:
         return await self.pool.wait_for_transactions(timeout)

@@ -1,21 +1,32 @@
-"""The PBFT state machine for one validator, driven by messages and timers.
+"""The PBFT state machine for one validator, driven by messages and timers, with pipelining.
 
-One height is decided at a time (the sequence number is the block height). Within a height:
+The sequence number is the block height. Up to ``pbft_window`` heights are in flight at once,
+from the lowest uncommitted height (``self.height``, the low watermark) upward:
 
-- the primary of view v -- ``validators[v % n]`` -- proposes a block in a signed PRE-PREPARE; the
-  view carries over from height to height, so a primary keeps its role until it fails (a crashed
-  primary costs one view change, not one every n blocks);
-- every validator re-executes it and, if valid, broadcasts PREPARE for its hash; 2f+1 prepares
-  make the block *prepared* here, and the validator broadcasts COMMIT;
-- 2f+1 COMMITs for a known block decide it: it is committed with those signatures as its commit
-  certificate, and the validator moves to the next height (view 0, next primary).
-- A validator whose round timer expires broadcasts VIEW-CHANGE carrying its highest prepared
-  certificate; 2f+1 of them let the next primary send NEW-VIEW, which must re-propose the block
-  of the highest prepared certificate among them (byte for byte) if there is one. This is what
-  keeps a block committed anywhere from being replaced.
+- the primary of view v -- ``validators[v % n]`` -- proposes a block in a signed PRE-PREPARE.
+  It does not wait for the previous height to commit: the next block is built on the previous
+  one's executed but uncommitted state (see ``Chain.parent_state``). The view carries over
+  from height to height, so a primary keeps its role until it fails.
+- every validator re-executes the block over its parent (the head, or the proposal of the same
+  view one height below) and, if valid, broadcasts PREPARE for its hash; 2f+1 prepares make the
+  block *prepared* here. A validator sends COMMIT for height h only once it has sent COMMIT for
+  the block's parent at h-1: so whoever commits h+1 has prepared h, and a view change can
+  never keep a child while replacing its parent.
+- 2f+1 COMMITs for a known block decide it. Blocks commit strictly in height order, each with
+  its commit certificate; a certificate is this protocol's stable checkpoint (2f+1 signatures
+  over the block hash, which covers the state root), so everything at or below the committed
+  head is garbage-collected at once and the window slides up.
+- A validator whose round timer expires (no commit for a whole timeout) broadcasts VIEW-CHANGE
+  carrying its prepared certificates for each height in flight, in order. 2f+1 of them let the
+  next primary send NEW-VIEW. Every receiver computes the same blocks to carry forward from the
+  view changes in it: height by height, the highest-view prepared block, as long as it extends
+  the block chosen below it. These are re-proposed byte for byte in the new view; anything
+  above them is proposed afresh. This is what keeps a block committed anywhere from being
+  replaced.
 
-All I/O goes through ``ConsensusEnv`` (consensus/api.py) (time, timers, sending, catch-up requests), so the same code runs
-on the real network and on the deterministic simulator in ``consensus.testing``.
+All I/O goes through ``ConsensusEnv`` (consensus/api.py) (time, timers, sending, catch-up
+requests), so the same code runs on the real network and on the deterministic simulator in
+``consensus.testing``.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from dataclasses import dataclass, field
 from consensus.api import Application, ConsensusEnv
 from consensus.certificate import quorum_size
 from consensus.pbft.messages import (
+    MAX_PREPARED_CERTS,
     Commit,
     ConsensusMessage,
     NewView,
@@ -45,7 +57,7 @@ from node.wire.types import Block, CommitCertificate, Vote
 
 log = logging.getLogger("consortia.pbft")
 
-FUTURE_WINDOW = 64  # heights ahead of ours for which messages are buffered (the watermark window)
+FUTURE_WINDOW = 64  # heights ahead of ours for which messages are buffered (beyond the active window)
 MAX_FUTURE_PER_SENDER = 256
 CLOCK_DRIFT_MS = 30_000
 MAX_VIEW_BACKOFF = 6
@@ -53,19 +65,19 @@ VIEW_WINDOW = 16  # votes for views up to this far ahead are kept: we may see th
 
 
 @dataclass
-class Round:
-    """Everything received for the current height."""
+class Slot:
+    """Everything received for one height in flight."""
 
-    proposals: dict[int, tuple[PrePrepare, Block, bytes]] = field(default_factory=dict)
+    height: int
+    accepted: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)  # view -> (block encoding, hash), validated
+    parked: dict[int, tuple[bytes, bytes | None]] = field(default_factory=dict)  # view -> (encoding, proposer): parent not here yet
     prepares: dict[tuple[int, bytes], dict[bytes, Prepare]] = field(default_factory=lambda: defaultdict(dict))
     commits: dict[tuple[int, bytes], dict[bytes, Commit]] = field(default_factory=lambda: defaultdict(dict))
-    view_changes: dict[int, dict[bytes, ViewChange]] = field(default_factory=lambda: defaultdict(dict))
-    blocks: dict[bytes, tuple[bytes, Block]] = field(default_factory=dict)  # hash -> (encoding, block), validated
+    blocks: dict[bytes, Block] = field(default_factory=dict)  # hash -> validated block
     prepared: PreparedCert | None = None
+    prepared_hash: bytes = b""
     sent_prepare: set[int] = field(default_factory=set)
-    sent_commit: set[int] = field(default_factory=set)
-    sent_view_change: int = 0  # highest view we asked for
-    new_view_sent: set[int] = field(default_factory=set)
+    sent_commit: dict[int, bytes] = field(default_factory=dict)  # view -> hash we sent COMMIT for
     own_votes: list[ConsensusMessage] = field(default_factory=list)  # re-sent on timeout (lossy links)
 
 
@@ -76,13 +88,22 @@ class PbftCore:
         self.env = env
         self.suite = app.suite
         self.chain_id = app.chain_id
-        self.height = app.head().height + 1
-        self.view = self._initial_view()
+        self.height = app.head().height + 1  # the lowest uncommitted height: the low watermark
+        self.view = self._committed_view()
         self.height_start_view = self.view
-        self.round = Round()
+        self.slots: dict[int, Slot] = {}
         self.future: dict[bytes, list[ConsensusMessage]] = defaultdict(list)
+        self.early: dict[int, list[PrePrepare]] = defaultdict(list)
+        # View change state for the current low watermark; reset whenever a block commits.
+        self.view_changes: dict[int, dict[bytes, ViewChange]] = defaultdict(dict)
+        self.vc_target = 0  # highest view we asked for
+        self.own_view_change: ViewChange | None = None
+        self.new_view_sent: set[int] = set()
+        self.entered_view = -1  # the last view entered through NEW-VIEW
         self.dropped: dict[str, int] = defaultdict(int)
         self.view_changes_total = 0
+        self.max_in_flight = 0
+        self.carried_total = 0  # blocks re-proposed by NEW-VIEW from prepared certificates
         self.stopped = False
         self.proposal_timer = ProposalTimer(env, self._propose)
 
@@ -92,7 +113,7 @@ class PbftCore:
     def validators(self) -> list[bytes]:
         return self.app.validators()
 
-    def primary(self, height: int, view: int) -> bytes:
+    def primary(self, view: int) -> bytes:
         vals = self.validators
         return vals[view % len(vals)]
 
@@ -104,26 +125,49 @@ class PbftCore:
     def is_validator(self) -> bool:
         return self.key.public_bytes in self.validators
 
+    @property
+    def window(self) -> int:
+        return max(1, min(self.app.params().pbft_window, MAX_PREPARED_CERTS))
+
+    @property
+    def in_view_change(self) -> bool:
+        return self.vc_target > self.view
+
     def _sign(self, msg: ConsensusMessage) -> ConsensusMessage:
         return sign_message(self.suite, self.key.private_bytes, self.chain_id, msg)
+
+    def _slot(self, height: int) -> Slot:
+        slot = self.slots.get(height)
+        if slot is None:
+            slot = self.slots[height] = Slot(height)
+        return slot
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._enter_round()
+        self._arm_round_timer()
+        self._schedule_proposal()
 
     def stop(self) -> None:
         self.stopped = True
         self.env.cancel_timer("round")
         self.proposal_timer.cancel()
 
+    def in_flight(self) -> list[int]:
+        """Heights with a proposal accepted in the current view and not yet committed."""
+        return sorted(h for h, s in self.slots.items() if self.view in s.accepted)
+
     def status(self) -> dict[str, object]:
         return {
             "engine": "pbft",
             "height": self.height,
             "view": self.view,
-            "primary": "0x" + self.primary(self.height, self.view).hex(),
+            "primary": "0x" + self.primary(self.view).hex(),
             "validators": len(self.validators),
+            "window": self.window,
+            "in_flight": len(self.in_flight()),
+            "max_in_flight": self.max_in_flight,
+            "carried_forward": self.carried_total,
             "view_changes": self.view_changes_total,
             "dropped": dict(self.dropped),
         }
@@ -134,19 +178,9 @@ class PbftCore:
         backoff = params.consensus_timeout_ms * (2 ** min(changes, MAX_VIEW_BACKOFF))
         return backoff + (params.block_interval_ms if changes == 0 else 0)
 
-    def _enter_round(self) -> None:
-        if self.stopped or not self.is_validator:
-            return
-        self.env.set_timer("round", self._round_timeout_ms(), self._on_round_timeout)
-        if self.primary(self.height, self.view) == self.key.public_bytes and self.view not in self.round.proposals:
-            if self.view == self.height_start_view:
-                params = self.app.params()
-                delay = params.min_seal_ms if self._has_pending() else params.block_interval_ms
-                self.proposal_timer.schedule(delay)
-            else:
-                self.proposal_timer.cancel()
-        else:
-            self.proposal_timer.cancel()
+    def _arm_round_timer(self) -> None:
+        if not self.stopped and self.is_validator:
+            self.env.set_timer("round", self._round_timeout_ms(), self._on_round_timeout)
 
     def _committed_view(self) -> int:
         """The view of the last certificate: where the rest of the network is (after catch-up too)."""
@@ -154,45 +188,73 @@ class PbftCore:
         cert = self.app.store.get_certificate(head.height) if hasattr(self.app, "store") else None
         return cert.view if cert is not None else 0
 
-    def _initial_view(self) -> int:
-        return self._committed_view()
+    # --- proposing -------------------------------------------------------------------------
+
+    def _is_primary(self) -> bool:
+        return self.is_validator and self.primary(self.view) == self.key.public_bytes
+
+    def _next_proposal_height(self) -> int | None:
+        """The lowest height with no proposal of ours in this view, if it is inside the window."""
+        h = self.height
+        while h in self.slots and self.view in self.slots[h].accepted:
+            h += 1
+        return h if h < self.height + self.window else None
+
+    def _txs_in_flight(self) -> int:
+        total = 0
+        for slot in self.slots.values():
+            entry = slot.accepted.get(self.view)
+            if entry is not None:
+                total += len(slot.blocks[entry[1]].txs)
+        return total
 
     def _has_pending(self) -> bool:
         has = getattr(self.app, "has_pending", None)
-        return bool(has()) if callable(has) else False
+        return bool(has(self._txs_in_flight())) if callable(has) else False
+
+    def _schedule_proposal(self) -> None:
+        """Arrange our next proposal, if we are the primary and the window has room: soon when
+        transactions wait, after the block interval for an empty block when nothing is in flight."""
+        if self.stopped or self.in_view_change or not self._is_primary():
+            self.proposal_timer.cancel()
+            return
+        h = self._next_proposal_height()
+        if h is None:
+            return
+        params = self.app.params()
+        if self._has_pending():
+            self.proposal_timer.schedule(params.min_seal_ms)
+        elif h == self.height:
+            self.proposal_timer.schedule(params.block_interval_ms)
 
     def on_transactions(self) -> None:
         """New transactions arrived: an idle primary proposes soon instead of at the interval."""
-        if (
-            not self.stopped
-            and self.view == self.height_start_view
-            and self.is_validator
-            and self.primary(self.height, self.view) == self.key.public_bytes
-            and self.view not in self.round.proposals
-        ):
-            self.proposal_timer.schedule(self.app.params().min_seal_ms)
-
-    # --- proposing -------------------------------------------------------------------------
+        self._schedule_proposal()
 
     def _propose(self) -> None:
-        if self.stopped or self.view in self.round.proposals or self.view != self.height_start_view:
+        if self.stopped or self.in_view_change or not self._is_primary():
             return
-        if self.round.sent_view_change > self.view:
+        h = self._next_proposal_height()
+        if h is None or (h > self.height and not self._has_pending()):
             return
-        head = self.app.head()
-        if head.height + 1 != self.height:
+        parent_hash = None if h == self.height else self.slots[h - 1].accepted[self.view][1]
+        try:
+            proposal = self.app.propose(
+                height=h,
+                view=self.view,
+                proposer=self.key.public_bytes,
+                timestamp_ms=self.env.now_ms(),
+                max_txs=self.app.params().block_tx_limit,
+                parent_hash=parent_hash,
+            )
+        except ConsortiaError as exc:  # e.g. the parent changes the node list: wait for it to commit
+            log.info("event=pbft_propose_deferred height=%d reason=%r", h, exc.message)
             return
-        proposal = self.app.propose(
-            height=self.height,
-            view=self.view,
-            proposer=self.key.public_bytes,
-            timestamp_ms=max(self.env.now_ms(), head.timestamp_ms),
-            max_txs=self.app.params().block_tx_limit,
-        )
-        msg = self._sign(PrePrepare(self.height, self.view, proposal.block.encode(), self.key.public_bytes))
+        msg = self._sign(PrePrepare(h, self.view, proposal.block.encode(), self.key.public_bytes))
         assert isinstance(msg, PrePrepare)
         self.env.broadcast(msg)
-        self._on_preprepare(msg)
+        self._accept_proposal(h, self.view, msg.block, self.key.public_bytes)
+        self._schedule_proposal()
 
     # --- receiving -------------------------------------------------------------------------
 
@@ -200,14 +262,15 @@ class PbftCore:
         """Handle one decoded message from the network; anything invalid is dropped and counted."""
         if self.stopped:
             return
-        validators = self.validators
-        if msg.sender not in validators:
+        if msg.sender not in self.validators:
             self.dropped["non_validator"] += 1
             return
         height = msg.height
         if height < self.height:
             self.dropped["stale"] += 1
-            if verify_message(self.suite, self.chain_id, msg):
+            # Late votes for the block we just committed are normal; anything older means the
+            # sender is behind: offer it our blocks (once we know the message is really from it).
+            if height < self.height - 1 and verify_message(self.suite, self.chain_id, msg):
                 self.env.peer_behind(msg.sender, height)
             return
         if height > self.height + FUTURE_WINDOW:
@@ -216,14 +279,16 @@ class PbftCore:
         if not verify_message(self.suite, self.chain_id, msg):
             self.dropped["bad_signature"] += 1
             return
-        if height > self.height:
+        beyond_window = height >= self.height + self.window
+        about_later_head = isinstance(msg, (ViewChange, NewView)) and height > self.height
+        if beyond_window or about_later_head:
             queue = self.future[msg.sender]
             if len(queue) < MAX_FUTURE_PER_SENDER:
                 queue.append(msg)
             else:
                 self.dropped["flood"] += 1
-            # Someone is ahead of us: commits at a higher height prove the chain moved on.
-            if isinstance(msg, Commit):
+            # The sender has committed more than we have: catch up.
+            if isinstance(msg, Commit) or about_later_head:
                 self.env.request_sync(height - 1, msg.sender)
             return
         self._dispatch(msg)
@@ -245,60 +310,87 @@ class PbftCore:
             log.info("event=pbft_message_rejected kind=%s sender=%s reason=%r", msg.kind, msg.sender.hex()[:16], exc.message)
 
     def _on_preprepare(self, msg: PrePrepare) -> None:
-        if msg.view != self.view or self.round.sent_view_change > self.view:
+        if self.view < msg.view <= max(self.vc_target, self.view + 1) and msg.sender == self.primary(msg.view):
+            early = self.early[msg.view]  # the NEW-VIEW that opens this view may still be on its way
+            if len(early) < self.window:
+                early.append(msg)
+            return
+        if msg.view != self.view or self.in_view_change:
             self.dropped["wrong_view"] += 1
             return
-        if msg.sender != self.primary(msg.height, msg.view):
+        if msg.sender != self.primary(msg.view):
             self.dropped["not_primary"] += 1
             return
-        existing = self.round.proposals.get(msg.view)
-        if existing is not None:
-            if existing[0].block != msg.block:
+        self._accept_proposal(msg.height, msg.view, msg.block, msg.sender)
+
+    def _accept_proposal(self, height: int, view: int, encoded: bytes, proposer: bytes | None) -> None:
+        """Validate the block proposed for (height, view) and prepare it; ``proposer`` None means a
+        block carried forward by NEW-VIEW (proposed by an earlier primary)."""
+        slot = self._slot(height)
+        known = slot.accepted.get(view) or slot.parked.get(view)
+        if known is not None:
+            if known[0] != encoded:
                 self.dropped["equivocation"] += 1
-                log.warning("event=pbft_equivocation height=%d view=%d primary=%s", msg.height, msg.view, msg.sender.hex()[:16])
+                log.warning("event=pbft_equivocation height=%d view=%d", height, view)
                 self._start_view_change(self.view + 1)
             return
-        block, block_hash = self._validate_block(msg.block, expect_proposer=msg.sender)
+        if height == self.height:
+            parent_hash = self.app.head().block_hash
+        else:
+            below = self.slots.get(height - 1)
+            parent = below.accepted.get(view) if below is not None else None
+            if parent is None:
+                slot.parked[view] = (encoded, proposer)  # its parent's proposal has not arrived yet
+                return
+            parent_hash = parent[1]
+        block, block_hash = self._validate_block(slot, encoded, proposer, parent_hash)
         if block is None:
             self.dropped["invalid_proposal"] += 1
             # A primary that proposes an invalid block is replaced at once.
             self._start_view_change(self.view + 1)
             return
-        self.round.proposals[msg.view] = (msg, block, block_hash)
-        self._send_prepare(msg.view, block_hash)
-        self._check_prepared(msg.view, block_hash)
-        self._check_committed(msg.view, block_hash)
+        slot.accepted[view] = (encoded, block_hash)
+        self.max_in_flight = max(self.max_in_flight, len(self.in_flight()))
+        self._send_prepare(slot, view, block_hash)
+        self._check_prepared(slot, view, block_hash)
+        for key in list(slot.commits):
+            self._check_committed(slot, *key)
+        child = self.slots.get(height + 1)
+        if child is not None and view in child.parked:
+            child_encoded, child_proposer = child.parked.pop(view)
+            self._accept_proposal(height + 1, view, child_encoded, child_proposer)
 
-    def _validate_block(self, encoded: bytes, expect_proposer: bytes | None) -> tuple[Block | None, bytes]:
+    def _validate_block(self, slot: Slot, encoded: bytes, proposer: bytes | None, parent_hash: bytes) -> tuple[Block | None, bytes]:
         try:
             block = Block.decode(encoded)
         except ConsortiaError:
             return None, b""
         block_hash = self.suite.hash(block.header.encode())
-        if block_hash in self.round.blocks:
-            return self.round.blocks[block_hash][1], block_hash
-        if block.height != self.height:
+        if block_hash in slot.blocks:
+            return slot.blocks[block_hash], block_hash
+        hdr = block.header
+        if block.height != slot.height or hdr.parent_hash != parent_hash:
             return None, b""
-        if expect_proposer is not None and block.header.proposer != expect_proposer:
+        if proposer is not None and hdr.proposer != proposer:
             return None, b""
-        if block.header.proposer not in self.validators:
+        if hdr.proposer not in self.validators:
             return None, b""
-        if block.header.timestamp_ms > self.env.now_ms() + CLOCK_DRIFT_MS:
+        if hdr.timestamp_ms > self.env.now_ms() + CLOCK_DRIFT_MS:
             return None, b""
         try:
             self.app.validate(block)
         except ConsortiaError as exc:
             log.info("event=pbft_invalid_block height=%d reason=%r", block.height, exc.message)
             return None, b""
-        self.round.blocks[block_hash] = (encoded, block)
+        slot.blocks[block_hash] = block
         return block, block_hash
 
-    def _send_prepare(self, view: int, block_hash: bytes) -> None:
-        if view in self.round.sent_prepare:
+    def _send_prepare(self, slot: Slot, view: int, block_hash: bytes) -> None:
+        if view in slot.sent_prepare or not self.is_validator:
             return
-        self.round.sent_prepare.add(view)
-        msg = self._sign(Prepare(self.height, view, block_hash, self.key.public_bytes))
-        self.round.own_votes.append(msg)
+        slot.sent_prepare.add(view)
+        msg = self._sign(Prepare(slot.height, view, block_hash, self.key.public_bytes))
+        slot.own_votes.append(msg)
         self.env.broadcast(msg)
         self._on_prepare(msg)  # type: ignore[arg-type]
 
@@ -306,191 +398,271 @@ class PbftCore:
         if msg.view > self.view + VIEW_WINDOW:
             self.dropped["wrong_view"] += 1
             return
-        self.round.prepares[(msg.view, msg.block_hash)][msg.sender] = msg
-        self._check_prepared(msg.view, msg.block_hash)
+        slot = self._slot(msg.height)
+        slot.prepares[(msg.view, msg.block_hash)][msg.sender] = msg
+        self._check_prepared(slot, msg.view, msg.block_hash)
 
-    def _check_prepared(self, view: int, block_hash: bytes) -> None:
-        votes = self.round.prepares.get((view, block_hash), {})
-        if len(votes) < self.quorum or block_hash not in self.round.blocks or view in self.round.sent_commit:
+    def _check_prepared(self, slot: Slot, view: int, block_hash: bytes) -> None:
+        if view != self.view or self.in_view_change or slot.accepted.get(view, (b"", b""))[1] != block_hash:
             return
-        if view != self.view or self.round.sent_view_change > self.view:
+        votes = slot.prepares.get((view, block_hash), {})
+        if len(votes) < self.quorum or (slot.prepared is not None and slot.prepared.view >= view):
             return
-        encoded = self.round.blocks[block_hash][0]
-        cert = PreparedCert(view=view, block=encoded, votes=tuple(Vote(p.sender, p.signature) for p in votes.values()))
-        if self.round.prepared is None or self.round.prepared.view < view:
-            self.round.prepared = cert
-        self.round.sent_commit.add(view)
-        msg = self._sign(Commit(self.height, view, block_hash, self.key.public_bytes))
-        self.round.own_votes.append(msg)
+        slot.prepared = PreparedCert(view=view, block=slot.accepted[view][0],
+                                     votes=tuple(Vote(p.sender, p.signature) for p in votes.values()))
+        slot.prepared_hash = block_hash
+        self._try_commit(slot)
+
+    def _try_commit(self, slot: Slot) -> None:
+        """Send COMMIT for the block prepared in this view once its parent has our COMMIT too."""
+        view = self.view
+        if slot.prepared is None or slot.prepared.view != view or view in slot.sent_commit or self.in_view_change:
+            return
+        if not self.is_validator:
+            return
+        block = slot.blocks[slot.prepared_hash]
+        if slot.height > self.height:
+            below = self.slots.get(slot.height - 1)
+            if below is None or below.sent_commit.get(view) != block.header.parent_hash:
+                return
+        slot.sent_commit[view] = slot.prepared_hash
+        msg = self._sign(Commit(slot.height, view, slot.prepared_hash, self.key.public_bytes))
+        slot.own_votes.append(msg)
         self.env.broadcast(msg)
         self._on_commit(msg)  # type: ignore[arg-type]
+        child = self.slots.get(slot.height + 1)
+        if child is not None:
+            self._try_commit(child)
 
     def _on_commit(self, msg: Commit) -> None:
         if msg.view > self.view + VIEW_WINDOW:
             self.dropped["wrong_view"] += 1
             return
-        self.round.commits[(msg.view, msg.block_hash)][msg.sender] = msg
-        self._check_committed(msg.view, msg.block_hash)
+        slot = self._slot(msg.height)
+        slot.commits[(msg.view, msg.block_hash)][msg.sender] = msg
+        self._check_committed(slot, msg.view, msg.block_hash)
 
-    def _check_committed(self, view: int, block_hash: bytes) -> None:
-        votes = self.round.commits.get((view, block_hash), {})
-        if len(votes) < self.quorum or block_hash not in self.round.blocks:
+    def _check_committed(self, slot: Slot, view: int, block_hash: bytes) -> None:
+        votes = slot.commits.get((view, block_hash), {})
+        if len(votes) < self.quorum or block_hash not in slot.blocks:
             return
-        block = self.round.blocks[block_hash][1]
+        if slot.height != self.height:
+            # Decided above a height we have not committed: we missed something below. The
+            # round timer (re-sent votes, then catch-up through the others) repairs it.
+            return
+        block = slot.blocks[block_hash]
+        if block.header.parent_hash != self.app.head().block_hash:
+            return
         cert = CommitCertificate(
             chain_id=self.chain_id,
-            height=self.height,
+            height=slot.height,
             view=view,
             block_hash=block_hash,
             votes=tuple(sorted((Vote(c.sender, c.signature) for c in votes.values()), key=lambda v: v.validator)),
         )
         self.app.commit(block, cert)
-        log.debug("event=pbft_committed height=%d view=%d txs=%d", self.height, view, len(block.txs))
+        log.debug("event=pbft_committed height=%d view=%d txs=%d", slot.height, view, len(block.txs))
         self.advance()
 
     def advance(self) -> None:
-        """Move to the height after the app's head (after a commit here or by catch-up)."""
+        """Slide the window to the height after the app's head (after a commit here or by catch-up)."""
         new_height = self.app.head().height + 1
         if new_height == self.height:
             return
         self.height = new_height
+        for h in [h for h in self.slots if h < new_height]:
+            del self.slots[h]  # garbage collection: the certificate below is the checkpoint
+        self._drop_orphaned_proposals()
         self.view = max(self.view, self._committed_view())
+        # Progress: a view change in progress is abandoned (the timer starts over at this height).
+        self.view_changes = defaultdict(dict)
+        self.new_view_sent = set()
+        self.vc_target = self.view
+        self.own_view_change = None
         self.height_start_view = self.view
-        self.round = Round()
-        self._enter_round()
+        self._arm_round_timer()
         self._replay_future()
+        lowest = self.slots.get(self.height)
+        if lowest is not None:
+            self._try_commit(lowest)
+            for key in list(lowest.commits):
+                if self.height != lowest.height:
+                    break
+                self._check_committed(lowest, *key)
+        if self.height == new_height:
+            self._schedule_proposal()
+
+    def _drop_orphaned_proposals(self) -> None:
+        """Proposals that no longer extend the committed head (e.g. catch-up committed another
+        branch) can never commit: forget them so nothing is built or voted on them."""
+        parents = {self.app.head().block_hash}
+        for h in sorted(self.slots):
+            slot = self.slots[h]
+            for view, (_, block_hash) in list(slot.accepted.items()):
+                if slot.blocks[block_hash].header.parent_hash not in parents:
+                    del slot.accepted[view]
+            parents = {block_hash for _, block_hash in slot.accepted.values()}
 
     def _replay_future(self) -> None:
         pending = [m for msgs in self.future.values() for m in msgs]
         self.future = defaultdict(list)
         for msg in pending:
-            if msg.height == self.height:
-                self._dispatch(msg)
-            elif msg.height > self.height:
+            if msg.height < self.height:
+                continue
+            if msg.height >= self.height + self.window or (isinstance(msg, (ViewChange, NewView)) and msg.height > self.height):
                 self.future[msg.sender].append(msg)
+            else:
+                self._dispatch(msg)
 
     # --- view change -----------------------------------------------------------------------
 
     def _on_round_timeout(self) -> None:
         if self.stopped:
             return
+        if self.in_view_change and len(self.view_changes.get(self.vc_target, {})) < self.quorum:
+            # Too few others have given up on this view yet: repeat our request (links lose
+            # messages) but do not race ahead to the next view alone.
+            if self.own_view_change is not None:
+                self.env.broadcast(self.own_view_change)
+            self._arm_view_change_timer()
+            return
         log.info("event=pbft_round_timeout height=%d view=%d", self.height, self.view)
-        for vote in self.round.own_votes[-4:]:  # a lost vote may be all that is missing
-            self.env.broadcast(vote)
-        self._start_view_change(max(self.view, self.round.sent_view_change) + 1)
+        for h in sorted(self.slots)[:2]:
+            for vote in self.slots[h].own_votes[-4:]:  # a lost vote may be all that is missing
+                self.env.broadcast(vote)
+        self._start_view_change(max(self.view, self.vc_target) + 1)
+
+    def _prepared_run(self) -> tuple[PreparedCert, ...]:
+        """Our prepared certificates from the low watermark up, stopping at the first gap."""
+        out = []
+        h = self.height
+        while h in self.slots and self.slots[h].prepared is not None and len(out) < MAX_PREPARED_CERTS:
+            out.append(self.slots[h].prepared)
+            h += 1
+        return tuple(out)  # type: ignore[arg-type]
 
     def _start_view_change(self, new_view: int) -> None:
-        if new_view <= self.round.sent_view_change or not self.is_validator:
+        if new_view <= self.vc_target or not self.is_validator:
             return
-        self.round.sent_view_change = new_view
+        self.vc_target = new_view
         self.view_changes_total += 1
         self.proposal_timer.cancel()
-        msg = self._sign(ViewChange(self.height, new_view, self.round.prepared, self.key.public_bytes))
+        msg = self._sign(ViewChange(self.height, new_view, self._prepared_run(), self.key.public_bytes))
+        assert isinstance(msg, ViewChange)
+        self.own_view_change = msg
         self.env.broadcast(msg)
-        # If the new view does not start in time, ask for the one after it.
-        params = self.app.params()
-        self.env.set_timer("round", params.consensus_timeout_ms * (2 ** min(new_view, MAX_VIEW_BACKOFF)), self._on_round_timeout)
-        self._on_view_change(msg)  # type: ignore[arg-type]
+        self._on_view_change(msg)
+        self._arm_view_change_timer()
 
-    def _valid_prepared(self, cert: PreparedCert) -> bytes | None:
-        """The block hash a prepared certificate proves, or None if it proves nothing."""
+    def _arm_view_change_timer(self) -> None:
+        """While fewer than 2f+1 validators want the new view, time out only to repeat our
+        request; once they do, give the new primary a (backed-off) timeout before asking for the
+        view after. Counting from the quorum, not from our own request, keeps honest timers in
+        step, so one validator cannot race views ahead of the rest."""
+        timeout = self.app.params().consensus_timeout_ms
+        if len(self.view_changes.get(self.vc_target, {})) >= self.quorum:
+            timeout *= 2 ** min(self.vc_target - self.height_start_view, MAX_VIEW_BACKOFF)
+        self.env.set_timer("round", timeout, self._on_round_timeout)
+
+    def _valid_prepared(self, cert: PreparedCert, height: int) -> bytes | None:
+        """The block hash a prepared certificate for ``height`` proves, or None if it proves nothing."""
         try:
             block = Block.decode(cert.block)
         except ConsortiaError:
             return None
-        if block.height != self.height:
+        if block.height != height:
             return None
         block_hash = self.suite.hash(block.header.encode())
         allowed = set(self.validators)
-        message = prepare_vote_bytes(self.chain_id, self.height, cert.view, block_hash)
+        message = prepare_vote_bytes(self.chain_id, height, cert.view, block_hash)
         signers = set()
         for vote in cert.votes:
             if vote.validator in allowed and vote.validator not in signers and self.suite.verify(vote.validator, message, vote.signature):
                 signers.add(vote.validator)
         return block_hash if len(signers) >= self.quorum else None
 
+    def _valid_view_change(self, vc: ViewChange) -> bool:
+        return all(self._valid_prepared(cert, vc.height + i) is not None for i, cert in enumerate(vc.prepared))
+
     def _on_view_change(self, msg: ViewChange) -> None:
         if msg.new_view <= self.view:
             self.dropped["wrong_view"] += 1
             return
-        if msg.prepared is not None and self._valid_prepared(msg.prepared) is None:
-            self.dropped["invalid"] += 1
-            return
-        self.round.view_changes[msg.new_view][msg.sender] = msg
-        # f+1 validators want a higher view: at least one honest one timed out, so join them.
-        f = len(self.validators) - self.quorum
-        higher = [v for v, vcs in self.round.view_changes.items() if v > self.round.sent_view_change and len(vcs) >= f + 1]
-        if higher:
-            self._start_view_change(min(higher))
-        vcs = self.round.view_changes[msg.new_view]
-        if (
-            len(vcs) >= self.quorum
-            and self.primary(self.height, msg.new_view) == self.key.public_bytes
-            and msg.new_view not in self.round.new_view_sent
-        ):
-            self._send_new_view(msg.new_view, tuple(vcs.values()))
-
-    def _send_new_view(self, view: int, vcs: tuple[ViewChange, ...]) -> None:
-        self.round.new_view_sent.add(view)
-        best = max((vc.prepared for vc in vcs if vc.prepared is not None), key=lambda c: c.view, default=None)
-        if best is not None:
-            encoded = best.block
-        else:
-            head = self.app.head()
-            proposal = self.app.propose(
-                height=self.height,
-                view=view,
-                proposer=self.key.public_bytes,
-                timestamp_ms=max(self.env.now_ms(), head.timestamp_ms),
-                max_txs=self.app.params().block_tx_limit,
-            )
-            encoded = proposal.block.encode()
-        pre = self._sign(PrePrepare(self.height, view, encoded, self.key.public_bytes))
-        nv = self._sign(NewView(self.height, view, vcs[: self.quorum], pre, self.key.public_bytes))  # type: ignore[arg-type]
-        self.env.broadcast(nv)
-        self._on_new_view(nv)  # type: ignore[arg-type]
-
-    def _on_new_view(self, msg: NewView) -> None:
-        if msg.view < self.view or (msg.view == self.view and self.view in self.round.proposals):
+        if msg.new_view > self.view + VIEW_WINDOW:
             self.dropped["wrong_view"] += 1
             return
-        if msg.sender != self.primary(self.height, msg.view) or msg.proposal.sender != msg.sender or msg.proposal.view != msg.view:
+        if msg.sender in self.view_changes[msg.new_view]:
+            return
+        if msg.sender != self.key.public_bytes and not self._valid_view_change(msg):
+            self.dropped["invalid"] += 1
+            return
+        self.view_changes[msg.new_view][msg.sender] = msg
+        if msg.new_view == self.vc_target and len(self.view_changes[msg.new_view]) == self.quorum and msg.sender != self.key.public_bytes:
+            self._arm_view_change_timer()
+        # f+1 validators want a higher view: at least one honest one timed out, so join them.
+        f = len(self.validators) - self.quorum
+        higher = [v for v, vcs in self.view_changes.items() if v > self.vc_target and len(vcs) >= f + 1]
+        if higher:
+            self._start_view_change(min(higher))
+        vcs = self.view_changes[msg.new_view]
+        if len(vcs) >= self.quorum and self.primary(msg.new_view) == self.key.public_bytes and msg.new_view not in self.new_view_sent:
+            self.new_view_sent.add(msg.new_view)
+            nv = self._sign(NewView(self.height, msg.new_view, tuple(vcs.values())[: self.quorum], self.key.public_bytes))
+            self.env.broadcast(nv)
+            self._on_new_view(nv)  # type: ignore[arg-type]
+
+    def _carried_forward(self, vcs: list[ViewChange]) -> list[tuple[int, bytes]]:
+        """The blocks a new view must re-propose: height by height from the low watermark, the
+        highest-view prepared block, while it extends the one chosen below it."""
+        chosen: list[tuple[int, bytes]] = []
+        parent = self.app.head().block_hash
+        for i in range(MAX_PREPARED_CERTS):
+            certs = [vc.prepared[i] for vc in vcs if i < len(vc.prepared)]
+            if not certs:
+                break
+            best = max(certs, key=lambda c: (c.view, c.block))
+            block = Block.decode(best.block)
+            if block.header.parent_hash != parent:
+                break
+            chosen.append((self.height + i, best.block))
+            parent = self.suite.hash(block.header.encode())
+        return chosen
+
+    def _on_new_view(self, msg: NewView) -> None:
+        if msg.view < self.view or msg.view == self.entered_view:
+            self.dropped["wrong_view"] += 1
+            return
+        if msg.sender != self.primary(msg.view):
             self.dropped["not_primary"] += 1
             return
-        if msg.proposal.height != self.height or not verify_message(self.suite, self.chain_id, msg.proposal):
-            self.dropped["invalid"] += 1
-            return
         allowed = set(self.validators)
-        senders = set()
-        best: PreparedCert | None = None
+        valid: dict[bytes, ViewChange] = {}
         for vc in msg.view_changes:
-            if vc.sender not in allowed or vc.sender in senders or vc.height != self.height or vc.new_view != msg.view:
+            if vc.sender not in allowed or vc.sender in valid or vc.height != self.height or vc.new_view != msg.view:
                 continue
-            if not verify_message(self.suite, self.chain_id, vc):
+            known = self.view_changes.get(msg.view, {}).get(vc.sender)
+            if known != vc and not (verify_message(self.suite, self.chain_id, vc) and self._valid_view_change(vc)):
                 continue
-            if vc.prepared is not None:
-                if self._valid_prepared(vc.prepared) is None:
-                    continue
-                if best is None or vc.prepared.view > best.view:
-                    best = vc.prepared
-            senders.add(vc.sender)
-        if len(senders) < self.quorum:
+            valid[vc.sender] = vc
+        if len(valid) < self.quorum:
             self.dropped["invalid"] += 1
             return
-        if best is not None and msg.proposal.block != best.block:
-            # The new primary must carry forward the highest prepared block: this one tried not to.
-            self.dropped["invalid_proposal"] += 1
-            self._start_view_change(msg.view + 1)
-            return
+        carried = self._carried_forward(list(valid.values()))
         self.view = msg.view
-        self.env.set_timer("round", self._round_timeout_ms(), self._on_round_timeout)
+        self.entered_view = msg.view
+        for v in [v for v in self.view_changes if v <= msg.view]:
+            del self.view_changes[v]
         self.proposal_timer.cancel()
-        block, block_hash = self._validate_block(msg.proposal.block, expect_proposer=None)
-        if block is None:
-            self.dropped["invalid_proposal"] += 1
-            self._start_view_change(msg.view + 1)
-            return
-        self.round.proposals[msg.view] = (msg.proposal, block, block_hash)
-        self._send_prepare(msg.view, block_hash)
-        self._check_prepared(msg.view, block_hash)
-        self._check_committed(msg.view, block_hash)
+        self._arm_round_timer()
+        log.info("event=pbft_new_view height=%d view=%d carried=%d", self.height, msg.view, len(carried))
+        self.carried_total += len(carried)
+        for height, encoded in carried:
+            self._accept_proposal(height, msg.view, encoded, None)
+            if self.in_view_change:
+                return
+        for pre in self.early.pop(msg.view, []):
+            if pre.height >= self.height:
+                self._on_preprepare(pre)
+        for v in [v for v in self.early if v <= msg.view]:
+            del self.early[v]
+        self._schedule_proposal()

@@ -140,13 +140,17 @@ class PreparedCert:
         return cls(_u64(m["view"], "view"), _bytes(m["block"], "block", 1), _votes(m["votes"]))
 
 
+MAX_PREPARED_CERTS = 64  # at most one per height of the watermark window
+
+
 @dataclass(frozen=True)
 class ViewChange:
-    """``sender`` gives up on (height, new_view - 1) and reports its highest prepared block, if any."""
+    """``sender`` gives up on view ``new_view - 1`` with ``height - 1`` committed, and reports its
+    prepared blocks for ``height``, ``height + 1``, ... (one certificate per height, consecutive)."""
 
     height: int
     new_view: int
-    prepared: PreparedCert | None
+    prepared: tuple[PreparedCert, ...]
     sender: bytes
     signature: bytes = b""
 
@@ -155,29 +159,32 @@ class ViewChange:
     def signed_bytes(self, chain_id: str) -> bytes:
         return codec.encode(
             {"type": self.kind, "chain_id": chain_id, "height": self.height, "new_view": self.new_view,
-             "prepared": None if self.prepared is None else self.prepared.to_map(), "sender": self.sender}
+             "prepared": [c.to_map() for c in self.prepared], "sender": self.sender}
         )
 
     def to_map(self) -> dict[str, Any]:
         return {"t": self.kind, "height": self.height, "new_view": self.new_view,
-                "prepared": None if self.prepared is None else self.prepared.to_map(), "sender": self.sender, "sig": self.signature}
+                "prepared": [c.to_map() for c in self.prepared], "sender": self.sender, "sig": self.signature}
 
     @classmethod
     def from_map(cls, m: Any) -> "ViewChange":
         m = _keys(m, cls.kind, {"t", "height", "new_view", "prepared", "sender", "sig"})
-        prepared = None if m["prepared"] is None else PreparedCert.from_map(m["prepared"])
+        if type(m["prepared"]) is not list or len(m["prepared"]) > MAX_PREPARED_CERTS:
+            raise DecodeError(f"prepared must be a list of at most {MAX_PREPARED_CERTS} certificates")
+        prepared = tuple(PreparedCert.from_map(c) for c in m["prepared"])
         return cls(_u64(m["height"], "height"), _u64(m["new_view"], "new_view"), prepared,
                    _bytes(m["sender"], "sender", 1, 128), _bytes(m["sig"], "sig", 1, 128))
 
 
 @dataclass(frozen=True)
 class NewView:
-    """The new primary's proof (2f+1 view changes) and its proposal for the new view."""
+    """The new primary's proof that 2f+1 validators left the old view. The blocks the new view
+    must carry forward are computed from these view changes by every receiver alike, so the
+    primary cannot substitute its own."""
 
     height: int
     view: int
     view_changes: tuple[ViewChange, ...]
-    proposal: PrePrepare
     sender: bytes
     signature: bytes = b""
 
@@ -186,20 +193,20 @@ class NewView:
     def signed_bytes(self, chain_id: str) -> bytes:
         return codec.encode(
             {"type": self.kind, "chain_id": chain_id, "height": self.height, "view": self.view,
-             "view_changes": [vc.to_map() for vc in self.view_changes], "proposal": self.proposal.to_map(), "sender": self.sender}
+             "view_changes": [vc.to_map() for vc in self.view_changes], "sender": self.sender}
         )
 
     def to_map(self) -> dict[str, Any]:
         return {"t": self.kind, "height": self.height, "view": self.view, "vcs": [vc.to_map() for vc in self.view_changes],
-                "proposal": self.proposal.to_map(), "sender": self.sender, "sig": self.signature}
+                "sender": self.sender, "sig": self.signature}
 
     @classmethod
     def from_map(cls, m: Any) -> "NewView":
-        m = _keys(m, cls.kind, {"t", "height", "view", "vcs", "proposal", "sender", "sig"})
+        m = _keys(m, cls.kind, {"t", "height", "view", "vcs", "sender", "sig"})
         if type(m["vcs"]) is not list or len(m["vcs"]) > MAX_CERT_SIGNATURES:
             raise DecodeError("view changes must be a list")
         return cls(_u64(m["height"], "height"), _u64(m["view"], "view"), tuple(ViewChange.from_map(v) for v in m["vcs"]),
-                   PrePrepare.from_map(m["proposal"]), _bytes(m["sender"], "sender", 1, 128), _bytes(m["sig"], "sig", 1, 128))
+                   _bytes(m["sender"], "sender", 1, 128), _bytes(m["sig"], "sig", 1, 128))
 
 
 ConsensusMessage = Union[PrePrepare, Prepare, Commit, ViewChange, NewView]

@@ -283,7 +283,8 @@ class SimNetwork:
         hdr = block.header
         # Same transactions, another timestamp: a different but valid block (true equivocation).
         other = sender.chain.propose(height=hdr.height, view=hdr.view, proposer=hdr.proposer,
-                                     timestamp_ms=hdr.timestamp_ms + 1, max_txs=len(block.txs) or 1)
+                                     timestamp_ms=hdr.timestamp_ms + 1, max_txs=len(block.txs) or 1,
+                                     parent_hash=hdr.parent_hash)
         alt = PrePrepare(msg.height, msg.view, other.block.encode(), sender.key.public_bytes)
         return sign_message(self.suite, sender.key.private_bytes, self.genesis.chain_id, alt)  # type: ignore[return-value]
 
@@ -348,6 +349,19 @@ class SimNetwork:
                     if n.core is not None:
                         n.core.on_transactions()
         return hashes
+
+    def steady_load(self, every_ms: int = 20, count: int = 2) -> Callable[[], None]:
+        """Submit ``count`` transactions every ``every_ms`` until the returned function is called:
+        a stream that keeps a pipelining primary several heights ahead."""
+        running = [True]
+
+        def tick() -> None:
+            if running[0]:
+                self.submit(count)
+                self.schedule(every_ms, tick)
+
+        self.schedule(every_ms, tick)
+        return lambda: running.__setitem__(0, False)
 
     # --- observations ----------------------------------------------------------------------
 

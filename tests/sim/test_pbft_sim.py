@@ -154,3 +154,111 @@ def test_sm_suite_network(tmp_path):
         assert_certified(net)
     finally:
         net.close()
+
+
+# --- pipelining: several heights in flight under a steady stream of transactions ----------------
+
+PIPELINE_SEEDS = range(10)
+
+
+def _in_flight_seen(net: SimNetwork) -> int:
+    return max(n.core.max_in_flight for n in net.nodes if n.core is not None)
+
+
+@pytest.mark.parametrize("seed", PIPELINE_SEEDS)
+def test_pipelined_heights_on_a_lossy_network(tmp_path, seed):
+    net = make(tmp_path, seed, faults=LinkFaults(drop=0.05, duplicate=0.05, min_delay_ms=5, max_delay_ms=60))
+    try:
+        stop = net.steady_load(every_ms=15, count=2)
+        assert net.run_until(lambda: net.min_honest_height() >= 40, 300_000), net.heights()
+        stop()
+        assert _in_flight_seen(net) >= 3  # the window was really used
+        assert net.run_until(lambda: len(set(net.heights())) == 1 and all(len(n.chain.pool) == 0 for n in net.nodes), 120_000), net.heights()
+        assert_safe(net)
+        assert_certified(net)
+    finally:
+        net.close()
+
+
+@pytest.mark.parametrize("seed", PIPELINE_SEEDS)
+def test_primary_crash_with_blocks_in_flight(tmp_path, seed):
+    net = make(tmp_path, seed, faults=LinkFaults(drop=0.02, min_delay_ms=5, max_delay_ms=60))
+    try:
+        stop = net.steady_load(every_ms=15, count=2)
+        assert net.run_until(lambda: net.min_honest_height() >= 10, 120_000), net.heights()
+        # Crash the primary at a moment when it has several uncommitted proposals out.
+        primary = net.by_key[net.nodes[0].core.primary(net.nodes[0].core.view)]
+        net.run_until(lambda: len(primary.core.in_flight()) >= 2, 10_000)
+        net.run_for(net.rng.randint(0, 40))
+        net.crash(primary.index)
+        others = [n for n in net.nodes if n.index != primary.index]
+        start = max(n.chain.height for n in others)
+        assert net.run_until(lambda: min(n.chain.height for n in others) >= start + 15, 300_000), net.heights()
+        assert sum(n.core.view_changes_total for n in others) > 0
+        net.restart(primary.index)
+        stop()
+        assert net.run_until(lambda: len(set(net.heights())) == 1 and all(len(n.chain.pool) == 0 for n in net.nodes), 300_000), net.heights()
+        assert_safe(net)
+        assert_certified(net)
+    finally:
+        net.close()
+
+
+def test_new_views_carry_prepared_blocks_forward(tmp_path):
+    """Across seeds, primaries crash while blocks are prepared but not committed: some NEW-VIEW
+    must re-propose several prepared heights, and still nothing conflicts."""
+    carried = 0
+    for seed in range(8):
+        net = make(tmp_path, 100 + seed, faults=LinkFaults(min_delay_ms=20, max_delay_ms=40))
+        try:
+            stop = net.steady_load(every_ms=10, count=2)
+            for _ in range(3):
+                primary = net.by_key[net.nodes[0].core.primary(net.nodes[0].core.view)] if net.nodes[0].up else net.nodes[1]
+                net.run_until(lambda: primary.core is not None and len(primary.core.in_flight()) >= 3, 20_000)
+                net.run_for(net.rng.randint(20, 60))
+                net.crash(primary.index)
+                live = [n for n in net.nodes if n.up]
+                start = max(n.chain.height for n in live)
+                assert net.run_until(lambda: min(n.chain.height for n in live) >= start + 5, 300_000), net.heights()
+                net.restart(primary.index)
+            stop()
+            assert net.run_until(lambda: len(set(net.heights())) == 1, 300_000), net.heights()
+            assert_safe(net)
+            carried += sum(n.core.carried_total for n in net.nodes if n.core is not None)
+        finally:
+            net.close()
+    assert carried > 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("behaviour", [EQUIVOCATE, INVALID_PROPOSALS, SILENT])
+def test_byzantine_primary_under_steady_load(tmp_path, seed, behaviour):
+    bad = seed % 4
+    net = make(tmp_path, seed, behaviours={bad: behaviour}, faults=LinkFaults(drop=0.02, min_delay_ms=5, max_delay_ms=60))
+    try:
+        stop = net.steady_load(every_ms=15, count=2)
+        assert net.run_until(lambda: net.min_honest_height() >= 30, 600_000), net.heights()
+        stop()
+        assert_safe(net)
+        assert_certified(net)
+    finally:
+        net.close()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_partition_under_steady_load_then_heal(tmp_path, seed):
+    net = make(tmp_path, seed)
+    try:
+        stop = net.steady_load(every_ms=15, count=2)
+        assert net.run_until(lambda: net.min_honest_height() >= 10, 120_000)
+        net.partition({0, 1}, {2, 3})
+        net.run_for(2_000)
+        stalled = net.heights()
+        net.run_for(20_000)
+        assert net.heights() == stalled
+        net.heal()
+        assert net.run_until(lambda: net.min_honest_height() >= max(stalled) + 10, 600_000), net.heights()
+        stop()
+        assert_safe(net)
+    finally:
+        net.close()

@@ -34,6 +34,7 @@ PARAMS: dict[str, ParamSpec] = {
     "max_tx_bytes": ParamSpec(512 * 1024, 1_024, 1024 * 1024, "largest encoded transaction accepted"),
     "consensus_timeout_ms": ParamSpec(3_000, 100, 600_000, "consensus round timeout before a view change"),
     "max_code_bytes": ParamSpec(512 * 1024, 1_024, 1024 * 1024, "largest contract code accepted at deploy"),
+    "pbft_window": ParamSpec(4, 1, 32, "PBFT heights in flight at once (pipelining); 1 decides one height at a time"),
     "max_tx_fuel": ParamSpec(500_000_000, 100_000, 10_000_000_000, "highest fuel_limit a transaction may set"),
 }
 
@@ -64,6 +65,7 @@ class ChainParams:
     max_tx_bytes: int
     consensus_timeout_ms: int
     max_code_bytes: int
+    pbft_window: int
     max_tx_fuel: int
 
     @classmethod
