@@ -100,6 +100,7 @@ class PbftCore:
         self.own_view_change: ViewChange | None = None
         self.new_view_sent: set[int] = set()
         self.entered_view = -1  # the last view entered through NEW-VIEW
+        self.last_new_view: NewView | None = None  # repeated to validators that missed it
         self.dropped: dict[str, int] = defaultdict(int)
         self.view_changes_total = 0
         self.max_in_flight = 0
@@ -266,7 +267,7 @@ class PbftCore:
             self.dropped["non_validator"] += 1
             return
         height = msg.height
-        if height < self.height:
+        if height < self.height and not isinstance(msg, NewView):  # a NEW-VIEW stays valid as we commit on
             self.dropped["stale"] += 1
             # Late votes for the block we just committed are normal; anything older means the
             # sender is behind: offer it our blocks (once we know the message is really from it).
@@ -474,13 +475,20 @@ class PbftCore:
             del self.slots[h]  # garbage collection: the certificate below is the checkpoint
         self._drop_orphaned_proposals()
         self.view = max(self.view, self._committed_view())
-        # Progress: a view change in progress is abandoned (the timer starts over at this height).
+        self.vc_target = max(self.vc_target, self.view)
+        # View changes report prepared blocks from the low watermark up, so they are per height.
         self.view_changes = defaultdict(dict)
-        self.new_view_sent = set()
-        self.vc_target = self.view
-        self.own_view_change = None
-        self.height_start_view = self.view
-        self._arm_round_timer()
+        if self.in_view_change:
+            # Having asked to leave view v, we never vote in it again, at any height: a NEW-VIEW
+            # built from our request relies on that. Ask again from the new watermark.
+            self.own_view_change = self._sign(ViewChange(self.height, self.vc_target, self._prepared_run(), self.key.public_bytes))  # type: ignore[assignment]
+            self.env.broadcast(self.own_view_change)  # type: ignore[arg-type]
+            self.view_changes[self.vc_target][self.key.public_bytes] = self.own_view_change  # type: ignore[assignment]
+            self._arm_view_change_timer()
+        else:
+            self.own_view_change = None
+            self.height_start_view = self.view
+            self._arm_round_timer()
         self._replay_future()
         lowest = self.slots.get(self.height)
         if lowest is not None:
@@ -587,6 +595,9 @@ class PbftCore:
     def _on_view_change(self, msg: ViewChange) -> None:
         if msg.new_view <= self.view:
             self.dropped["wrong_view"] += 1
+            if msg.new_view == self.view and self.last_new_view is not None and self.last_new_view.view == self.view:
+                # The sender missed the NEW-VIEW that opened our view (it keeps asking): repeat it.
+                self.env.broadcast(self.last_new_view)
             return
         if msg.new_view > self.view + VIEW_WINDOW:
             self.dropped["wrong_view"] += 1
@@ -611,11 +622,12 @@ class PbftCore:
             self.env.broadcast(nv)
             self._on_new_view(nv)  # type: ignore[arg-type]
 
-    def _carried_forward(self, vcs: list[ViewChange]) -> list[tuple[int, bytes]]:
-        """The blocks a new view must re-propose: height by height from the low watermark, the
-        highest-view prepared block, while it extends the one chosen below it."""
-        chosen: list[tuple[int, bytes]] = []
-        parent = self.app.head().block_hash
+    def _carried_forward(self, base: int, vcs: list[ViewChange]) -> list[tuple[int, bytes, bytes]]:
+        """The blocks a new view must re-propose, as (height, encoding, hash): height by height
+        from the view changes' watermark ``base``, the highest-view prepared block, while it
+        extends the one chosen below it."""
+        chosen: list[tuple[int, bytes, bytes]] = []
+        parent = self.app.store.get_block_hash(base - 1) if hasattr(self.app, "store") else self.app.head().block_hash
         for i in range(MAX_PREPARED_CERTS):
             certs = [vc.prepared[i] for vc in vcs if i < len(vc.prepared)]
             if not certs:
@@ -624,13 +636,17 @@ class PbftCore:
             block = Block.decode(best.block)
             if block.header.parent_hash != parent:
                 break
-            chosen.append((self.height + i, best.block))
             parent = self.suite.hash(block.header.encode())
+            chosen.append((base + i, best.block, parent))
         return chosen
 
     def _on_new_view(self, msg: NewView) -> None:
-        if msg.view < self.view or msg.view == self.entered_view:
+        fresh_view = msg.view > self.view or not any(msg.view in s.accepted for s in self.slots.values())
+        if msg.view < self.view or msg.view == self.entered_view or not fresh_view:
             self.dropped["wrong_view"] += 1
+            return
+        if msg.height < self.height - FUTURE_WINDOW:
+            self.dropped["stale"] += 1
             return
         if msg.sender != self.primary(msg.view):
             self.dropped["not_primary"] += 1
@@ -638,7 +654,7 @@ class PbftCore:
         allowed = set(self.validators)
         valid: dict[bytes, ViewChange] = {}
         for vc in msg.view_changes:
-            if vc.sender not in allowed or vc.sender in valid or vc.height != self.height or vc.new_view != msg.view:
+            if vc.sender not in allowed or vc.sender in valid or vc.height != msg.height or vc.new_view != msg.view:
                 continue
             known = self.view_changes.get(msg.view, {}).get(vc.sender)
             if known != vc and not (verify_message(self.suite, self.chain_id, vc) and self._valid_view_change(vc)):
@@ -647,7 +663,16 @@ class PbftCore:
         if len(valid) < self.quorum:
             self.dropped["invalid"] += 1
             return
-        carried = self._carried_forward(list(valid.values()))
+        carried = self._carried_forward(msg.height, list(valid.values()))
+        # Built before some of our commits (we caught up since): what it carries below our
+        # watermark must be exactly what we committed there.
+        for height, _, block_hash in carried:
+            if height < self.height and self.app.store.get_block_hash(height) != block_hash:  # type: ignore[attr-defined]
+                self.dropped["invalid"] += 1
+                log.warning("event=pbft_new_view_conflicts height=%d view=%d", height, msg.view)
+                return
+        carried = [c for c in carried if c[0] >= self.height]
+        self.last_new_view = msg
         self.view = msg.view
         self.entered_view = msg.view
         for v in [v for v in self.view_changes if v <= msg.view]:
@@ -656,7 +681,7 @@ class PbftCore:
         self._arm_round_timer()
         log.info("event=pbft_new_view height=%d view=%d carried=%d", self.height, msg.view, len(carried))
         self.carried_total += len(carried)
-        for height, encoded in carried:
+        for height, encoded, _ in carried:
             self._accept_proposal(height, msg.view, encoded, None)
             if self.in_view_change:
                 return
