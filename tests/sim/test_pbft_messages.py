@@ -50,3 +50,66 @@ def test_bad_messages_are_dropped_and_counted(tmp_path):
 def test_malformed_messages_do_not_decode(raw):
     with pytest.raises(DecodeError):
         decode_message(raw)
+
+
+def _signed(net, node, msg):
+    return sign_message(net.suite, node.key.private_bytes, net.genesis.chain_id, msg)
+
+
+def test_view_change_limits_and_forged_prepared_certificates(tmp_path):
+    from consensus.pbft.messages import MAX_PREPARED_CERTS, PreparedCert, ViewChange
+    from node.wire import codec
+    from node.wire.types import Vote
+
+    net = SimNetwork(tmp_path, seed=11)
+    try:
+        assert net.run_until(lambda: net.min_honest_height() >= 2, 60_000)
+        core = net.nodes[0].core
+        sender = net.nodes[1]
+        block = net.nodes[1].chain.store.get_block(1).encode()
+        # Too many certificates do not even decode.
+        fake = PreparedCert(view=0, block=block, votes=(Vote(sender.key.public_bytes, b"\x01" * 64),))
+        too_many = ViewChange(core.height, core.view + 1, (fake,) * (MAX_PREPARED_CERTS + 1), sender.key.public_bytes, b"\x01" * 64)
+        with pytest.raises(DecodeError):
+            decode_message(codec.encode(too_many.to_map()))
+        # A validly signed view change whose prepared certificate is forged is dropped, not counted.
+        forged = _signed(net, sender, ViewChange(core.height, core.view + 1, (fake,), sender.key.public_bytes))
+        before = core.dropped["invalid"]
+        core.on_message(decode_message(encode_message(forged)))
+        assert core.dropped["invalid"] == before + 1
+        assert sender.key.public_bytes not in core.view_changes.get(core.view + 1, {})
+        assert net.run_until(lambda: net.min_honest_height() >= 5, 60_000)
+    finally:
+        net.close()
+
+
+def test_new_view_without_a_quorum_or_from_the_wrong_primary_is_refused(tmp_path):
+    from consensus.pbft.messages import NewView, ViewChange
+
+    net = SimNetwork(tmp_path, seed=12)
+    try:
+        assert net.run_until(lambda: net.min_honest_height() >= 2, 60_000)
+        target = net.nodes[0]
+        core = target.core
+        view = core.view + 1
+        primary = net.by_key[core.primary(view)]
+        other = next(n for n in net.nodes if n is not primary and n is not target)
+        vcs = tuple(_signed(net, n, ViewChange(core.height, view, (), n.key.public_bytes)) for n in (primary, other))
+        short = _signed(net, primary, NewView(core.height, view, vcs, primary.key.public_bytes))
+        before = core.dropped["invalid"]
+        core.on_message(decode_message(encode_message(short)))  # 2 view changes, 3 needed
+        assert core.dropped["invalid"] == before + 1 and core.view == view - 1
+        third = next(n for n in net.nodes if n not in (primary, other))
+        full = vcs + (_signed(net, third, ViewChange(core.height, view, (), third.key.public_bytes)),)
+        impostor = _signed(net, other, NewView(core.height, view, full, other.key.public_bytes))
+        before = core.dropped["not_primary"]
+        core.on_message(decode_message(encode_message(impostor)))
+        assert core.dropped["not_primary"] == before + 1 and core.view == view - 1
+        # Duplicated view changes from one validator count once.
+        padded = _signed(net, primary, NewView(core.height, view, vcs + (vcs[0],), primary.key.public_bytes))
+        before = core.dropped["invalid"]
+        core.on_message(decode_message(encode_message(padded)))
+        assert core.dropped["invalid"] == before + 1 and core.view == view - 1
+        assert net.run_until(lambda: net.min_honest_height() >= 5, 60_000)
+    finally:
+        net.close()
