@@ -164,14 +164,22 @@ def test_keys_and_addresses():
         std.sign(key.private_bytes, "text")  # type: ignore[arg-type]
 
 
-def test_public_key_cache_hits():
-    std_mod._public_key.cache_clear()
+def test_libsodium_and_openssl_backends_agree():
+    """Both Ed25519 backends sign byte for byte alike and accept and refuse the same signatures."""
+    assert std_mod.ED25519_BACKEND == "libsodium"  # PyNaCl is a dependency
     key = std.generate_keypair()
+    for message in (b"", b"m", bytes(range(256)) * 40):
+        sig = std_mod._cryptography_sign(key.private_bytes, message)
+        assert std.sign(key.private_bytes, message) == sig
+        assert std_mod._cryptography_verify(key.public_bytes, message, sig) and std.verify(key.public_bytes, message, sig)
+        bad = bytes([sig[0] ^ 1]) + sig[1:]
+        assert not std_mod._cryptography_verify(key.public_bytes, message, bad) and not std.verify(key.public_bytes, message, bad)
+    # A non-canonical S (S + L) is refused by both.
+    L = 2**252 + 27742317777372353535851937790883648493
     sig = std.sign(key.private_bytes, b"m")
-    for _ in range(3):
-        assert std.verify(key.public_bytes, b"m", sig)
-    info = std_mod._public_key.cache_info()
-    assert info.currsize == 1 and info.hits >= 2
+    s_plus_l = (int.from_bytes(sig[32:], "little") + L).to_bytes(32, "little")
+    assert not std.verify(key.public_bytes, b"m", sig[:32] + s_plus_l)
+    assert not std_mod._cryptography_verify(key.public_bytes, b"m", sig[:32] + s_plus_l)
 
 
 # --- registry -------------------------------------------------------------------------------------
