@@ -40,6 +40,11 @@ class BatchVerifier:
         self._in_flight = 0
         self._scheduled = False
 
+    @property
+    def offloads(self) -> bool:
+        """True when signatures are checked in worker processes (else on the caller's thread)."""
+        return self._pool is not None
+
     def start(self) -> None:
         if self.workers > 0 and self._pool is None:
             ctx = multiprocessing.get_context("spawn")

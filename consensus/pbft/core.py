@@ -230,6 +230,9 @@ class PbftCore:
 
     def on_transactions(self) -> None:
         """New transactions arrived: an idle primary proposes soon instead of at the interval."""
+        due = self.proposal_timer.due
+        if due is not None and due <= self.env.now_ms() + self.app.params().min_seal_ms:
+            return  # a proposal is already due soon: nothing to bring forward (called per transaction)
         self._schedule_proposal()
 
     def _propose(self) -> None:

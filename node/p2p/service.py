@@ -131,11 +131,19 @@ class NetworkService:
             txs = msg.get("txs")
             if type(txs) is not list or len(txs) > MAX_FORWARD_BATCH or any(type(t) is not bytes for t in txs):
                 raise ConsortiaError("malformed transaction batch")
+            fresh = []
             for raw in txs:
                 digest = hashlib.sha256(raw).digest()
-                if digest in self._seen:
-                    continue  # already admitted (or committed) here: skip decoding it again
-                asyncio.create_task(self._admit_forwarded(raw, digest))
+                if digest not in self._seen:  # else already admitted (or committed) here: skip decoding it again
+                    fresh.append((raw, digest))
+            if not fresh:
+                return
+            verifier = self.chain.verifier
+            if verifier is not None and verifier.offloads:
+                asyncio.create_task(self._admit_forwarded(fresh))
+            else:
+                # Verified on this thread either way: one pass, without a task per transaction.
+                self._admitted([self._try_admit(raw) for raw, _ in fresh], fresh)
         elif kind == "status":
             self.sync.on_status(peer, msg)
         elif kind == "getblocks":
@@ -145,17 +153,30 @@ class NetworkService:
         else:
             raise ConsortiaError(f"unknown message type {kind!r}")
 
-    async def _admit_forwarded(self, raw: bytes, digest: bytes) -> None:
+    def _try_admit(self, raw: bytes) -> BaseException | None:
         try:
-            await self.chain.submit_async(raw, forward=False)
-            self.tx_received += 1
-            self._remember(digest)
-            if self.engine is not None:
-                self.engine.on_transactions()
-        except DuplicateTransaction:
-            self._remember(digest)  # normal: every validator hears every transaction
-        except ConsortiaError:
-            pass  # invalid, or the pool is full: a later re-send may succeed
+            self.chain.submit(raw, forward=False)
+            return None
+        except ConsortiaError as exc:
+            return exc
+
+    async def _admit_forwarded(self, fresh: list[tuple[bytes, bytes]]) -> None:
+        """Admit a forwarded batch with its signatures checked together by the verifier's workers."""
+        results = await asyncio.gather(*(self.chain.submit_async(raw, forward=False) for raw, _ in fresh), return_exceptions=True)
+        self._admitted([r if isinstance(r, BaseException) else None for r in results], fresh)
+
+    def _admitted(self, results: list[BaseException | None], fresh: list[tuple[bytes, bytes]]) -> None:
+        added = 0
+        for outcome, (_, digest) in zip(results, fresh):
+            if outcome is None:
+                added += 1
+                self._remember(digest)
+            elif isinstance(outcome, DuplicateTransaction):
+                self._remember(digest)  # normal: every validator hears every transaction
+            # Anything else (invalid, or the pool is full): a later re-send may succeed.
+        self.tx_received += added
+        if added and self.engine is not None:
+            self.engine.on_transactions()
 
     def _remember(self, digest: bytes) -> None:
         self._seen[digest] = None

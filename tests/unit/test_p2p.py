@@ -184,3 +184,39 @@ async def test_duplicate_connection_replaces_the_old_one(pair):
         assert await r1.read() == b""  # the old connection was closed
     finally:
         await na.stop()
+
+
+@pytest.mark.parametrize("offload", [False, True])
+async def test_forwarded_transaction_batches_are_admitted_once(tmp_path, testnet, offload):
+    """A forwarded batch: valid ones enter the pool, duplicates and forgeries change nothing,
+    and a batch seen again is skipped without decoding."""
+    from node.chain import Chain
+    from node.errors import ConsortiaError
+    from node.p2p.service import NetworkService
+    from node.sigverify import BatchVerifier
+    from node.store.chainstore import ChainStore
+
+    chain = Chain(testnet.genesis, ChainStore(tmp_path / "data"))
+    write_node_tls(tmp_path, make_ca("test"), "v", testnet.validator.public_bytes)
+    verifier = BatchVerifier(testnet.suite.name, workers=1 if offload else 0)
+    verifier.start()
+    chain.verifier = verifier
+    service = NetworkService(chain, testnet.validator, tmp_path, "127.0.0.1", free_port())
+    woken = []
+    service.engine = type("Engine", (), {"on_transactions": lambda self: woken.append(1)})()
+    try:
+        good = [testnet.tx(testnet.user).encode() for _ in range(3)]
+        forged = bytearray(testnet.tx(testnet.user).encode())
+        forged[-3] ^= 0xFF  # inside the signature
+        batch = {"t": "txs", "txs": good + [good[0], bytes(forged), b"\x93garbage"]}
+        service.on_message(b"peer", batch)
+        assert await until(lambda: service.tx_received == 3)
+        assert len(chain.pool) == 3 and woken
+        service.on_message(b"peer", {"t": "txs", "txs": good})  # seen: nothing decoded or admitted again
+        await asyncio.sleep(0.05)
+        assert service.tx_received == 3 and len(chain.pool) == 3
+        with pytest.raises(ConsortiaError):
+            service.on_message(b"peer", {"t": "txs", "txs": [1, 2]})
+    finally:
+        verifier.close()
+        chain.store.close()
