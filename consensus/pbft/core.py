@@ -97,7 +97,7 @@ class PbftCore:
         # View change state for the current low watermark; reset whenever a block commits.
         self.view_changes: dict[int, dict[bytes, ViewChange]] = defaultdict(dict)
         self.vc_target = 0  # highest view we asked for
-        self.own_view_change: ViewChange | None = None
+        self.own_view_changes: dict[int, ViewChange] = {}  # ours at this watermark, by view: repeated on timeouts
         self.new_view_sent: set[int] = set()
         self.entered_view = -1  # the last view entered through NEW-VIEW
         self.last_new_view: NewView | None = None  # repeated to validators that missed it
@@ -484,12 +484,14 @@ class PbftCore:
         if self.in_view_change:
             # Having asked to leave view v, we never vote in it again, at any height: a NEW-VIEW
             # built from our request relies on that. Ask again from the new watermark.
-            self.own_view_change = self._sign(ViewChange(self.height, self.vc_target, self._prepared_run(), self.key.public_bytes))  # type: ignore[assignment]
-            self.env.broadcast(self.own_view_change)  # type: ignore[arg-type]
-            self.view_changes[self.vc_target][self.key.public_bytes] = self.own_view_change  # type: ignore[assignment]
+            vc = self._sign(ViewChange(self.height, self.vc_target, self._prepared_run(), self.key.public_bytes))
+            assert isinstance(vc, ViewChange)
+            self.own_view_changes = {self.vc_target: vc}
+            self.env.broadcast(vc)
+            self.view_changes[self.vc_target][self.key.public_bytes] = vc
             self._arm_view_change_timer()
         else:
-            self.own_view_change = None
+            self.own_view_changes = {}
             self.height_start_view = self.view
             self._arm_round_timer()
         self._replay_future()
@@ -533,8 +535,10 @@ class PbftCore:
         if self.in_view_change and len(self.view_changes.get(self.vc_target, {})) < self.quorum:
             # Too few others have given up on this view yet: repeat our request (links lose
             # messages) but do not race ahead to the next view alone.
-            if self.own_view_change is not None:
-                self.env.broadcast(self.own_view_change)
+            # All of them: a validator that missed our request for an earlier view may still
+            # be waiting for a quorum there, and cannot follow us higher without it.
+            for vc in self.own_view_changes.values():
+                self.env.broadcast(vc)
             self._arm_view_change_timer()
             return
         log.info("event=pbft_round_timeout height=%d view=%d", self.height, self.view)
@@ -560,7 +564,7 @@ class PbftCore:
         self.proposal_timer.cancel()
         msg = self._sign(ViewChange(self.height, new_view, self._prepared_run(), self.key.public_bytes))
         assert isinstance(msg, ViewChange)
-        self.own_view_change = msg
+        self.own_view_changes[new_view] = msg
         self.env.broadcast(msg)
         self._on_view_change(msg)
         self._arm_view_change_timer()
@@ -680,6 +684,7 @@ class PbftCore:
         self.entered_view = msg.view
         for v in [v for v in self.view_changes if v <= msg.view]:
             del self.view_changes[v]
+        self.own_view_changes = {v: vc for v, vc in self.own_view_changes.items() if v > msg.view}
         self.proposal_timer.cancel()
         self._arm_round_timer()
         log.info("event=pbft_new_view height=%d view=%d carried=%d", self.height, msg.view, len(carried))
