@@ -496,6 +496,11 @@ class PbftCore:
             self._arm_round_timer()
         self._replay_future()
         lowest = self.slots.get(self.height)
+        if lowest is not None and self.view in lowest.parked:
+            # Its parent was committed by catch-up rather than proposed to us: check it now.
+            encoded, proposer = lowest.parked.pop(self.view)
+            self._accept_proposal(self.height, self.view, encoded, proposer)
+        lowest = self.slots.get(self.height)
         if lowest is not None:
             self._try_commit(lowest)
             for key in list(lowest.commits):
