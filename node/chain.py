@@ -16,7 +16,7 @@ import msgpack
 
 from consensus.api import ChainHead, Proposal
 from node.crypto import get_suite
-from node.errors import ConfigError, ConsensusError, StoreError
+from node.errors import ConfigError, ConsensusError, ConsortiaError, PoolFull, StoreError
 from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.base import SystemContract
 from node.execution.system.sysconfig import SYSCONFIG_ADDRESS, ChainParams, SysConfig
@@ -280,12 +280,15 @@ class Chain:
         if len(block.txs) > limit:
             raise ConsensusError("block has more transactions than block_tx_limit")
         checked: list[CheckedTx] = []
+        fresh: list[CheckedTx] = []
         for tx in block.txs:
             pooled = self.pool.get(self.suite.hash(tx.signing_bytes()))
             if pooled is not None and pooled.tx == tx:
                 checked.append(pooled)
             else:
-                checked.append(check_transaction(self.suite, self.chain_id, tx, size=len(tx.encode())))
+                c = check_transaction(self.suite, self.chain_id, tx, size=len(tx.encode()))
+                checked.append(c)
+                fresh.append(c)
         result = self.executor.execute_block(
             checked, height=hdr.height, timestamp_ms=hdr.timestamp_ms, prev_state_root=parent.state_root, strict=True,
             base=parent.state, used_nonces=parent.used_nonces,
@@ -294,7 +297,20 @@ class Chain:
             if getattr(hdr, name) != getattr(result, name):
                 raise ConsensusError(f"block {hdr.height}: {name} does not match re-execution")
         self._pending[block_hash] = PendingBlock(block, block_hash, result)
+        self._remember_verified(fresh)
         return block_hash
+
+    def _remember_verified(self, txs: list[CheckedTx]) -> None:
+        """Pool the transactions a valid block brought before their forwarded copies arrived:
+        the copies are then known duplicates, refused before a second signature check, and a
+        block abandoned by a view change leaves its transactions here to be proposed again."""
+        for c in txs:
+            try:
+                self.pool.add_verified(c)
+            except PoolFull:
+                return  # the copies will be checked again, nothing worse
+            except ConsortiaError:
+                continue  # e.g. another transaction with this nonce is pooled
 
     def commit(self, block: Block, certificate: CommitCertificate | None) -> None:
         block_hash = self.suite.hash(block.header.encode())

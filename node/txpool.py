@@ -143,6 +143,8 @@ class TxPool:
         """Insert a transaction whose checks (including signature) were already done elsewhere."""
         if checked.hash in self._by_hash:
             raise DuplicateTransaction(f"transaction 0x{checked.hash.hex()} is already known")
+        if (checked.sender, checked.tx.nonce) in self._nonces:
+            raise DuplicateTransaction("nonce already used by this sender (replay)")
         if len(self._by_hash) >= self.limits.capacity:
             raise PoolFull(f"transaction pool is full ({self.limits.capacity} transactions); retry later")
         self._insert(checked)

@@ -294,3 +294,24 @@ def test_pending_validator_set_change_stops_the_pipeline(testnet, tmp_path, monk
         a.propose(height=2, view=0, proposer=proposer, timestamp_ms=1_700_000_000_600, max_txs=10, parent_hash=p1.block_hash)
     assert isinstance(pending, PendingBlock)
     a.store.close()
+
+
+def test_block_transactions_are_pooled_once_verified(testnet, tmp_path, monkeypatch):
+    """A transaction that reaches us inside a block before its forwarded copy is verified once:
+    the copy is then a known duplicate, refused before any signature check."""
+    a = Chain(testnet.genesis, ChainStore(tmp_path / "a"))
+    b = Chain(testnet.genesis, ChainStore(tmp_path / "b"))
+    tx = testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 5})
+    a.submit(tx.encode())
+    p1 = a.propose(height=1, view=0, proposer=testnet.validator.public_bytes, timestamp_ms=1_700_000_000_500, max_txs=10)
+    b.validate(p1.block)
+    calls = []
+    real_verify = b.suite.verify
+    monkeypatch.setattr(b.suite, "verify", lambda *args: calls.append(1) or real_verify(*args))
+    with pytest.raises(DuplicateTransaction):
+        b.submit(tx.encode())
+    assert calls == []
+    b.commit(p1.block, _certify(b, testnet.validator, p1.block))
+    assert len(b.pool) == 0
+    a.store.close()
+    b.store.close()
