@@ -46,10 +46,10 @@ from consensus.pbft.messages import (
     Prepare,
     PreparedCert,
     ViewChange,
-    prepare_vote_bytes,
     sign_message,
     verify_message,
 )
+from consensus.pbft.viewchange import carried_forward, view_change_is_valid
 from consensus.timers import ProposalTimer
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError
@@ -584,25 +584,8 @@ class PbftCore:
             timeout *= 2 ** min(self.vc_target - self.height_start_view, MAX_VIEW_BACKOFF)
         self.env.set_timer("round", timeout, self._on_round_timeout)
 
-    def _valid_prepared(self, cert: PreparedCert, height: int) -> bytes | None:
-        """The block hash a prepared certificate for ``height`` proves, or None if it proves nothing."""
-        try:
-            block = Block.decode(cert.block)
-        except ConsortiaError:
-            return None
-        if block.height != height:
-            return None
-        block_hash = self.suite.hash(block.header.encode())
-        allowed = set(self.validators)
-        message = prepare_vote_bytes(self.chain_id, height, cert.view, block_hash)
-        signers = set()
-        for vote in cert.votes:
-            if vote.validator in allowed and vote.validator not in signers and self.suite.verify(vote.validator, message, vote.signature):
-                signers.add(vote.validator)
-        return block_hash if len(signers) >= self.quorum else None
-
     def _valid_view_change(self, vc: ViewChange) -> bool:
-        return all(self._valid_prepared(cert, vc.height + i) is not None for i, cert in enumerate(vc.prepared))
+        return view_change_is_valid(self.suite, self.chain_id, self.validators, self.quorum, vc)
 
     def _on_view_change(self, msg: ViewChange) -> None:
         if msg.new_view <= self.view:
@@ -634,24 +617,6 @@ class PbftCore:
             self.env.broadcast(nv)
             self._on_new_view(nv)  # type: ignore[arg-type]
 
-    def _carried_forward(self, base: int, vcs: list[ViewChange]) -> list[tuple[int, bytes, bytes]]:
-        """The blocks a new view must re-propose, as (height, encoding, hash): height by height
-        from the view changes' watermark ``base``, the highest-view prepared block, while it
-        extends the one chosen below it."""
-        chosen: list[tuple[int, bytes, bytes]] = []
-        parent = self.app.store.get_block_hash(base - 1) if hasattr(self.app, "store") else self.app.head().block_hash
-        for i in range(MAX_PREPARED_CERTS):
-            certs = [vc.prepared[i] for vc in vcs if i < len(vc.prepared)]
-            if not certs:
-                break
-            best = max(certs, key=lambda c: (c.view, c.block))
-            block = Block.decode(best.block)
-            if block.header.parent_hash != parent:
-                break
-            parent = self.suite.hash(block.header.encode())
-            chosen.append((base + i, best.block, parent))
-        return chosen
-
     def _on_new_view(self, msg: NewView) -> None:
         fresh_view = msg.view > self.view or not any(msg.view in s.accepted for s in self.slots.values())
         if msg.view < self.view or msg.view == self.entered_view or not fresh_view:
@@ -675,7 +640,8 @@ class PbftCore:
         if len(valid) < self.quorum:
             self.dropped["invalid"] += 1
             return
-        carried = self._carried_forward(msg.height, list(valid.values()))
+        base_parent = self.app.store.get_block_hash(msg.height - 1) if hasattr(self.app, "store") else self.app.head().block_hash
+        carried = carried_forward(self.suite, msg.height, base_parent, list(valid.values()))
         # Built before some of our commits (we caught up since): what it carries below our
         # watermark must be exactly what we committed there.
         for height, _, block_hash in carried:
