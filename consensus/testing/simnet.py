@@ -323,8 +323,9 @@ class SimNetwork:
 
     # --- load ------------------------------------------------------------------------------
 
-    def submit(self, count: int = 1) -> list[bytes]:
-        """Signed admin transactions, gossiped to every node that is up (as tx forwarding would)."""
+    def submit(self, count: int = 1, param: str = "block_tx_limit") -> list[bytes]:
+        """Signed admin transactions setting ``param`` to random values, gossiped to every node
+        that is up (as tx forwarding would)."""
         hashes = []
         for _ in range(count):
             value = self.rng.randint(1_000, 50_000)
@@ -335,7 +336,7 @@ class SimNetwork:
                 sender_pubkey=self.admin.public_bytes,
                 to=SYSCONFIG,
                 method="set",
-                args=codec.encode({"key": "block_tx_limit", "value": value}),
+                args=codec.encode({"key": param, "value": value}),
                 fuel_limit=1_000_000,
             )
             signed = Transaction(**{**tx.to_map(), "signature": self.suite.sign(self.admin.private_bytes, tx.signing_bytes())})
