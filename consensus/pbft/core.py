@@ -49,6 +49,7 @@ from consensus.pbft.messages import (
     sign_message,
     verify_message,
 )
+from consensus.pbft.journal import VoteJournal
 from consensus.pbft.viewchange import carried_forward, view_change_is_valid
 from consensus.timers import ProposalTimer
 from node.crypto.base import KeyPair
@@ -96,7 +97,9 @@ class PbftCore:
         self.early: dict[int, list[PrePrepare]] = defaultdict(list)
         # View change state for the current low watermark; reset whenever a block commits.
         self.view_changes: dict[int, dict[bytes, ViewChange]] = defaultdict(dict)
-        self.vc_target = 0  # highest view we asked for
+        self.journal = VoteJournal(getattr(app, "store", None))
+        self.journal.committed(self.height - 1)
+        self.vc_target = max(self.view, self.journal.left_view)  # highest view we asked for (kept across restarts)
         self.own_view_changes: dict[int, ViewChange] = {}  # ours at this watermark, by view: repeated on timeouts
         self.new_view_sent: set[int] = set()
         self.entered_view = -1  # the last view entered through NEW-VIEW
@@ -146,8 +149,11 @@ class PbftCore:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._arm_round_timer()
-        self._schedule_proposal()
+        if self.in_view_change:
+            self._repeat_view_change()  # we had asked to leave this view before a restart
+        else:
+            self._arm_round_timer()
+            self._schedule_proposal()
 
     def stop(self) -> None:
         self.stopped = True
@@ -241,6 +247,8 @@ class PbftCore:
         h = self._next_proposal_height()
         if h is None or (h > self.height and not self._has_pending()):
             return
+        if self.journal.signed_before("preprepare", h, self.view) is not None:
+            return  # proposed here before a restart and lost it: never a second block; the view will change
         parent_hash = None if h == self.height else self.slots[h - 1].accepted[self.view][1]
         try:
             proposal = self.app.propose(
@@ -256,6 +264,7 @@ class PbftCore:
             return
         msg = self._sign(PrePrepare(h, self.view, proposal.block.encode(), self.key.public_bytes))
         assert isinstance(msg, PrePrepare)
+        self.journal.record("preprepare", h, self.view, proposal.block_hash)
         self.env.broadcast(msg)
         self._accept_proposal(h, self.view, msg.block, self.key.public_bytes)
         self._schedule_proposal()
@@ -392,7 +401,11 @@ class PbftCore:
     def _send_prepare(self, slot: Slot, view: int, block_hash: bytes) -> None:
         if view in slot.sent_prepare or not self.is_validator:
             return
+        if not self.journal.may_sign("prepare", slot.height, view, block_hash):
+            self.dropped["conflicts_with_journal"] += 1  # we prepared another block here before a restart
+            return
         slot.sent_prepare.add(view)
+        self.journal.record("prepare", slot.height, view, block_hash)
         msg = self._sign(Prepare(slot.height, view, block_hash, self.key.public_bytes))
         slot.own_votes.append(msg)
         self.env.broadcast(msg)
@@ -429,7 +442,11 @@ class PbftCore:
             below = self.slots.get(slot.height - 1)
             if below is None or below.sent_commit.get(view) != block.header.parent_hash:
                 return
+        if not self.journal.may_sign("commit", slot.height, view, slot.prepared_hash):
+            self.dropped["conflicts_with_journal"] += 1
+            return
         slot.sent_commit[view] = slot.prepared_hash
+        self.journal.record("commit", slot.height, view, slot.prepared_hash)
         msg = self._sign(Commit(slot.height, view, slot.prepared_hash, self.key.public_bytes))
         slot.own_votes.append(msg)
         self.env.broadcast(msg)
@@ -474,6 +491,7 @@ class PbftCore:
         if new_height == self.height:
             return
         self.height = new_height
+        self.journal.committed(new_height - 1)
         for h in [h for h in self.slots if h < new_height]:
             del self.slots[h]  # garbage collection: the certificate below is the checkpoint
         self._drop_orphaned_proposals()
@@ -484,12 +502,7 @@ class PbftCore:
         if self.in_view_change:
             # Having asked to leave view v, we never vote in it again, at any height: a NEW-VIEW
             # built from our request relies on that. Ask again from the new watermark.
-            vc = self._sign(ViewChange(self.height, self.vc_target, self._prepared_run(), self.key.public_bytes))
-            assert isinstance(vc, ViewChange)
-            self.own_view_changes = {self.vc_target: vc}
-            self.env.broadcast(vc)
-            self.view_changes[self.vc_target][self.key.public_bytes] = vc
-            self._arm_view_change_timer()
+            self._repeat_view_change()
         else:
             self.own_view_changes = {}
             self.height_start_view = self.view
@@ -509,6 +522,15 @@ class PbftCore:
                 self._check_committed(lowest, *key)
         if self.height == new_height:
             self._schedule_proposal()
+
+    def _repeat_view_change(self) -> None:
+        """Ask for ``vc_target`` again, from the current watermark (after a commit or a restart)."""
+        vc = self._sign(ViewChange(self.height, self.vc_target, self._prepared_run(), self.key.public_bytes))
+        assert isinstance(vc, ViewChange)
+        self.own_view_changes = {self.vc_target: vc}
+        self.env.broadcast(vc)
+        self.view_changes[self.vc_target][self.key.public_bytes] = vc
+        self._arm_view_change_timer()
 
     def _drop_orphaned_proposals(self) -> None:
         """Proposals that no longer extend the committed head (e.g. catch-up committed another
@@ -550,7 +572,27 @@ class PbftCore:
         for h in sorted(self.slots)[:2]:
             for vote in self.slots[h].own_votes[-4:]:  # a lost vote may be all that is missing
                 self.env.broadcast(vote)
+        ahead = self._decided_elsewhere()
+        if ahead is not None and not self.in_view_change:
+            # The others are committing in this view; we are the one behind. Leaving the view
+            # would take us out of consensus until the next view change: catch up instead.
+            self.env.request_sync(ahead, None)
+            self._arm_round_timer()
+            return
         self._start_view_change(max(self.view, self.vc_target) + 1)
+
+    def _decided_elsewhere(self) -> int | None:
+        """A height at or above our watermark that others have evidently committed, if any: 2f+1
+        COMMITs for one block in a slot, or COMMITs beyond the window from f+1 validators (so
+        at least one honest one; a lone Byzantine validator cannot keep us from changing views)."""
+        for h in sorted(self.slots, reverse=True):
+            if any(len(votes) >= self.quorum for votes in self.slots[h].commits.values()):
+                return h
+        f = len(self.validators) - self.quorum
+        senders = {sender for sender, msgs in self.future.items() if any(isinstance(m, Commit) for m in msgs)}
+        if len(senders) >= f + 1:
+            return max(m.height for msgs in self.future.values() for m in msgs if isinstance(m, Commit))
+        return None
 
     def _prepared_run(self) -> tuple[PreparedCert, ...]:
         """Our prepared certificates from the low watermark up, stopping at the first gap."""
@@ -565,6 +607,7 @@ class PbftCore:
         if new_view <= self.vc_target or not self.is_validator:
             return
         self.vc_target = new_view
+        self.journal.record_view_change(new_view)
         self.view_changes_total += 1
         self.proposal_timer.cancel()
         msg = self._sign(ViewChange(self.height, new_view, self._prepared_run(), self.key.public_bytes))

@@ -113,3 +113,41 @@ def test_new_view_without_a_quorum_or_from_the_wrong_primary_is_refused(tmp_path
         assert net.run_until(lambda: net.min_honest_height() >= 5, 60_000)
     finally:
         net.close()
+
+
+def test_a_restarted_validator_keeps_its_promises(tmp_path):
+    """What a validator signed survives a crash: after restarting it will not prepare another block
+    at a (height, view) where its journal says it prepared one, nor vote in a view it asked to leave."""
+    from consensus.pbft.journal import VoteJournal
+
+    net = SimNetwork(tmp_path, seed=21)
+    try:
+        assert net.run_until(lambda: net.min_honest_height() >= 3, 60_000)
+        victim = next(n for n in net.nodes if n.core.primary(n.core.view) != n.key.public_bytes)
+        net.crash(victim.index)
+        net.run_for(2_000)
+        # Pretend it had prepared some other block at the next height before the crash.
+        from node.store.chainstore import ChainStore
+
+        live = next(n for n in net.nodes if n.up)
+        next_height, view = live.chain.height + 1, live.core.view
+        store = ChainStore(victim.home / "data")
+        journal = VoteJournal(store)
+        for h in range(next_height, next_height + 20):
+            journal.record("prepare", h, view, b"\x42" * 32)
+        store.close()
+        net.restart(victim.index)
+        net.submit(3)
+        assert net.run_until(lambda: victim.core.dropped["conflicts_with_journal"] >= 1, 30_000)
+        assert net.run_until(lambda: net.min_honest_height() >= next_height + 3, 60_000), net.heights()
+        assert net.conflicts == []
+        # A journal that says we left view v puts a restarted validator back into its view change.
+        net.crash(victim.index)
+        store = ChainStore(victim.home / "data")
+        journal = VoteJournal(store)
+        journal.record_view_change(view + 5)
+        store.close()
+        net.restart(victim.index)
+        assert victim.core.vc_target >= view + 5
+    finally:
+        net.close()

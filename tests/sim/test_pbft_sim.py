@@ -205,8 +205,9 @@ def test_primary_crash_with_blocks_in_flight(tmp_path, seed):
 
 
 def test_new_views_carry_prepared_blocks_forward(tmp_path):
-    """Across seeds, primaries crash while blocks are prepared but not committed: some NEW-VIEW
-    must re-propose several prepared heights, and still nothing conflicts."""
+    """Across seeds, primaries crash while blocks are prepared but not committed (one more
+    validator is cut off for a while, so the prepared blocks cannot gather commits): some
+    NEW-VIEW must re-propose several prepared heights, and still nothing conflicts."""
     carried = 0
     for seed in range(8):
         net = make(tmp_path, 100 + seed, faults=LinkFaults(min_delay_ms=20, max_delay_ms=40))
@@ -217,6 +218,10 @@ def test_new_views_carry_prepared_blocks_forward(tmp_path):
                 net.run_until(lambda: primary.core is not None and len(primary.core.in_flight()) >= 3, 20_000)
                 net.run_for(net.rng.randint(20, 60))
                 net.crash(primary.index)
+                cut_off = net.rng.choice([n.index for n in net.nodes if n.up])
+                net.partition({cut_off}, {n.index for n in net.nodes if n.index != cut_off})
+                net.run_for(net.rng.randint(50, 1_500))
+                net.heal()
                 live = [n for n in net.nodes if n.up]
                 start = max(n.chain.height for n in live)
                 assert net.run_until(lambda: min(n.chain.height for n in live) >= start + 5, 300_000), net.heights()
@@ -227,7 +232,7 @@ def test_new_views_carry_prepared_blocks_forward(tmp_path):
             carried += sum(n.core.carried_total for n in net.nodes if n.core is not None)
         finally:
             net.close()
-    assert carried > 0
+    assert carried > 0, carried
 
 
 @pytest.mark.parametrize("seed", range(6))
