@@ -38,6 +38,8 @@ class ClusterResult:
     latency_p99_ms: float
     catchup_blocks: int
     catchup_blocks_per_min: float
+    view_changes: int  # during the throughput and latency runs, all validators: a stall shows here
+    max_in_flight: int
 
 
 async def _rpc(session: aiohttp.ClientSession, url: str, method: str, *params: object) -> object:
@@ -129,6 +131,28 @@ async def _latency(net: LocalNet, live: list[int], txs: list[str], rate: float, 
     return offered, lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
 
 
+async def _wait_meshed(net: LocalNet, live: list[int], timeout: float) -> None:
+    """Start the load only once every validator links to every other: a link still connecting
+    would otherwise be measured as a slow cluster."""
+    deadline = time.perf_counter() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            counts = [len(await _rpc(session, net.nodes[i].url, "node_peers")) for i in live]  # type: ignore[arg-type]
+            if min(counts) >= len(live) - 1:
+                return
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"validators did not all connect within {timeout:.0f}s (peers: {counts})")
+            await asyncio.sleep(0.1)
+
+
+async def _engine_status(url: str) -> dict[str, object]:
+    async with aiohttp.ClientSession() as session:
+        info = await _rpc(session, url, "node_info")
+    assert isinstance(info, dict)
+    engine = info.get("engine", {})
+    return engine if isinstance(engine, dict) else {}
+
+
 async def _catchup(net: LocalNet, laggard: int, blocks: int = 1_500) -> tuple[int, float]:
     """Stop one validator, let the others make ``blocks`` quick blocks, restart it and time its catch-up."""
     from node.sdk import Account, RpcClient
@@ -165,6 +189,7 @@ async def run_cluster(suite: str, txs: int = 8_000, consensus: str = "pbft", ver
         try:
             await net.wait_ready(60)
             live = [0, 1, 2, 3]
+            await _wait_meshed(net, live, 60)
             async with aiohttp.ClientSession() as session:
                 head = int(await _rpc(session, net.nodes[0].url, "chain_blockNumber"))  # type: ignore[arg-type]
             watcher = CommitWatcher(net.nodes[0].url, head + 1)
@@ -173,11 +198,14 @@ async def run_cluster(suite: str, txs: int = 8_000, consensus: str = "pbft", ver
             max_tps, n = await _max_throughput(net, live, signed[:txs], watcher)
             offered, p50, p99 = await _latency(net, live, signed[txs:], max_tps / 2, watcher)
             watcher.stop()
+            engines = [await _engine_status(net.nodes[i].url) for i in live]
             blocks, per_min = await _catchup(net, laggard=3)
             return ClusterResult(
                 suite=suite, consensus=consensus, validators=4, max_tps=round(max_tps, 1), max_tps_txs=n, half_load_tps=round(offered, 1),
                 latency_p50_ms=round(p50, 1), latency_p99_ms=round(p99, 1), catchup_blocks=blocks,
                 catchup_blocks_per_min=round(per_min, 0),
+                view_changes=sum(int(e.get("view_changes", 0)) for e in engines),
+                max_in_flight=max(int(e.get("max_in_flight", 1)) for e in engines),
             )
         finally:
             net.stop()

@@ -233,7 +233,9 @@ class Chain:
         parent = self.parent_state(parent_hash)
         if height != parent.height + 1:
             raise ConsensusError(f"cannot propose height {height} on parent {parent.height}")
-        candidates = self.pool.select(max_txs, exclude=parent.tx_hashes)
+        # The limit in force is the parent's: a pending parent may have just changed it.
+        limit = ChainParams.read(parent.state if parent.state is not None else self.state).block_tx_limit
+        candidates = self.pool.select(min(max_txs, limit), exclude=parent.tx_hashes)
         timestamp_ms = max(timestamp_ms, parent.timestamp_ms)
         result = self.executor.execute_block(
             candidates, height=height, timestamp_ms=timestamp_ms, prev_state_root=parent.state_root, strict=False,

@@ -80,6 +80,7 @@ class Slot:
     sent_prepare: set[int] = field(default_factory=set)
     sent_commit: dict[int, bytes] = field(default_factory=dict)  # view -> hash we sent COMMIT for
     own_votes: list[ConsensusMessage] = field(default_factory=list)  # re-sent on timeout (lossy links)
+    own_proposal: PrePrepare | None = None  # ours, when we are the primary: re-sent likewise
 
 
 class PbftCore:
@@ -158,6 +159,7 @@ class PbftCore:
     def stop(self) -> None:
         self.stopped = True
         self.env.cancel_timer("round")
+        self.env.cancel_timer("nudge")
         self.proposal_timer.cancel()
 
     def in_flight(self) -> list[int]:
@@ -188,6 +190,41 @@ class PbftCore:
     def _arm_round_timer(self) -> None:
         if not self.stopped and self.is_validator:
             self.env.set_timer("round", self._round_timeout_ms(), self._on_round_timeout)
+            self._arm_nudge()
+
+    def _arm_nudge(self) -> None:
+        """Well before the round times out, repeat what we said for the lowest heights: a lost
+        message (a link that was still connecting, a full queue) then costs a fraction of the
+        timeout instead of a view change."""
+        delay = max(100, self.app.params().consensus_timeout_ms // 3)
+        height = self.height
+        self.env.set_timer("nudge", delay, lambda: self._on_nudge(height))
+
+    def _on_nudge(self, height: int) -> None:
+        if self.stopped or height != self.height:
+            return
+        self.resend_own_messages(heights=2)
+        self._arm_nudge()
+
+    def on_peer_connected(self) -> None:
+        """A validator (re)connected and may have missed everything we sent while it was away."""
+        self.resend_own_messages(heights=self.window)
+
+    def resend_own_messages(self, heights: int) -> None:
+        """Broadcast again our proposals and votes for the lowest ``heights`` uncommitted heights,
+        and our view-change requests (the receivers drop what they already have)."""
+        if self.stopped or not self.is_validator:
+            return
+        for h in sorted(self.slots)[:heights]:
+            slot = self.slots[h]
+            if slot.own_proposal is not None:
+                self.env.broadcast(slot.own_proposal)
+            for vote in slot.own_votes[-4:]:
+                self.env.broadcast(vote)
+        for vc in self.own_view_changes.values():
+            self.env.broadcast(vc)
+        if self.last_new_view is not None and self.last_new_view.sender == self.key.public_bytes and self.last_new_view.view == self.view:
+            self.env.broadcast(self.last_new_view)
 
     def _committed_view(self) -> int:
         """The view of the last certificate: where the rest of the network is (after catch-up too)."""
@@ -265,6 +302,7 @@ class PbftCore:
         msg = self._sign(PrePrepare(h, self.view, proposal.block.encode(), self.key.public_bytes))
         assert isinstance(msg, PrePrepare)
         self.journal.record("preprepare", h, self.view, proposal.block_hash)
+        self._slot(h).own_proposal = msg
         self.env.broadcast(msg)
         self._accept_proposal(h, self.view, msg.block, self.key.public_bytes)
         self._schedule_proposal()
@@ -569,9 +607,7 @@ class PbftCore:
             self._arm_view_change_timer()
             return
         log.info("event=pbft_round_timeout height=%d view=%d", self.height, self.view)
-        for h in sorted(self.slots)[:2]:
-            for vote in self.slots[h].own_votes[-4:]:  # a lost vote may be all that is missing
-                self.env.broadcast(vote)
+        self.resend_own_messages(heights=2)  # a lost message may be all that is missing
         ahead = self._decided_elsewhere()
         if ahead is not None and not self.in_view_change:
             # The others are committing in this view; we are the one behind. Leaving the view

@@ -103,6 +103,12 @@ class CoreEngine(ConsensusEngine):
     def on_transactions(self) -> None:
         self.core.on_transactions()
 
+    def on_peer_connected(self) -> None:
+        """A validator (re)connected: repeat what it may have missed (engines that need it)."""
+        hook = getattr(self.core, "on_peer_connected", None)
+        if hook is not None:
+            hook()
+
     def on_synced(self) -> None:
         """Blocks were committed by catch-up: move the state machine to the new head."""
         self.core.advance()

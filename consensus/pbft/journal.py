@@ -18,6 +18,7 @@ from node.errors import DecodeError
 
 JOURNAL_KEY = "pbft.journal"
 KINDS = ("preprepare", "prepare", "commit")
+SYNC = True  # a validator must not double-sign after a power loss either (like Raft's term and vote)
 
 
 class MetaStore(Protocol):
@@ -49,7 +50,7 @@ class VoteJournal:
     def _save(self) -> None:
         if self.store is not None:
             entries = [[k, h, v, b] for (k, h, v), b in sorted(self.signed.items())]
-            self.store.meta_put(JOURNAL_KEY, msgpack.packb({"left_view": self.left_view, "signed": entries}))
+            self.store.meta_put(JOURNAL_KEY, msgpack.packb({"left_view": self.left_view, "signed": entries}), sync=SYNC)
 
     def may_sign(self, kind: str, height: int, view: int, block_hash: bytes) -> bool:
         """False if we already signed a different block for this (kind, height, view)."""

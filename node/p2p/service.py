@@ -72,6 +72,8 @@ class NetworkService:
         self.net.send(peer, {"t": "status", "height": self.chain.height})
         # A peer that was away missed our forwards: hand it everything still pending.
         self._send_pending([peer])
+        if self.engine is not None:
+            self.engine.on_peer_connected()
 
     def _send_pending(self, peers: list[bytes], older_than_ms: int = 0, local_only: bool = False) -> int:
         pending = self.chain.pool.pending_raw(older_than_ms=older_than_ms, limit=REGOSSIP_LIMIT, local_only=local_only)

@@ -185,8 +185,8 @@ class ChainStore:
     def meta_get(self, name: str) -> bytes | None:
         return self._db.get(P_META + name.encode())
 
-    def meta_put(self, name: str, value: bytes) -> None:
-        self._db.put(P_META + name.encode(), value, sync=True)
+    def meta_put(self, name: str, value: bytes, *, sync: bool = True) -> None:
+        self._db.put(P_META + name.encode(), value, sync=sync)
 
     # --- commit ----------------------------------------------------------------------------
 

@@ -315,3 +315,22 @@ def test_block_transactions_are_pooled_once_verified(testnet, tmp_path, monkeypa
     assert len(b.pool) == 0
     a.store.close()
     b.store.close()
+
+
+def test_child_of_a_pending_block_obeys_the_limit_its_parent_sets(testnet, tmp_path):
+    """The primary asks for the committed block_tx_limit; a pending parent that lowers it wins,
+    or the other validators would refuse the child."""
+    a = Chain(testnet.genesis, ChainStore(tmp_path / "a"))
+    b = Chain(testnet.genesis, ChainStore(tmp_path / "b"))
+    proposer = testnet.validator.public_bytes
+    a.submit(testnet.tx(testnet.admin, method="set", args={"key": "block_tx_limit", "value": 2}).encode())
+    p1 = a.propose(height=1, view=0, proposer=proposer, timestamp_ms=1_700_000_000_500, max_txs=1)
+    for _ in range(4):
+        a.submit(testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 7}).encode())
+    p2 = a.propose(height=2, view=0, proposer=proposer, timestamp_ms=1_700_000_000_600,
+                   max_txs=a.params().block_tx_limit, parent_hash=p1.block_hash)
+    assert len(p2.block.txs) == 2
+    b.validate(p1.block)
+    assert b.validate(p2.block) == p2.block_hash
+    a.store.close()
+    b.store.close()
