@@ -351,14 +351,6 @@ class Chain:
                 keep[pending.block_hash] = pending
         self._pending = keep
 
-    def forget_pending(self, block_hashes: "set[bytes] | None" = None) -> None:
-        """Drop executed-but-uncommitted blocks (all, or those given): consensus abandoned them."""
-        if block_hashes is None:
-            self._pending.clear()
-        else:
-            for h in block_hashes:
-                self._pending.pop(h, None)
-
     @property
     def pending_count(self) -> int:
         return len(self._pending)

@@ -103,8 +103,7 @@ class PbftCore:
         self.vc_target = max(self.view, self.journal.left_view)  # highest view we asked for (kept across restarts)
         self.own_view_changes: dict[int, ViewChange] = {}  # ours at this watermark, by view: repeated on timeouts
         self.new_view_sent: set[int] = set()
-        self.entered_view = -1  # the last view entered through NEW-VIEW
-        self.last_new_view: NewView | None = None  # repeated to validators that missed it
+        self.last_new_view: NewView | None = None  # the last view entered by NEW-VIEW; repeated to validators that missed it
         self.dropped: dict[str, int] = defaultdict(int)
         self.view_changes_total = 0
         self.max_in_flight = 0
@@ -698,7 +697,8 @@ class PbftCore:
 
     def _on_new_view(self, msg: NewView) -> None:
         fresh_view = msg.view > self.view or not any(msg.view in s.accepted for s in self.slots.values())
-        if msg.view < self.view or msg.view == self.entered_view or not fresh_view:
+        entered_before = self.last_new_view is not None and msg.view == self.last_new_view.view
+        if msg.view < self.view or entered_before or not fresh_view:
             self.dropped["wrong_view"] += 1
             return
         if msg.height < self.height - FUTURE_WINDOW:
@@ -731,7 +731,6 @@ class PbftCore:
         carried = [c for c in carried if c[0] >= self.height]
         self.last_new_view = msg
         self.view = msg.view
-        self.entered_view = msg.view
         for v in [v for v in self.view_changes if v <= msg.view]:
             del self.view_changes[v]
         self.own_view_changes = {v: vc for v, vc in self.own_view_changes.items() if v > msg.view}
