@@ -70,6 +70,7 @@ class ParentState:
     state_root: bytes
     timestamp_ms: int
     state: StateReader | None  # None: the committed state itself
+    params: ChainParams  # in force for the child (a pending parent may have just changed them)
     used_nonces: frozenset[tuple[bytes, bytes]]
     tx_hashes: frozenset[bytes]
 
@@ -204,7 +205,8 @@ class Chain:
         next block's validators and quorum are only known once it commits."""
         head = self.head()
         if parent_hash is None or parent_hash == head.block_hash:
-            return ParentState(head.height, head.block_hash, head.state_root, head.timestamp_ms, None, frozenset(), frozenset())
+            return ParentState(head.height, head.block_hash, head.state_root, head.timestamp_ms, None, self.params(),
+                               frozenset(), frozenset())
         ancestry: list[PendingBlock] = []
         cursor = parent_hash
         while cursor != head.block_hash:
@@ -224,7 +226,7 @@ class Chain:
             nonces.update((n.sender, n.nonce) for n in pending.result.nonces)
             tx_hashes.update(c.hash for c in pending.result.txs)
         parent = ancestry[0].block.header
-        return ParentState(parent.height, parent_hash, parent.state_root, parent.timestamp_ms, state,
+        return ParentState(parent.height, parent_hash, parent.state_root, parent.timestamp_ms, state, ChainParams.read(state),
                            frozenset(nonces), frozenset(tx_hashes))
 
     def propose(self, *, height: int, view: int, proposer: bytes, timestamp_ms: int, max_txs: int,
@@ -233,9 +235,7 @@ class Chain:
         parent = self.parent_state(parent_hash)
         if height != parent.height + 1:
             raise ConsensusError(f"cannot propose height {height} on parent {parent.height}")
-        # The limit in force is the parent's: a pending parent may have just changed it.
-        limit = ChainParams.read(parent.state if parent.state is not None else self.state).block_tx_limit
-        candidates = self.pool.select(min(max_txs, limit), exclude=parent.tx_hashes)
+        candidates = self.pool.select(min(max_txs, parent.params.block_tx_limit), exclude=parent.tx_hashes)
         timestamp_ms = max(timestamp_ms, parent.timestamp_ms)
         result = self.executor.execute_block(
             candidates, height=height, timestamp_ms=timestamp_ms, prev_state_root=parent.state_root, strict=False,
@@ -278,8 +278,7 @@ class Chain:
             raise ConsensusError(f"block height {hdr.height} does not extend its parent at {parent.height}")
         if hdr.timestamp_ms < parent.timestamp_ms:
             raise ConsensusError("block timestamp goes backwards")
-        limit = ChainParams.read(parent.state if parent.state is not None else self.state).block_tx_limit
-        if len(block.txs) > limit:
+        if len(block.txs) > parent.params.block_tx_limit:
             raise ConsensusError("block has more transactions than block_tx_limit")
         checked: list[CheckedTx] = []
         fresh: list[CheckedTx] = []
