@@ -239,7 +239,7 @@ class Chain:
         timestamp_ms = max(timestamp_ms, parent.timestamp_ms)
         result = self.executor.execute_block(
             candidates, height=height, timestamp_ms=timestamp_ms, prev_state_root=parent.state_root, strict=False,
-            base=parent.state, used_nonces=parent.used_nonces,
+            base=parent.state, used_nonces=parent.used_nonces, params=parent.params,
         )
         if result.dropped:
             # Only drop what is invalid for good; a nonce used by a pending block may come back
@@ -292,7 +292,7 @@ class Chain:
                 fresh.append(c)
         result = self.executor.execute_block(
             checked, height=hdr.height, timestamp_ms=hdr.timestamp_ms, prev_state_root=parent.state_root, strict=True,
-            base=parent.state, used_nonces=parent.used_nonces,
+            base=parent.state, used_nonces=parent.used_nonces, params=parent.params,
         )
         for name in ("tx_root", "receipt_root", "state_root"):
             if getattr(hdr, name) != getattr(result, name):

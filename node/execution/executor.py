@@ -116,6 +116,7 @@ class Executor:
         strict: bool,
         base: StateReader | None = None,
         used_nonces: frozenset[tuple[bytes, bytes]] = frozenset(),
+        params: ChainParams | None = None,
     ) -> BlockExecution:
         """Execute ``txs`` as block ``height``.
 
@@ -128,7 +129,7 @@ class Executor:
         (sender, nonce) pairs those parents consume, which this block may not reuse.
         """
         parent_state = base if base is not None else self.state
-        params = self.params(parent_state)
+        params = params if params is not None else self.params(parent_state)  # the caller's copy, if it read them
         block_state = StateOverlay(parent_state)
         info = BlockInfo(height=height, timestamp_ms=timestamp_ms, chain_id=self.chain_id)
         included: list[CheckedTx] = []
