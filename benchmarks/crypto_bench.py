@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from node.crypto import SUITES  # noqa: E402
-from node.crypto.bench import run  # noqa: E402
+from node.crypto import SUITES
+from node.crypto.bench import run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from node.vm.bench import format_result, run_vm_bench  # noqa: E402
+from node.vm.bench import format_result, run_vm_bench
 
 
 def main(argv: list[str] | None = None) -> int:

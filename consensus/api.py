@@ -8,8 +8,9 @@ by others by re-executing them, and commits a block together with its commit cer
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from node.crypto.base import CryptoSuite
 from node.execution.system.sysconfig import ChainParams

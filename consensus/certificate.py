@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from node.crypto.base import CryptoSuite
 from node.errors import ConsensusError

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from consensus.api import ConsensusEnv
@@ -14,7 +15,7 @@ class ProposalTimer:
 
     NAME = "propose"
 
-    def __init__(self, env: "ConsensusEnv", callback: Callable[[], None]) -> None:
+    def __init__(self, env: ConsensusEnv, callback: Callable[[], None]) -> None:
         self.env = env
         self.callback = callback
         self.due: int | None = None

@@ -12,7 +12,7 @@ from pathlib import Path
 from consensus.pbft.engine import AsyncPbftEnv, PbftEngine
 from consensus.raft.engine import RaftEngine
 from node.chain import Chain
-from node.config import GENESIS_FILE, KEY_FILE, DATA_DIR, NodeConfig, load_key
+from node.config import DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig, load_key
 from node.crypto.base import KeyPair
 from node.errors import ConfigError
 from node.genesis import Genesis

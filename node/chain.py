@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 import msgpack
 
@@ -21,10 +21,10 @@ from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.base import SystemContract
 from node.execution.system.sysconfig import SYSCONFIG_ADDRESS, ChainParams, SysConfig
 from node.genesis import Genesis
+from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
 from node.store.chainstore import BlockCommit, ChainStore
 from node.txcheck import CheckedTx, check_transaction
-from node.sigverify import BatchVerifier
 from node.txpool import PoolLimits, TxPool
 from node.vm import WasmVM
 from node.vm.registry import ContractRegistry
@@ -83,7 +83,7 @@ class Chain:
         *,
         vm: ContractVM | None = None,
         wasm_cache_dir: Path | None = None,
-        pool_limits: PoolLimits = PoolLimits(),
+        pool_limits: PoolLimits | None = None,
         extra_contracts: tuple[SystemContract, ...] = (),
     ) -> None:
         self.genesis = genesis
@@ -116,7 +116,7 @@ class Chain:
             expiry_window=lambda: self.params().tx_expiry_window,
             max_tx_bytes=lambda: self.params().max_tx_bytes,
             max_tx_fuel=lambda: self.params().max_tx_fuel,
-            limits=pool_limits,
+            limits=pool_limits or PoolLimits(),
         )
 
     # --- genesis ---------------------------------------------------------------------------

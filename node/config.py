@@ -68,7 +68,7 @@ class NodeConfig:
         (home / CONFIG_FILE).write_text(tomli_w.dumps(self.to_toml()))
 
     @classmethod
-    def load(cls, home: Path) -> "NodeConfig":
+    def load(cls, home: Path) -> NodeConfig:
         path = home / CONFIG_FILE
         try:
             raw = tomllib.loads(path.read_text())

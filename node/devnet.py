@@ -26,7 +26,6 @@ from node.crypto.base import KeyPair
 from node.genesis import Genesis, GenesisNode
 from node.p2p.certs import make_ca, write_node_tls
 
-
 # Ports are taken below the kernel's ephemeral range (32768+ by default), so that outgoing
 # connections of other processes cannot grab a port between our check and the node's bind.
 _PORT_RANGE = (20_000, 32_000)

@@ -61,7 +61,7 @@ class Genesis:
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: Path) -> "Genesis":
+    def load(cls, path: Path) -> Genesis:
         try:
             raw = json.loads(Path(path).read_text())
         except FileNotFoundError:
@@ -71,7 +71,7 @@ class Genesis:
         return cls.from_json(raw, source=str(path))
 
     @classmethod
-    def from_json(cls, raw: Any, source: str = "genesis") -> "Genesis":
+    def from_json(cls, raw: Any, source: str = "genesis") -> Genesis:
         try:
             return _parse(raw)
         except ConsortiaError as exc:

@@ -7,8 +7,8 @@ the duplicate-leaf ambiguity of Bitcoin-style trees. The empty tree's root is ``
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 HashFn = Callable[[bytes], bytes]
 

@@ -12,7 +12,8 @@ costs O(writes in the block), not O(state).
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Mapping, Protocol
+from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol
 
 from node.wire import codec
 
@@ -54,10 +55,10 @@ class StateOverlay:
     def delete(self, key: bytes) -> None:
         self._writes[key] = _DELETED
 
-    def child(self) -> "StateOverlay":
+    def child(self) -> StateOverlay:
         return StateOverlay(self)
 
-    def merge_into(self, parent: "StateOverlay") -> None:
+    def merge_into(self, parent: StateOverlay) -> None:
         parent._writes.update(self._writes)
 
     @property

@@ -15,8 +15,8 @@ import asyncio
 import heapq
 import time
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable
 
 from node.crypto.base import CryptoSuite
 from node.errors import BadSignature, DuplicateTransaction, InvalidTransaction, PoolFull
@@ -107,7 +107,7 @@ class TxPool:
         self._insert(checked)
         return checked
 
-    async def add_async(self, raw: bytes, verify: "Callable[[bytes, bytes, bytes], Awaitable[bool]]") -> CheckedTx:
+    async def add_async(self, raw: bytes, verify: Callable[[bytes, bytes, bytes], Awaitable[bool]]) -> CheckedTx:
         """Like ``add``, with the signature checked by ``verify`` (e.g. a BatchVerifier) off the loop."""
         try:
             checked = self.check(raw)
@@ -213,7 +213,7 @@ class TxPool:
         self._arrived.clear()
         try:
             await asyncio.wait_for(self._arrived.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

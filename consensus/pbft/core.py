@@ -37,19 +37,19 @@ from dataclasses import dataclass, field
 
 from consensus.api import Application, ConsensusEnv
 from consensus.certificate import quorum_size
+from consensus.pbft.journal import VoteJournal
 from consensus.pbft.messages import (
     MAX_PREPARED_CERTS,
     Commit,
     ConsensusMessage,
     NewView,
-    PrePrepare,
     Prepare,
     PreparedCert,
+    PrePrepare,
     ViewChange,
     sign_message,
     verify_message,
 )
-from consensus.pbft.journal import VoteJournal
 from consensus.pbft.viewchange import carried_forward, view_change_is_valid
 from consensus.timers import ProposalTimer
 from node.crypto.base import KeyPair

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from consensus.api import Application, ConsensusEngine
 from consensus.pbft.core import PbftCore

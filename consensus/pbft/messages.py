@@ -9,7 +9,7 @@ still proves who said it. Commit messages are signed over exactly ``commit_vote_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self, Union
+from typing import Any, ClassVar, Self
 
 from node.crypto.base import CryptoSuite
 from node.errors import DecodeError
@@ -73,7 +73,7 @@ class PrePrepare:
         return {"t": self.kind, "height": self.height, "view": self.view, "block": self.block, "sender": self.sender, "sig": self.signature}
 
     @classmethod
-    def from_map(cls, m: Any) -> "PrePrepare":
+    def from_map(cls, m: Any) -> PrePrepare:
         m = _keys(m, cls.kind, {"t", "height", "view", "block", "sender", "sig"})
         return cls(_u64(m["height"], "height"), _u64(m["view"], "view"), _bytes(m["block"], "block", 1),
                    _bytes(m["sender"], "sender", 1, 128), _bytes(m["sig"], "sig", 1, 128))
@@ -135,7 +135,7 @@ class PreparedCert:
         return {"block": self.block, "view": self.view, "votes": [v.to_map() for v in self.votes]}
 
     @classmethod
-    def from_map(cls, m: Any) -> "PreparedCert":
+    def from_map(cls, m: Any) -> PreparedCert:
         m = _keys(m, "prepared", {"block", "view", "votes"})
         return cls(_u64(m["view"], "view"), _bytes(m["block"], "block", 1), _votes(m["votes"]))
 
@@ -167,7 +167,7 @@ class ViewChange:
                 "prepared": [c.to_map() for c in self.prepared], "sender": self.sender, "sig": self.signature}
 
     @classmethod
-    def from_map(cls, m: Any) -> "ViewChange":
+    def from_map(cls, m: Any) -> ViewChange:
         m = _keys(m, cls.kind, {"t", "height", "new_view", "prepared", "sender", "sig"})
         if type(m["prepared"]) is not list or len(m["prepared"]) > MAX_PREPARED_CERTS:
             raise DecodeError(f"prepared must be a list of at most {MAX_PREPARED_CERTS} certificates")
@@ -201,7 +201,7 @@ class NewView:
                 "sender": self.sender, "sig": self.signature}
 
     @classmethod
-    def from_map(cls, m: Any) -> "NewView":
+    def from_map(cls, m: Any) -> NewView:
         m = _keys(m, cls.kind, {"t", "height", "view", "vcs", "sender", "sig"})
         if type(m["vcs"]) is not list or len(m["vcs"]) > MAX_CERT_SIGNATURES:
             raise DecodeError("view changes must be a list")
@@ -209,7 +209,7 @@ class NewView:
                    _bytes(m["sender"], "sender", 1, 128), _bytes(m["sig"], "sig", 1, 128))
 
 
-ConsensusMessage = Union[PrePrepare, Prepare, Commit, ViewChange, NewView]
+ConsensusMessage = PrePrepare | Prepare | Commit | ViewChange | NewView
 _KINDS = {c.kind: c for c in (PrePrepare, Prepare, Commit, ViewChange, NewView)}
 
 

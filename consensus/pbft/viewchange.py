@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from consensus.pbft.messages import MAX_PREPARED_CERTS, PreparedCert, ViewChange, prepare_vote_bytes
 from node.crypto.base import CryptoSuite

@@ -30,8 +30,8 @@ import msgpack
 
 from consensus.api import Application, ConsensusEnv
 from consensus.certificate import majority_quorum, verify_certificate
-from consensus.timers import ProposalTimer
 from consensus.raft.messages import Ack, Append, RaftMessage, RequestVote, Vote, sign_message, verify_message
+from consensus.timers import ProposalTimer
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError
 from node.wire.types import Block, CommitCertificate

@@ -7,7 +7,7 @@ acks is the block's commit certificate, with the term in the certificate's ``vie
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Union
+from typing import Any
 
 from node.crypto.base import CryptoSuite
 from node.errors import DecodeError
@@ -56,7 +56,7 @@ class RequestVote:
         return {"t": self.kind, "term": self.term, "lt": self.last_term, "lh": self.last_height, "sender": self.sender, "sig": self.signature}
 
     @classmethod
-    def from_map(cls, m: Any) -> "RequestVote":
+    def from_map(cls, m: Any) -> RequestVote:
         m = _fields(m, {"t", "term", "lt", "lh", "sender", "sig"})
         return cls(_u64(m["term"], "term"), _u64(m["lt"], "lt"), _u64(m["lh"], "lh"), _b(m["sender"], "sender", 1, 128), _b(m["sig"], "sig", 1, 128))
 
@@ -82,7 +82,7 @@ class Vote:
         return {"t": self.kind, "term": self.term, "cand": self.candidate, "ok": self.granted, "sender": self.sender, "sig": self.signature}
 
     @classmethod
-    def from_map(cls, m: Any) -> "Vote":
+    def from_map(cls, m: Any) -> Vote:
         m = _fields(m, {"t", "term", "cand", "ok", "sender", "sig"})
         if type(m["ok"]) is not bool:
             raise DecodeError("'ok' must be a boolean")
@@ -111,7 +111,7 @@ class Append:
                 "sender": self.sender, "sig": self.signature}
 
     @classmethod
-    def from_map(cls, m: Any) -> "Append":
+    def from_map(cls, m: Any) -> Append:
         m = _fields(m, {"t", "term", "height", "block", "cert", "sender", "sig"})
         return cls(_u64(m["term"], "term"), _u64(m["height"], "height"), _b(m["block"], "block"), _b(m["cert"], "cert"),
                    _b(m["sender"], "sender", 1, 128), _b(m["sig"], "sig", 1, 128))
@@ -133,13 +133,13 @@ class Ack:
         return {"t": self.kind, "term": self.term, "height": self.height, "hash": self.block_hash, "sender": self.sender, "sig": self.signature}
 
     @classmethod
-    def from_map(cls, m: Any) -> "Ack":
+    def from_map(cls, m: Any) -> Ack:
         m = _fields(m, {"t", "term", "height", "hash", "sender", "sig"})
         return cls(_u64(m["term"], "term"), _u64(m["height"], "height"), _b(m["hash"], "hash", 32, 32),
                    _b(m["sender"], "sender", 1, 128), _b(m["sig"], "sig", 1, 128))
 
 
-RaftMessage = Union[RequestVote, Vote, Append, Ack]
+RaftMessage = RequestVote | Vote | Append | Ack
 _KINDS = {c.kind: c for c in (RequestVote, Vote, Append, Ack)}
 
 

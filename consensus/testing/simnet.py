@@ -17,16 +17,16 @@ import heapq
 import random
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from consensus.certificate import quorum_for, verify_certificate
+from consensus.pbft.core import PbftCore
+from consensus.pbft.messages import ConsensusMessage, PrePrepare, decode_message, encode_message, sign_message
 from consensus.raft.core import RaftCore
 from consensus.raft.messages import decode_message as raft_decode
 from consensus.raft.messages import encode_message as raft_encode
-from consensus.pbft.core import PbftCore
-from consensus.pbft.messages import ConsensusMessage, PrePrepare, decode_message, encode_message, sign_message
 from node.chain import Chain, CommittedBlock
 from node.crypto import get_suite
 from node.crypto.base import KeyPair
@@ -56,7 +56,7 @@ class LinkFaults:
 class SimEnv:
     """The ConsensusEnv of one simulated node."""
 
-    def __init__(self, net: "SimNetwork", node: "SimNode") -> None:
+    def __init__(self, net: SimNetwork, node: SimNode) -> None:
         self.net = net
         self.node = node
         self._timer_tokens: dict[str, int] = {}
@@ -99,7 +99,7 @@ class SimNode:
     behaviour: str = HONEST
     chain: Chain | None = None
     store: ChainStore | None = None
-    core: "PbftCore | RaftCore | None" = None
+    core: PbftCore | RaftCore | None = None
     up: bool = False
     epoch: int = 0
     committed: dict[int, bytes] = field(default_factory=dict)

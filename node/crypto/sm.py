@@ -12,8 +12,9 @@ published vector before trusting it, so a half-working OpenSSL build falls throu
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature

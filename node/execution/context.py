@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from node.errors import ConsortiaError
 from node.state import StateOverlay
-from node.wire.types import Event, MAX_EVENTS_PER_RECEIPT
+from node.wire.types import MAX_EVENTS_PER_RECEIPT, Event
 
 # Fuel schedule for native operations (WASM instructions are metered by wasmtime itself).
 FUEL_TX_BASE = 1_000

@@ -6,8 +6,9 @@ transactions, so every node that executes the same block gets the same receipts 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from node.crypto.base import CryptoSuite
 from node.errors import ConsensusError, ConsortiaError, ExecutionError
@@ -247,5 +248,5 @@ class Executor:
             raise ExecutionError(f"internal error in contract: {exc.__class__.__name__}") from None
 
 
-def committed_state(store: "object") -> CommittedState:
+def committed_state(store: object) -> CommittedState:
     return CommittedState(store.state_get)  # type: ignore[attr-defined]

@@ -45,7 +45,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 def make_ca(name: str) -> CertAuthority:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Consortia"), x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -66,7 +66,7 @@ def make_ca(name: str) -> CertAuthority:
 def issue_node_cert(ca: CertAuthority, node_name: str, chain_pubkey: bytes) -> tuple[bytes, bytes]:
     """(key PEM, certificate PEM) for one node, usable as both TLS server and client."""
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Consortia"), x509.NameAttribute(NameOID.COMMON_NAME, node_name)]))

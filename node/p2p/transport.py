@@ -14,9 +14,10 @@ import logging
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from node.errors import ConfigError, ConsortiaError
 from node.p2p.certs import CA_CERT, NODE_CERT, NODE_KEY, TLS_DIR, node_pubkey_from_cert
@@ -141,7 +142,7 @@ class P2PNetwork:
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
-            except (asyncio.TimeoutError, Exception):
+            except (TimeoutError, Exception):
                 pass
 
     # --- sending ---------------------------------------------------------------------------
@@ -168,9 +169,10 @@ class P2PNetwork:
 
     def peers(self) -> list[dict[str, Any]]:
         return [
-            {"name": l.name, "role": l.role, "pubkey": "0x" + l.pubkey.hex(), "outbound": l.outbound,
-             "frames_in": l.frames_in, "frames_out": l.frames_out, "dropped_out": l.dropped_out, "connected_since": int(l.since)}
-            for l in self.links.values()
+            {"name": link.name, "role": link.role, "pubkey": "0x" + link.pubkey.hex(), "outbound": link.outbound,
+             "frames_in": link.frames_in, "frames_out": link.frames_out, "dropped_out": link.dropped_out,
+             "connected_since": int(link.since)}
+            for link in self.links.values()
         ]
 
     # --- connections -----------------------------------------------------------------------
@@ -196,7 +198,7 @@ class P2PNetwork:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(addr.host, addr.port, ssl=self.client_ctx, limit=MAX_FRAME_BYTES + 8), HANDSHAKE_TIMEOUT
             )
-        except (OSError, asyncio.TimeoutError, ssl.SSLError):
+        except (TimeoutError, OSError, ssl.SSLError):
             return
         await self._handshake(reader, writer, outbound=True)
 
@@ -225,7 +227,7 @@ class P2PNetwork:
                 raise ConfigError("hello key differs from the certificate's")
             if theirs.get("chain_id") != self.chain_id or theirs.get("genesis") != self.genesis_hash:
                 raise ConfigError("peer is on another chain (chain id or genesis differs)")
-        except (ConsortiaError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
+        except (TimeoutError, ConsortiaError, OSError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
             self.refused += 1
             reason = exc.message if isinstance(exc, ConsortiaError) else exc.__class__.__name__
             log.warning("event=peer_refused addr=%s reason=%r", peer_desc, reason)

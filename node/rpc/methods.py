@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from node import __version__
 from node.chain import Chain
 from node.errors import InvalidParams
 from node.merkle import merkle_proof, proof_to_json
-from node.rpc.jsonfmt import block_json, hx, parse_hex, receipt_json, tx_json
 from node.rpc.dispatch import Dispatcher
+from node.rpc.jsonfmt import block_json, hx, parse_hex, receipt_json, tx_json
 from node.wire.types import MAX_METHOD_LEN, MAX_TX_BYTES
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from node.chain import Chain, CommittedBlock
 from node.errors import InvalidParams, RequestTooLarge
@@ -51,7 +52,7 @@ class EventFilter:
     name: str | None
 
     @classmethod
-    def parse(cls, raw: Any) -> "EventFilter":
+    def parse(cls, raw: Any) -> EventFilter:
         if raw is None:
             return cls(None, None)
         if not isinstance(raw, dict) or set(raw) - {"contract", "name"}:

@@ -11,8 +11,9 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -55,7 +56,7 @@ class RpcClient:
         self._session: aiohttp.ClientSession | None = None
         self._ids = itertools.count(1)
 
-    async def __aenter__(self) -> "RpcClient":
+    async def __aenter__(self) -> RpcClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -75,7 +76,7 @@ class RpcClient:
         try:
             async with self._http().post(self.url, data=json.dumps(body), headers={"Content-Type": "application/json"}) as resp:
                 text = await resp.text()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise Unavailable(f"cannot reach node at {self.url}: {exc.__class__.__name__} {exc}".strip()) from None
         if not text:
             return None
@@ -205,7 +206,7 @@ class RpcClient:
                         cursor = note["height"] + 1
                         backoff = 0.1
                         yield note
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 if not reconnect:
                     raise Unavailable(f"subscription to {ws_url} failed: {exc.__class__.__name__}") from None
             if not reconnect:
@@ -225,7 +226,7 @@ class Account:
     expiry_window: int
 
     @classmethod
-    async def connect(cls, client: RpcClient, key: KeyPair) -> "Account":
+    async def connect(cls, client: RpcClient, key: KeyPair) -> Account:
         info = await client.node_info()
         if info["suite"] != key.suite:
             raise ConsortiaError(f"key is a '{key.suite}' key but the chain uses the '{info['suite']}' suite")

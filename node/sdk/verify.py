@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from consensus.certificate import quorum_for, verify_certificate
 from node.crypto.base import CryptoSuite

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import plyvel
 
@@ -93,7 +94,7 @@ class ChainStore:
         if not self._db.closed:
             self._db.close()
 
-    def __enter__(self) -> "ChainStore":
+    def __enter__(self) -> ChainStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -168,7 +169,7 @@ class ChainStore:
     def state_get(self, key: bytes) -> bytes | None:
         return self._db.get(P_STATE + key)
 
-    def state_snapshot(self) -> "StateSnapshot":
+    def state_snapshot(self) -> StateSnapshot:
         """A consistent read-only view of the state as of now, unaffected by later commits."""
         return StateSnapshot(self._db.snapshot())
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 import ctypes
 import struct
 import threading
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import wasmtime
 
 from node.execution.context import CallContext, ExecutionFailure, OutOfFuel, Revert
 from node.vm import rawapi
 from node.vm.abi import (
+    BATCH_REMOVE,
     FUEL_HASH,
     FUEL_HOST_CALL,
     FUEL_PER_COPIED_BYTE,
@@ -30,7 +32,6 @@ from node.vm.abi import (
     MAX_REVERT_BYTES,
     MAX_STORAGE_KEY_BYTES,
     MAX_STORAGE_VALUE_BYTES,
-    BATCH_REMOVE,
 )
 from node.wire.types import MAX_EVENT_NAME_LEN, MAX_RETURN_BYTES
 
@@ -71,7 +72,7 @@ class Invocation:
     __slots__ = ("vm", "ctx", "method", "args", "return_value", "result", "error", "memory_addr", "caller",
                  "pending", "_cctx", "_mem", "_last_get")
 
-    def __init__(self, vm: "WasmVM", ctx: CallContext, method: bytes, args: bytes, memory_addr: int) -> None:
+    def __init__(self, vm: WasmVM, ctx: CallContext, method: bytes, args: bytes, memory_addr: int) -> None:
         self.vm = vm
         self.ctx = ctx
         self.method = method

@@ -51,7 +51,7 @@ class ContractInfo:
                 "height": self.height, "tx_hash": self.tx_hash}
 
     @classmethod
-    def read(cls, state: StateReader, address: bytes) -> "ContractInfo | None":
+    def read(cls, state: StateReader, address: bytes) -> ContractInfo | None:
         raw = state.get(contract_key(address))
         if raw is None:
             return None

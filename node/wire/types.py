@@ -8,8 +8,9 @@ wrong types, oversized values and trailing bytes are all ``DecodeError``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from node.errors import DecodeError
 from node.wire import codec
@@ -161,12 +162,12 @@ class Transaction:
         return codec.encode_sorted(self.to_map())
 
     @classmethod
-    def from_map(cls, raw: Any) -> "Transaction":
+    def from_map(cls, raw: Any) -> Transaction:
         m = _check_map("transaction", raw, TX_SCHEMA)
         return cls(**m)
 
     @classmethod
-    def decode(cls, data: bytes, max_bytes: int = MAX_TX_BYTES) -> "Transaction":
+    def decode(cls, data: bytes, max_bytes: int = MAX_TX_BYTES) -> Transaction:
         return cls.from_map(codec.decode(data, max_bytes=max_bytes))
 
 
@@ -191,7 +192,7 @@ class Event:
         return {"contract": self.contract, "data": self.data, "name": self.name}
 
     @classmethod
-    def from_map(cls, raw: Any) -> "Event":
+    def from_map(cls, raw: Any) -> Event:
         return cls(**_check_map("event", raw, EVENT_SCHEMA))
 
 
@@ -243,13 +244,13 @@ class Receipt:
         return codec.encode_sorted(self.to_map())
 
     @classmethod
-    def from_map(cls, raw: Any) -> "Receipt":
+    def from_map(cls, raw: Any) -> Receipt:
         m = dict(_check_map("receipt", raw, RECEIPT_SCHEMA))
         m["events"] = tuple(Event.from_map(e) for e in m["events"])
         return cls(**m)
 
     @classmethod
-    def decode(cls, data: bytes) -> "Receipt":
+    def decode(cls, data: bytes) -> Receipt:
         return cls.from_map(codec.decode(data))
 
 
@@ -302,11 +303,11 @@ class BlockHeader:
         return codec.encode_sorted(self.to_map())
 
     @classmethod
-    def from_map(cls, raw: Any) -> "BlockHeader":
+    def from_map(cls, raw: Any) -> BlockHeader:
         return cls(**_check_map("block header", raw, HEADER_SCHEMA))
 
     @classmethod
-    def decode(cls, data: bytes) -> "BlockHeader":
+    def decode(cls, data: bytes) -> BlockHeader:
         return cls.from_map(codec.decode(data))
 
 
@@ -329,7 +330,7 @@ class Block:
         return codec.encode_sorted(self.to_map())
 
     @classmethod
-    def from_map(cls, raw: Any) -> "Block":
+    def from_map(cls, raw: Any) -> Block:
         m = _check_map("block", raw, BLOCK_SCHEMA)
         header = BlockHeader.from_map(m["header"])
         txs = tuple(Transaction.from_map(t) for t in m["txs"])
@@ -338,7 +339,7 @@ class Block:
         return cls(header=header, txs=txs)
 
     @classmethod
-    def decode(cls, data: bytes) -> "Block":
+    def decode(cls, data: bytes) -> Block:
         return cls.from_map(codec.decode(data, max_bytes=MAX_BLOCK_BYTES))
 
 
@@ -398,11 +399,11 @@ class CommitCertificate:
         return codec.encode_sorted(self.to_map())
 
     @classmethod
-    def from_map(cls, raw: Any) -> "CommitCertificate":
+    def from_map(cls, raw: Any) -> CommitCertificate:
         m = dict(_check_map("commit certificate", raw, CERT_SCHEMA))
         m["votes"] = tuple(Vote(**_check_map("vote", v, VOTE_SCHEMA)) for v in m["votes"])
         return cls(**m)
 
     @classmethod
-    def decode(cls, data: bytes) -> "CommitCertificate":
+    def decode(cls, data: bytes) -> CommitCertificate:
         return cls.from_map(codec.decode(data))

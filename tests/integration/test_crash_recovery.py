@@ -8,10 +8,10 @@ import secrets
 import aiohttp
 import pytest
 
-from node.wire import codec
-from node.wire.types import Transaction
 from node.crypto import get_suite
 from node.devnet import make_local_net
+from node.wire import codec
+from node.wire.types import Transaction
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -60,7 +60,7 @@ async def test_kill9_during_commits_then_restart(tmp_path, suite):
                                 acknowledged[h] = r
                                 break
                             await asyncio.sleep(0.01)
-                    except (aiohttp.ClientError, RuntimeError, asyncio.TimeoutError):
+                    except (TimeoutError, aiohttp.ClientError, RuntimeError):
                         return  # the node died under us
 
             tasks = [asyncio.create_task(sender(w)) for w in range(4)]

@@ -113,7 +113,7 @@ def test_four_validators_on_four_hosts_with_delay(tmp_path):
     if not hosts.delayed:
         import warnings
 
-        warnings.warn("tc netem is not available in this kernel: the hosts are linked without added delay")
+        warnings.warn("tc netem is not available in this kernel: the hosts are linked without added delay", stacklevel=1)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         net = tmp_path / "net"

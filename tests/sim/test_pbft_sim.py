@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from consensus.certificate import verify_certificate
 from consensus.testing.simnet import (
     BAD_SIGNATURES,
     EQUIVOCATE,
@@ -12,7 +13,6 @@ from consensus.testing.simnet import (
     LinkFaults,
     SimNetwork,
 )
-from consensus.certificate import verify_certificate
 
 SEEDS = range(12)
 

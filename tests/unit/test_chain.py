@@ -7,7 +7,7 @@ import pytest
 
 from consensus.certificate import verify_certificate
 from node.chain import Chain
-from node.errors import BadSignature, ConsensusError, DecodeError, DuplicateTransaction, InvalidTransaction, PoolFull, ConfigError
+from node.errors import BadSignature, ConfigError, ConsensusError, DecodeError, DuplicateTransaction, InvalidTransaction, PoolFull
 from node.store.chainstore import ChainStore
 from node.txpool import PoolLimits
 from node.wire.types import Block, BlockHeader, CommitCertificate, Vote, commit_vote_bytes

@@ -2,7 +2,8 @@
 
 import msgpack
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from node.errors import DecodeError
 from node.wire import codec

@@ -1,7 +1,8 @@
 import hashlib
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from node.merkle import merkle_proof, merkle_root, proof_from_json, proof_to_json, verify_proof
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from node.merkle import proof_from_json, verify_proof
-from node.wire.types import BlockHeader, Receipt
 from node.wire import codec
+from node.wire.types import BlockHeader, Receipt
 
 
 async def post(session, url, body):

@@ -12,9 +12,8 @@ from typing import Any
 
 import msgpack
 
-from node.execution.context import CallContext
+from node.execution.context import CallContext, Revert
 from node.execution.system.base import SystemContract, method, require_arg, system_address
-from node.execution.context import Revert
 from node.state import StateReader
 
 
@@ -69,7 +68,7 @@ class ChainParams:
     max_tx_fuel: int
 
     @classmethod
-    def read(cls, state: StateReader) -> "ChainParams":
+    def read(cls, state: StateReader) -> ChainParams:
         values = {}
         for name, spec in PARAMS.items():
             raw = state.get(param_key(name))
