@@ -1,6 +1,6 @@
 """What pipelining buys when the network, not the CPU, is the limit.
 
-Four real PBFT validators on the deterministic simulated network (consensus/testing/simnet.py)
+Four real PBFT validators on the deterministic simulated network (node/testing/simnet.py)
 with a one-way link delay of 20-40 ms and small blocks, under a steady offered load. For each
 ``pbft_window`` it prints committed tx/s and p50/p99 submit-to-commit latency, all in simulated
 time, so the numbers are the protocol's and do not depend on this machine's speed.
@@ -13,7 +13,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from consensus.testing.simnet import LinkFaults, SimNetwork
+from node.events import BlockCommitted
+from node.testing.simnet import LinkFaults, SimNetwork
 
 
 def run_window(window: int, *, seconds: float, rate: int, block_tx_limit: int, seed: int) -> dict[str, float]:
@@ -25,7 +26,7 @@ def run_window(window: int, *, seconds: float, rate: int, block_tx_limit: int, s
             done: dict[bytes, int] = {}
             watched = net.nodes[0].chain
             assert watched is not None
-            watched.subscribe(lambda c: done.update((r.tx_hash, net.time_ms) for r in c.receipts))
+            watched.bus.subscribe(BlockCommitted, lambda c: done.update((r.tx_hash, net.time_ms) for r in c.receipts))
             every_ms = 10
             per_tick = max(1, rate * every_ms // 1000)
             end_ms = int(seconds * 1000)

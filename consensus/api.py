@@ -31,11 +31,30 @@ class Proposal:
     block_hash: bytes
 
 
+class ConsensusStore(Protocol):
+    """The node database as consensus sees it: a small key-value area for the engine's own
+    durable promises (the PBFT vote journal, Raft's term, vote and pending entry) and lookups of
+    committed blocks' hashes and certificates."""
+
+    def meta_get(self, name: str) -> bytes | None: ...
+
+    def meta_put(self, name: str, value: bytes, *, sync: bool = True) -> None:
+        """Write durably (``sync``: flushed to disk before returning) under ``name``."""
+        ...
+
+    def get_block_hash(self, height: int) -> bytes | None: ...
+
+    def get_certificate(self, height: int) -> CommitCertificate | None: ...
+
+
 class Application(Protocol):
-    """The node side of consensus."""
+    """The node side of consensus: everything an engine core may use from the node."""
 
     chain_id: str
     suite: CryptoSuite
+
+    @property
+    def store(self) -> ConsensusStore: ...
 
     def head(self) -> ChainHead: ...
 
@@ -45,8 +64,16 @@ class Application(Protocol):
         """Public keys of the validators for the next height, in a fixed order."""
         ...
 
-    def propose(self, *, height: int, view: int, proposer: bytes, timestamp_ms: int, max_txs: int) -> Proposal:
-        """Build and execute a candidate block from pending transactions (nothing is committed)."""
+    def has_pending(self, in_flight: int = 0) -> bool:
+        """More transactions wait in the pool than the ``in_flight`` ones already in uncommitted blocks."""
+        ...
+
+    def propose(
+        self, *, height: int, view: int, proposer: bytes, timestamp_ms: int, max_txs: int, parent_hash: bytes | None = None
+    ) -> Proposal:
+        """Build and execute a candidate block on ``parent_hash`` (default: the committed head) from
+        pending transactions; nothing is committed. A parent that is not committed must be a block
+        this node proposed or validated."""
         ...
 
     def validate(self, block: Block) -> bytes:
@@ -57,11 +84,13 @@ class Application(Protocol):
         """Persist a finalised block atomically and notify subscribers."""
         ...
 
-    async def wait_for_transactions(self, timeout: float) -> bool: ...
-
 
 class ConsensusEngine(ABC):
-    """An ordering protocol behind one interface; genesis chooses which."""
+    """An ordering protocol behind one interface; genesis chooses which (``consensus.registry``).
+
+    The node drives an engine through exactly these methods: the peer layer hands it consensus
+    frames, and the node's event bus tells it of admitted transactions, (re)connected peers and
+    blocks committed by catch-up."""
 
     name: str
 
@@ -77,10 +106,27 @@ class ConsensusEngine(ABC):
     def status(self) -> dict[str, Any]:
         """A JSON-able summary for ``node_info``."""
 
+    @abstractmethod
+    def on_network_message(self, data: bytes) -> None:
+        """One consensus frame from a validator (undecoded; anything malformed is dropped and counted)."""
+
+    @abstractmethod
+    def on_transactions(self) -> None:
+        """Transactions entered the pool: a primary or leader may propose sooner."""
+
+    @abstractmethod
+    def on_peer_connected(self) -> None:
+        """A validator (re)connected: repeat what it may have missed."""
+
+    @abstractmethod
+    def on_synced(self) -> None:
+        """Blocks were committed by catch-up: move the state machine to the new head."""
+
 
 class ConsensusEnv(Protocol):
     """What a consensus state machine may do to the outside world: tell time, set timers, send to
-    the other validators, and ask for catch-up. The real event loop and the simulator both provide it."""
+    the other validators, ask for catch-up and report view changes. The real event loop and the
+    simulator both provide it."""
 
     def now_ms(self) -> int: ...
 
@@ -98,4 +144,31 @@ class ConsensusEnv(Protocol):
 
     def peer_behind(self, peer: bytes, height: int) -> None:
         """``peer`` is still working on ``height``, which we committed: offer it our blocks."""
+        ...
+
+    def view_changed(self, view: int, height: int) -> None:
+        """The engine entered ``view`` (a PBFT view, a Raft term) while working on ``height``."""
+        ...
+
+
+class ConsensusCore(Protocol):
+    """A consensus state machine (PBFT, Raft): driven by decoded messages, timers and the node,
+    acting only through its ``ConsensusEnv``."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def on_message(self, msg: Any) -> None:
+        """One decoded message of this engine's own kind."""
+        ...
+
+    def on_transactions(self) -> None: ...
+
+    def on_peer_connected(self) -> None: ...
+
+    def advance(self) -> None:
+        """The committed head moved (a commit here or by catch-up): follow it."""
         ...

@@ -20,11 +20,6 @@ def majority_quorum(n_validators: int) -> int:
     return n_validators // 2 + 1
 
 
-def quorum_for(consensus: str, n_validators: int) -> int:
-    """The certificate quorum of a chain's engine: 2f+1 for PBFT, a majority for Raft."""
-    return majority_quorum(n_validators) if consensus == "raft" else quorum_size(n_validators)
-
-
 def verify_certificate(
     suite: CryptoSuite,
     cert: CommitCertificate,

@@ -9,10 +9,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from consensus.pbft.engine import AsyncPbftEnv, PbftEngine
-from consensus.raft.engine import RaftEngine
+from consensus.api import ConsensusEngine
 from node.chain import Chain
 from node.config import DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig, load_key
+from node.consensus_engine import build_engine
 from node.crypto.base import KeyPair
 from node.errors import ConfigError
 from node.genesis import Genesis
@@ -66,16 +66,14 @@ def open_node(home: Path) -> NodeParts:
     return NodeParts(config=config, genesis=genesis, key=key, store=store, chain=chain)
 
 
-def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, PbftEngine | RaftEngine | None]:
+def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, ConsensusEngine | None]:
     """Peer networking for every node, and the genesis-chosen consensus engine for validators."""
     network = NetworkService(parts.chain, parts.key, home, parts.config.p2p.host, parts.config.p2p.port)
     if parts.config.role != "validator":
         return network, None
-    env = AsyncPbftEnv(network.send_consensus, network.sync.request, network.sync.offer)
-    engine_cls = RaftEngine if parts.genesis.consensus == "raft" else PbftEngine
-    engine = engine_cls(parts.chain, parts.key, env)
-    network.engine = engine
-    parts.chain.tx_listeners.append(lambda raw: engine.on_transactions())
+    engine = build_engine(parts.chain, parts.key, send=network.send_consensus, request_sync=network.sync.request,
+                          offer_blocks=network.sync.offer)
+    network.attach_engine(engine)
     return network, engine
 
 

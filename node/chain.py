@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import msgpack
 
 from consensus.api import ChainHead, Proposal
 from node.crypto import get_suite
 from node.errors import ConfigError, ConsensusError, ConsortiaError, PoolFull, StoreError
+from node.events import BlockCommitted, EventBus, TxAdmitted
 from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.base import SystemContract
-from node.execution.system.sysconfig import SYSCONFIG_ADDRESS, ChainParams, SysConfig
+from node.execution.system.sysconfig import NODE_PREFIX, ChainParams, NodeRecord, SysConfig, read_nodes, validator_keys
 from node.genesis import Genesis
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
@@ -28,26 +26,12 @@ from node.txcheck import CheckedTx, check_transaction
 from node.txpool import PoolLimits, TxPool
 from node.vm import WasmVM
 from node.vm.registry import ContractRegistry
-from node.wire.types import Block, BlockHeader, CommitCertificate, Receipt
+from node.wire.types import Block, BlockHeader, CommitCertificate
 
 QUERY_THREADS = 2
 
 log = logging.getLogger("consortia.chain")
 
-_NODE_PREFIX = SYSCONFIG_ADDRESS + b"node/"
-
-
-@dataclass(frozen=True)
-class CommittedBlock:
-    """What subscribers hear about after each commit."""
-
-    block: Block
-    block_hash: bytes
-    receipts: tuple[Receipt, ...]
-    certificate: CommitCertificate | None
-
-
-Listener = Callable[[CommittedBlock], None]
 
 
 @dataclass(frozen=True)
@@ -84,6 +68,7 @@ class Chain:
         vm: ContractVM | None = None,
         wasm_cache_dir: Path | None = None,
         pool_limits: PoolLimits | None = None,
+        bus: EventBus | None = None,
         extra_contracts: tuple[SystemContract, ...] = (),
     ) -> None:
         self.genesis = genesis
@@ -99,9 +84,8 @@ class Chain:
             (SysConfig(), ContractRegistry(), *extra_contracts),
             vm=vm if vm is not None else WasmVM(self.suite, cache_dir=wasm_cache_dir),
         )
+        self.bus = bus if bus is not None else EventBus()
         self.verifier: BatchVerifier | None = None
-        self.tx_listeners: list[Callable[[bytes], None]] = []  # told of each client tx admitted
-        self._listeners: list[Listener] = []
         self._pending: dict[bytes, PendingBlock] = {}  # executed, uncommitted blocks by hash
         self._params_cache: tuple[int, ChainParams] | None = None
         self._validators_cache: tuple[int, list[bytes]] | None = None
@@ -174,21 +158,12 @@ class Chain:
     def validators(self) -> list[bytes]:
         height = self.height
         if self._validators_cache is None or self._validators_cache[0] != height:
-            out = []
-            for key, value in self.store.state_items(_NODE_PREFIX):
-                info = msgpack.unpackb(value)
-                if info.get("role") == "validator":
-                    out.append(key[len(_NODE_PREFIX):])
-            self._validators_cache = (height, sorted(out))
+            self._validators_cache = (height, validator_keys(self.nodes()))
         return list(self._validators_cache[1])
 
-    def nodes(self) -> list[dict[str, object]]:
-        out = []
-        for key, value in self.store.state_items(_NODE_PREFIX):
-            info = msgpack.unpackb(value)
-            info["pubkey"] = key[len(_NODE_PREFIX):]
-            out.append(info)
-        return out
+    def nodes(self) -> list[NodeRecord]:
+        """The committed node list (validators and observers)."""
+        return read_nodes(self.store.state_items(NODE_PREFIX))
 
     def has_pending(self, in_flight: int = 0) -> bool:
         """More transactions are waiting than the ``in_flight`` ones already in uncommitted blocks."""
@@ -220,7 +195,7 @@ class Chain:
         tx_hashes: set[bytes] = set()
         for pending in reversed(ancestry):
             writes = pending.result.state_writes
-            if any(key.startswith(_NODE_PREFIX) for key in writes):
+            if any(key.startswith(NODE_PREFIX) for key in writes):
                 raise ConsensusError(f"pending block {pending.block.height} changes the node list: the next block waits for it to commit")
             state = PendingState(state, writes)
             nonces.update((n.sender, n.nonce) for n in pending.result.nonces)
@@ -334,12 +309,7 @@ class Chain:
         self._prune_pending(block_hash, block.height)
         self.pool.remove(c.hash for c in result.txs)
         self.pool.evict_expired(block.height)
-        committed = CommittedBlock(block=block, block_hash=block_hash, receipts=tuple(result.receipts), certificate=certificate)
-        for listener in list(self._listeners):
-            try:
-                listener(committed)
-            except Exception:  # a broken subscriber must not stop the chain
-                log.exception("event=listener_failed")
+        self.bus.publish(BlockCommitted(block=block, block_hash=block_hash, receipts=tuple(result.receipts), certificate=certificate))
 
     def _prune_pending(self, head_hash: bytes, head_height: int) -> None:
         """Keep only pending blocks that descend from the new head; the rest can never commit."""
@@ -356,16 +326,12 @@ class Chain:
 
     # --- clients ---------------------------------------------------------------------------
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
-
     def submit(self, raw: bytes, *, forward: bool = True) -> bytes:
         """Admit a client transaction to the pool; returns its hash or raises a ConsortiaError."""
         tx_hash = self.pool.add(raw).hash
         if forward:
             self.pool.mark_local(tx_hash)
-        self._tell_tx(raw, forward)
+        self.bus.publish(TxAdmitted(tx_hash, raw, forward))
         return tx_hash
 
     async def submit_async(self, raw: bytes, *, forward: bool = True) -> bytes:
@@ -375,17 +341,8 @@ class Chain:
         tx_hash = (await self.pool.add_async(raw, self.verifier.verify)).hash
         if forward:
             self.pool.mark_local(tx_hash)
-        self._tell_tx(raw, forward)
+        self.bus.publish(TxAdmitted(tx_hash, raw, forward))
         return tx_hash
-
-    def _tell_tx(self, raw: bytes, forward: bool) -> None:
-        if not forward:
-            return
-        for listener in self.tx_listeners:
-            try:
-                listener(raw)
-            except Exception:
-                log.exception("event=tx_listener_failed")
 
     def query(self, to: bytes, method: str, args: bytes, sender: bytes = bytes(20)) -> bytes:
         head = self.head()

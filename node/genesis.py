@@ -9,14 +9,15 @@ from typing import Any
 
 import msgpack
 
+from consensus.registry import ENGINES
 from node.crypto import SUITES, get_suite
 from node.errors import ConfigError, ConsortiaError
-from node.execution.system.sysconfig import PARAMS, admin_key, node_key, param_key, validate_param
+from node.execution.system.sysconfig import PARAMS, NodeRecord, admin_key, node_key, param_key, validate_param
 from node.merkle import merkle_root
 from node.state import ZERO_ROOT, next_state_root
 from node.wire.types import CHAIN_ID_RE, Block, BlockHeader
 
-CONSENSUS_ENGINES = ("pbft", "raft")
+CONSENSUS_ENGINES = tuple(ENGINES)
 ROLES = ("validator", "observer")
 
 
@@ -86,9 +87,8 @@ class Genesis:
         for admin in self.admins:
             writes[admin_key(admin)] = b"\x01"
         for node in self.nodes:
-            writes[node_key(node.pubkey)] = msgpack.packb(
-                {"name": node.name, "role": node.role, "host": node.host, "p2p_port": node.p2p_port}
-            )
+            record = NodeRecord(pubkey=node.pubkey, name=node.name, role=node.role, host=node.host, p2p_port=node.p2p_port)
+            writes[node_key(node.pubkey)] = record.encode()
         return writes
 
     def block(self) -> tuple[Block, dict[bytes, bytes | None]]:

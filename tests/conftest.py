@@ -79,7 +79,7 @@ async def node(tmp_path):
     """A single-validator node in this process with RPC on a free loopback port."""
     import aiohttp
 
-    from consensus.pbft.engine import AsyncPbftEnv, PbftEngine
+    from node.consensus_engine import build_engine
     from node.rpc.methods import NodeIdentity
     from node.rpc.server import RpcServer
 
@@ -87,8 +87,8 @@ async def node(tmp_path):
     store = ChainStore(tmp_path / "data")
     chain = Chain(net.genesis, store)
     # The real engine with n = 1: no peers, so nothing to send and nobody to sync from.
-    engine = PbftEngine(chain, net.validator, AsyncPbftEnv(lambda data: None, lambda h, p: None, lambda p, h: None))
-    chain.tx_listeners.append(lambda raw: engine.on_transactions())
+    engine = build_engine(chain, net.validator, send=lambda data: None, request_sync=lambda h, p: None,
+                          offer_blocks=lambda p, h: None)
     rpc = RpcServer(chain, NodeIdentity("validator-0", "validator", net.validator.public_bytes), host="127.0.0.1", port=0,
                     max_body_bytes=64 * 1024, max_batch=10, max_ws_subscriptions=2, engine_status=engine.status)
     await rpc.start()

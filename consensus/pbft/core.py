@@ -26,7 +26,7 @@ from the lowest uncommitted height (``self.height``, the low watermark) upward:
 
 All I/O goes through ``ConsensusEnv`` (consensus/api.py) (time, timers, sending, catch-up
 requests), so the same code runs on the real network and on the deterministic simulator in
-``consensus.testing``.
+``node.testing.simnet``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PBFT messages: signed, canonical msgpack, strictly decoded.
+"""PBFT messages: signed, canonical msgpack, strictly decoded (``consensus.messages``).
 
 Every message names its sender (a validator public key) and carries the sender's signature over
 the canonical encoding of all its other fields, so a message relayed or replayed by anyone else
@@ -11,40 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-from node.crypto.base import CryptoSuite
-from node.errors import DecodeError
+from consensus.messages import HASH, MessageCodec, encode_message, fields, sign_message, verify_message
 from node.wire import codec
+from node.wire.fields import byte_string, check_map, list_of, u64
 from node.wire.types import MAX_CERT_SIGNATURES, Block, Vote, commit_vote_bytes
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_BLOCK_FIELD = 1 << 26  # an encoded block inside a message
+MAX_PREPARED_CERTS = 64  # at most one per height of the watermark window
 
-
-def _u64(v: Any, name: str) -> int:
-    if type(v) is not int or not 0 <= v < 2**64:
-        raise DecodeError(f"'{name}' must be an unsigned integer")
-    return v
-
-
-def _bytes(v: Any, name: str, lo: int = 0, hi: int = 1 << 26) -> bytes:
-    if type(v) is not bytes or not lo <= len(v) <= hi:
-        raise DecodeError(f"'{name}' must be {lo}..{hi} bytes")
-    return v
-
-
-def _keys(m: Any, kind: str, keys: set[str]) -> dict[str, Any]:
-    if type(m) is not dict or set(m) != keys:
-        raise DecodeError(f"malformed {kind} message")
-    return m
-
-
-def _votes(raw: Any) -> tuple[Vote, ...]:
-    if type(raw) is not list or len(raw) > MAX_CERT_SIGNATURES:
-        raise DecodeError("votes must be a list")
-    out = []
-    for v in raw:
-        m = _keys(v, "vote", {"validator", "signature"})
-        out.append(Vote(validator=_bytes(m["validator"], "validator", 1, 128), signature=_bytes(m["signature"], "signature", 1, 128)))
-    return tuple(out)
+BLOCK = byte_string(1, MAX_BLOCK_FIELD)
 
 
 def prepare_vote_bytes(chain_id: str, height: int, view: int, block_hash: bytes) -> bytes:
@@ -61,22 +36,19 @@ class PrePrepare:
     sender: bytes
     signature: bytes = b""
 
-    kind = "preprepare"
-
-    def body(self, chain_id: str) -> dict[str, Any]:
-        return {"type": self.kind, "chain_id": chain_id, "height": self.height, "view": self.view, "block": self.block, "sender": self.sender}
+    kind: ClassVar[str] = "preprepare"
 
     def signed_bytes(self, chain_id: str) -> bytes:
-        return codec.encode(self.body(chain_id))
+        return codec.encode({"type": self.kind, "chain_id": chain_id, "height": self.height, "view": self.view,
+                             "block": self.block, "sender": self.sender})
 
     def to_map(self) -> dict[str, Any]:
         return {"t": self.kind, "height": self.height, "view": self.view, "block": self.block, "sender": self.sender, "sig": self.signature}
 
     @classmethod
     def from_map(cls, m: Any) -> PrePrepare:
-        m = _keys(m, cls.kind, {"t", "height", "view", "block", "sender", "sig"})
-        return cls(_u64(m["height"], "height"), _u64(m["view"], "view"), _bytes(m["block"], "block", 1),
-                   _bytes(m["sender"], "sender", 1, 128), _bytes(m["sig"], "sig", 1, 128))
+        m = fields(cls.kind, m, {"height": u64, "view": u64, "block": BLOCK})
+        return cls(m["height"], m["view"], m["block"], m["sender"], m["sig"])
 
     def decode_block(self) -> Block:
         return Block.decode(self.block)
@@ -102,9 +74,8 @@ class _BlockVote:
 
     @classmethod
     def from_map(cls, m: Any) -> Self:
-        m = _keys(m, cls.kind, {"t", "height", "view", "hash", "sender", "sig"})
-        return cls(_u64(m["height"], "height"), _u64(m["view"], "view"), _bytes(m["hash"], "hash", 32, 32),
-                   _bytes(m["sender"], "sender", 1, 128), _bytes(m["sig"], "sig", 1, 128))
+        m = fields(cls.kind, m, {"height": u64, "view": u64, "hash": HASH})
+        return cls(m["height"], m["view"], m["hash"], m["sender"], m["sig"])
 
 
 @dataclass(frozen=True)
@@ -131,16 +102,15 @@ class PreparedCert:
     block: bytes
     votes: tuple[Vote, ...]
 
+    SCHEMA: ClassVar[dict[str, Any]] = {"block": BLOCK, "view": u64, "votes": list_of(MAX_CERT_SIGNATURES)}
+
     def to_map(self) -> dict[str, Any]:
         return {"block": self.block, "view": self.view, "votes": [v.to_map() for v in self.votes]}
 
     @classmethod
     def from_map(cls, m: Any) -> PreparedCert:
-        m = _keys(m, "prepared", {"block", "view", "votes"})
-        return cls(_u64(m["view"], "view"), _bytes(m["block"], "block", 1), _votes(m["votes"]))
-
-
-MAX_PREPARED_CERTS = 64  # at most one per height of the watermark window
+        m = check_map("prepared certificate", m, cls.SCHEMA)
+        return cls(m["view"], m["block"], tuple(Vote.from_map(v) for v in m["votes"]))
 
 
 @dataclass(frozen=True)
@@ -154,7 +124,7 @@ class ViewChange:
     sender: bytes
     signature: bytes = b""
 
-    kind = "viewchange"
+    kind: ClassVar[str] = "viewchange"
 
     def signed_bytes(self, chain_id: str) -> bytes:
         return codec.encode(
@@ -168,12 +138,9 @@ class ViewChange:
 
     @classmethod
     def from_map(cls, m: Any) -> ViewChange:
-        m = _keys(m, cls.kind, {"t", "height", "new_view", "prepared", "sender", "sig"})
-        if type(m["prepared"]) is not list or len(m["prepared"]) > MAX_PREPARED_CERTS:
-            raise DecodeError(f"prepared must be a list of at most {MAX_PREPARED_CERTS} certificates")
+        m = fields(cls.kind, m, {"height": u64, "new_view": u64, "prepared": list_of(MAX_PREPARED_CERTS)})
         prepared = tuple(PreparedCert.from_map(c) for c in m["prepared"])
-        return cls(_u64(m["height"], "height"), _u64(m["new_view"], "new_view"), prepared,
-                   _bytes(m["sender"], "sender", 1, 128), _bytes(m["sig"], "sig", 1, 128))
+        return cls(m["height"], m["new_view"], prepared, m["sender"], m["sig"])
 
 
 @dataclass(frozen=True)
@@ -188,7 +155,7 @@ class NewView:
     sender: bytes
     signature: bytes = b""
 
-    kind = "newview"
+    kind: ClassVar[str] = "newview"
 
     def signed_bytes(self, chain_id: str) -> bytes:
         return codec.encode(
@@ -202,33 +169,31 @@ class NewView:
 
     @classmethod
     def from_map(cls, m: Any) -> NewView:
-        m = _keys(m, cls.kind, {"t", "height", "view", "vcs", "sender", "sig"})
-        if type(m["vcs"]) is not list or len(m["vcs"]) > MAX_CERT_SIGNATURES:
-            raise DecodeError("view changes must be a list")
-        return cls(_u64(m["height"], "height"), _u64(m["view"], "view"), tuple(ViewChange.from_map(v) for v in m["vcs"]),
-                   _bytes(m["sender"], "sender", 1, 128), _bytes(m["sig"], "sig", 1, 128))
+        m = fields(cls.kind, m, {"height": u64, "view": u64, "vcs": list_of(MAX_CERT_SIGNATURES)})
+        return cls(m["height"], m["view"], tuple(ViewChange.from_map(v) for v in m["vcs"]), m["sender"], m["sig"])
 
 
 ConsensusMessage = PrePrepare | Prepare | Commit | ViewChange | NewView
-_KINDS = {c.kind: c for c in (PrePrepare, Prepare, Commit, ViewChange, NewView)}
-
-
-def encode_message(msg: ConsensusMessage) -> bytes:
-    return codec.encode(msg.to_map())
+CODEC = MessageCodec("pbft", (PrePrepare, Prepare, Commit, ViewChange, NewView))
 
 
 def decode_message(data: bytes) -> ConsensusMessage:
-    m = codec.decode(data, max_bytes=MAX_MESSAGE_BYTES)
-    if type(m) is not dict or m.get("t") not in _KINDS:
-        raise DecodeError("unknown consensus message type")
-    return _KINDS[m["t"]].from_map(m)
+    msg: ConsensusMessage = CODEC.decode(data)
+    return msg
 
 
-def sign_message(suite: CryptoSuite, private: bytes, chain_id: str, msg: ConsensusMessage) -> ConsensusMessage:
-    from dataclasses import replace
-
-    return replace(msg, signature=suite.sign(private, msg.signed_bytes(chain_id)))
-
-
-def verify_message(suite: CryptoSuite, chain_id: str, msg: ConsensusMessage) -> bool:
-    return suite.verify(msg.sender, msg.signed_bytes(chain_id), msg.signature)
+__all__ = [
+    "MAX_PREPARED_CERTS",
+    "Commit",
+    "ConsensusMessage",
+    "NewView",
+    "PrePrepare",
+    "Prepare",
+    "PreparedCert",
+    "ViewChange",
+    "decode_message",
+    "encode_message",
+    "prepare_vote_bytes",
+    "sign_message",
+    "verify_message",
+]

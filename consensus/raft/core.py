@@ -30,6 +30,7 @@ import msgpack
 
 from consensus.api import Application, ConsensusEnv
 from consensus.certificate import majority_quorum, verify_certificate
+from consensus.messages import M
 from consensus.raft.messages import Ack, Append, RaftMessage, RequestVote, Vote, sign_message, verify_message
 from consensus.timers import ProposalTimer
 from node.crypto.base import KeyPair
@@ -51,7 +52,7 @@ class RaftCore:
         self.env = env
         self.suite = app.suite
         self.chain_id = app.chain_id
-        self.store = app.store  # type: ignore[attr-defined]
+        self.store = app.store
         self.rng = random.Random(seed if seed is not None else int.from_bytes(key.public_bytes[-8:], "big"))
         self.role = FOLLOWER
         self.leader: bytes | None = None
@@ -98,7 +99,7 @@ class RaftCore:
     def quorum(self) -> int:
         return majority_quorum(len(self.validators))
 
-    def _sign(self, msg: RaftMessage) -> RaftMessage:
+    def _sign(self, msg: M) -> M:
         return sign_message(self.suite, self.key.private_bytes, self.chain_id, msg)
 
     def _pending_block(self) -> tuple[int, Block, bytes] | None:
@@ -192,6 +193,7 @@ class RaftCore:
         self.term = term
         self.voted_for = None
         self._save_term()
+        self.env.view_changed(term, self.app.head().height + 1)
         if self.role != FOLLOWER:
             log.info("event=raft_step_down term=%d", term)
         self.role = FOLLOWER
@@ -240,6 +242,7 @@ class RaftCore:
         self.role = LEADER
         self.leader = self.key.public_bytes
         self.env.cancel_timer("election")
+        self.env.view_changed(self.term, self.app.head().height + 1)
         log.info("event=raft_leader term=%d height=%d", self.term, self.app.head().height + 1)
         pend = self._pending_block()
         if pend is not None:
@@ -283,7 +286,7 @@ class RaftCore:
         block_hash = self.suite.hash(block.header.encode())
         self.env.broadcast(self._sign(Append(self.term, block.height, encoded, self.last_cert, self.key.public_bytes)))
         own = self._sign(Ack(self.term, block.height, block_hash, self.key.public_bytes))
-        self._on_ack(own)  # type: ignore[arg-type]
+        self._on_ack(own)
 
     def _on_ack(self, msg: Ack) -> None:
         if self.role != LEADER or msg.term != self.term:
@@ -303,7 +306,7 @@ class RaftCore:
             )
             self._commit(pend[1], cert)
             self._heartbeat()  # tell followers at once
-            if self.app.has_pending():  # type: ignore[attr-defined]
+            if self.app.has_pending():
                 self.proposal_timer.schedule(self.app.params().min_seal_ms)
             else:
                 self.proposal_timer.schedule(self.app.params().block_interval_ms)
@@ -365,6 +368,9 @@ class RaftCore:
         self.pending = (msg.term, msg.block)
         self._save_pending()  # persisted before we acknowledge it
         self.env.broadcast(self._sign(Ack(msg.term, block.height, block_hash, self.key.public_bytes)))
+
+    def on_peer_connected(self) -> None:
+        """A (re)connected follower hears the leader's next heartbeat: nothing to repeat early."""
 
     def advance(self) -> None:
         """Blocks arrived by catch-up: drop a pending entry they made obsolete."""

@@ -2,37 +2,20 @@
 
 An ``Ack`` is signed over ``commit_vote_bytes(chain_id, height, term, block_hash)``: a majority of
 acks is the block's commit certificate, with the term in the certificate's ``view`` field.
+Signing, encoding and strict decoding are shared with PBFT (``consensus.messages``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from node.crypto.base import CryptoSuite
-from node.errors import DecodeError
+from consensus.messages import HASH, SENDER, MessageCodec, encode_message, fields, sign_message, verify_message
 from node.wire import codec
+from node.wire.fields import boolean, byte_string, u64
 from node.wire.types import commit_vote_bytes
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-
-
-def _u64(v: Any, name: str) -> int:
-    if type(v) is not int or not 0 <= v < 2**64:
-        raise DecodeError(f"'{name}' must be an unsigned integer")
-    return v
-
-
-def _b(v: Any, name: str, lo: int = 0, hi: int = 1 << 26) -> bytes:
-    if type(v) is not bytes or not lo <= len(v) <= hi:
-        raise DecodeError(f"'{name}' must be {lo}..{hi} bytes")
-    return v
-
-
-def _fields(m: Any, keys: set[str]) -> dict[str, Any]:
-    if type(m) is not dict or set(m) != keys:
-        raise DecodeError("malformed raft message")
-    return m
+PAYLOAD = byte_string(0, 1 << 26)  # an encoded block or certificate, or empty
 
 
 @dataclass(frozen=True)
@@ -42,7 +25,7 @@ class RequestVote:
     last_height: int
     sender: bytes
     signature: bytes = b""
-    kind = "r_vote_req"
+    kind: ClassVar[str] = "r_vote_req"
 
     @property
     def height(self) -> int:
@@ -57,8 +40,8 @@ class RequestVote:
 
     @classmethod
     def from_map(cls, m: Any) -> RequestVote:
-        m = _fields(m, {"t", "term", "lt", "lh", "sender", "sig"})
-        return cls(_u64(m["term"], "term"), _u64(m["lt"], "lt"), _u64(m["lh"], "lh"), _b(m["sender"], "sender", 1, 128), _b(m["sig"], "sig", 1, 128))
+        m = fields(cls.kind, m, {"term": u64, "lt": u64, "lh": u64})
+        return cls(m["term"], m["lt"], m["lh"], m["sender"], m["sig"])
 
 
 @dataclass(frozen=True)
@@ -68,7 +51,7 @@ class Vote:
     granted: bool
     sender: bytes
     signature: bytes = b""
-    kind = "r_vote"
+    kind: ClassVar[str] = "r_vote"
 
     @property
     def height(self) -> int:
@@ -83,10 +66,8 @@ class Vote:
 
     @classmethod
     def from_map(cls, m: Any) -> Vote:
-        m = _fields(m, {"t", "term", "cand", "ok", "sender", "sig"})
-        if type(m["ok"]) is not bool:
-            raise DecodeError("'ok' must be a boolean")
-        return cls(_u64(m["term"], "term"), _b(m["cand"], "cand", 1, 128), m["ok"], _b(m["sender"], "sender", 1, 128), _b(m["sig"], "sig", 1, 128))
+        m = fields(cls.kind, m, {"term": u64, "cand": SENDER, "ok": boolean})
+        return cls(m["term"], m["cand"], m["ok"], m["sender"], m["sig"])
 
 
 @dataclass(frozen=True)
@@ -100,7 +81,7 @@ class Append:
     cert: bytes
     sender: bytes
     signature: bytes = b""
-    kind = "r_append"
+    kind: ClassVar[str] = "r_append"
 
     def signed_bytes(self, chain_id: str) -> bytes:
         return codec.encode({"type": self.kind, "chain_id": chain_id, "term": self.term, "height": self.height,
@@ -112,9 +93,8 @@ class Append:
 
     @classmethod
     def from_map(cls, m: Any) -> Append:
-        m = _fields(m, {"t", "term", "height", "block", "cert", "sender", "sig"})
-        return cls(_u64(m["term"], "term"), _u64(m["height"], "height"), _b(m["block"], "block"), _b(m["cert"], "cert"),
-                   _b(m["sender"], "sender", 1, 128), _b(m["sig"], "sig", 1, 128))
+        m = fields(cls.kind, m, {"term": u64, "height": u64, "block": PAYLOAD, "cert": PAYLOAD})
+        return cls(m["term"], m["height"], m["block"], m["cert"], m["sender"], m["sig"])
 
 
 @dataclass(frozen=True)
@@ -124,7 +104,7 @@ class Ack:
     block_hash: bytes
     sender: bytes
     signature: bytes = b""
-    kind = "r_ack"
+    kind: ClassVar[str] = "r_ack"
 
     def signed_bytes(self, chain_id: str) -> bytes:
         return commit_vote_bytes(chain_id, self.height, self.term, self.block_hash)
@@ -134,29 +114,17 @@ class Ack:
 
     @classmethod
     def from_map(cls, m: Any) -> Ack:
-        m = _fields(m, {"t", "term", "height", "hash", "sender", "sig"})
-        return cls(_u64(m["term"], "term"), _u64(m["height"], "height"), _b(m["hash"], "hash", 32, 32),
-                   _b(m["sender"], "sender", 1, 128), _b(m["sig"], "sig", 1, 128))
+        m = fields(cls.kind, m, {"term": u64, "height": u64, "hash": HASH})
+        return cls(m["term"], m["height"], m["hash"], m["sender"], m["sig"])
 
 
 RaftMessage = RequestVote | Vote | Append | Ack
-_KINDS = {c.kind: c for c in (RequestVote, Vote, Append, Ack)}
-
-
-def encode_message(msg: RaftMessage) -> bytes:
-    return codec.encode(msg.to_map())
+CODEC = MessageCodec("raft", (RequestVote, Vote, Append, Ack))
 
 
 def decode_message(data: bytes) -> RaftMessage:
-    m = codec.decode(data, max_bytes=MAX_MESSAGE_BYTES)
-    if type(m) is not dict or m.get("t") not in _KINDS:
-        raise DecodeError("unknown raft message type")
-    return _KINDS[m["t"]].from_map(m)
+    msg: RaftMessage = CODEC.decode(data)
+    return msg
 
 
-def sign_message(suite: CryptoSuite, private: bytes, chain_id: str, msg: RaftMessage) -> RaftMessage:
-    return replace(msg, signature=suite.sign(private, msg.signed_bytes(chain_id)))
-
-
-def verify_message(suite: CryptoSuite, chain_id: str, msg: RaftMessage) -> bool:
-    return suite.verify(msg.sender, msg.signed_bytes(chain_id), msg.signature)
+__all__ = ["Ack", "Append", "RaftMessage", "RequestVote", "Vote", "decode_message", "encode_message", "sign_message", "verify_message"]

@@ -11,9 +11,11 @@ from typing import Any
 
 import msgpack
 
-from node.chain import Chain, CommittedBlock
+from consensus.api import ConsensusEngine
+from node.chain import Chain
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError, DuplicateTransaction
+from node.events import BlockCommitted, PeerConnected, TxAdmitted
 from node.p2p.sync import BlockSync
 from node.p2p.transport import P2PNetwork, PeerAddress
 
@@ -29,7 +31,7 @@ class NetworkService:
     def __init__(self, chain: Chain, key: KeyPair, home: Path, host: str, port: int) -> None:
         self.chain = chain
         self.key = key
-        self.engine: Any = None  # a PbftEngine on validators, None on observers
+        self.engine: ConsensusEngine | None = None  # the consensus engine on validators; observers have none
         self.net = P2PNetwork(
             home=home,
             my_pubkey=key.public_bytes,
@@ -39,21 +41,22 @@ class NetworkService:
             genesis_hash=chain.genesis_hash,
             directory=self.directory,
             on_message=self.on_message,
-            on_connect=self._on_connect,
+            bus=chain.bus,
         )
-        self.sync = BlockSync(chain, self.net, self._on_synced)
+        self.sync = BlockSync(chain, self.net)
         self._forward: list[bytes] = []
         self._seen: OrderedDict[bytes, None] = OrderedDict()  # sha256 of raw forwarded txs handled
         self._flush_scheduled = False
         self.tx_received = 0
-        chain.subscribe(self._on_commit)
-        chain.tx_listeners.append(self.forward_tx)
+        chain.bus.subscribe(BlockCommitted, self._on_commit)
+        chain.bus.subscribe(TxAdmitted, self._on_tx_admitted)
+        chain.bus.subscribe(PeerConnected, self._on_connect)
 
     def directory(self) -> list[PeerAddress]:
         return [
-            PeerAddress(pubkey=n["pubkey"], name=str(n.get("name")), role=str(n.get("role")), host=str(n.get("host")), port=int(n.get("p2p_port", 0)))
+            PeerAddress(pubkey=n.pubkey, name=n.name, role=n.role, host=n.host, port=n.p2p_port)
             for n in self.chain.nodes()
-            if n.get("role") in ("validator", "observer")
+            if n.role in ("validator", "observer")
         ]
 
     async def start(self) -> None:
@@ -68,12 +71,14 @@ class NetworkService:
         await self.sync.stop()
         await self.net.stop()
 
-    def _on_connect(self, peer: bytes) -> None:
-        self.net.send(peer, {"t": "status", "height": self.chain.height})
+    def attach_engine(self, engine: ConsensusEngine) -> None:
+        """Route consensus frames from validators to ``engine`` (validators only)."""
+        self.engine = engine
+
+    def _on_connect(self, event: PeerConnected) -> None:
+        self.net.send(event.pubkey, {"t": "status", "height": self.chain.height})
         # A peer that was away missed our forwards: hand it everything still pending.
-        self._send_pending([peer])
-        if self.engine is not None:
-            self.engine.on_peer_connected()
+        self._send_pending([event.pubkey])
 
     def _send_pending(self, peers: list[bytes], older_than_ms: int = 0, local_only: bool = False) -> int:
         pending = self.chain.pool.pending_raw(older_than_ms=older_than_ms, limit=REGOSSIP_LIMIT, local_only=local_only)
@@ -99,6 +104,10 @@ class NetworkService:
     def send_consensus(self, data: bytes) -> None:
         self.net.broadcast({"t": "cons", "m": data}, roles=("validator",))
 
+    def _on_tx_admitted(self, event: TxAdmitted) -> None:
+        if event.local:
+            self.forward_tx(event.raw)
+
     def forward_tx(self, raw: bytes) -> None:
         """Client transactions reach every validator, so whichever is primary can include them."""
         self._forward.append(raw)
@@ -112,12 +121,8 @@ class NetworkService:
             batch, self._forward = self._forward[:MAX_FORWARD_BATCH], self._forward[MAX_FORWARD_BATCH:]
             self.net.broadcast({"t": "txs", "txs": batch}, roles=("validator",))
 
-    def _on_commit(self, committed: CommittedBlock) -> None:
+    def _on_commit(self, committed: BlockCommitted) -> None:
         self.sync.announce()
-
-    def _on_synced(self) -> None:
-        if self.engine is not None:
-            self.engine.on_synced()
 
     # --- incoming --------------------------------------------------------------------------
 
@@ -176,9 +181,7 @@ class NetworkService:
             elif isinstance(outcome, DuplicateTransaction):
                 self._remember(digest)  # normal: every validator hears every transaction
             # Anything else (invalid, or the pool is full): a later re-send may succeed.
-        self.tx_received += added
-        if added and self.engine is not None:
-            self.engine.on_transactions()
+        self.tx_received += added  # each admission was published as TxAdmitted: the engine hears of it there
 
     def _remember(self, digest: bytes) -> None:
         self._seen[digest] = None

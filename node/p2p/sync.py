@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
-from consensus.certificate import quorum_for, verify_certificate
+from consensus.certificate import verify_certificate
+from consensus.registry import certificate_quorum
 from node.chain import Chain
 from node.errors import ConsortiaError
+from node.events import SyncProgress
 from node.p2p.transport import P2PNetwork
 from node.wire.types import Block, CommitCertificate
 
@@ -28,10 +29,9 @@ REQUEST_TIMEOUT = 10.0
 
 
 class BlockSync:
-    def __init__(self, chain: Chain, net: P2PNetwork, on_synced: Callable[[], None]) -> None:
+    def __init__(self, chain: Chain, net: P2PNetwork) -> None:
         self.chain = chain
         self.net = net
-        self.on_synced = on_synced
         self.peer_heights: dict[bytes, int] = {}
         self._request: tuple[bytes, int, float] | None = None
         self._applying = False
@@ -135,7 +135,7 @@ class BlockSync:
                 validators = self.chain.validators()
                 verify_certificate(self.chain.suite, cert, chain_id=self.chain.chain_id, height=block.height,
                                    block_hash=block_hash, validators=validators,
-                                   quorum=quorum_for(self.chain.genesis.consensus, len(validators)))
+                                   quorum=certificate_quorum(self.chain.genesis.consensus, len(validators)))
                 self.chain.validate(block)
                 self.chain.commit(block, cert)
                 applied += 1
@@ -149,7 +149,8 @@ class BlockSync:
             self._request = None
         if applied:
             self.blocks_synced += applied
-            self.on_synced()
+            target = max(self.peer_heights.values(), default=self.chain.height)
+            self.chain.bus.publish(SyncProgress(applied, self.chain.height, max(target, self.chain.height)))
             self._log_progress()
         self._maybe_request()
 

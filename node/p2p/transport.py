@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import ConfigError, ConsortiaError
+from node.events import EventBus, PeerConnected, PeerDisconnected, PeerRefused
 from node.p2p.certs import CA_CERT, NODE_CERT, NODE_KEY, TLS_DIR, node_pubkey_from_cert
 from node.wire import codec
 
@@ -102,7 +103,7 @@ class P2PNetwork:
         genesis_hash: bytes,
         directory: Callable[[], list[PeerAddress]],
         on_message: Handler,
-        on_connect: Callable[[bytes], None] = lambda peer: None,
+        bus: EventBus | None = None,
         rate_per_second: float = RATE_PER_SECOND,
         rate_burst: float = RATE_BURST,
     ) -> None:
@@ -116,7 +117,7 @@ class P2PNetwork:
         self.genesis_hash = genesis_hash
         self.directory = directory
         self.on_message = on_message
-        self.on_connect = on_connect
+        self.bus = bus if bus is not None else EventBus()
         self.server_ctx, self.client_ctx = tls_contexts(home)
         self.links: dict[bytes, Link] = {}
         self._server: asyncio.base_events.Server | None = None
@@ -230,6 +231,7 @@ class P2PNetwork:
         except (TimeoutError, ConsortiaError, OSError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
             self.refused += 1
             reason = exc.message if isinstance(exc, ConsortiaError) else exc.__class__.__name__
+            self.bus.publish(PeerRefused(reason, abuse=False))
             log.warning("event=peer_refused addr=%s reason=%r", peer_desc, reason)
             writer.close()
             return
@@ -246,7 +248,7 @@ class P2PNetwork:
             asyncio.create_task(self._write_loop(link), name=f"p2p-write-{addr.name}"),
         ]
         log.info("event=peer_connected name=%s role=%s outbound=%s", addr.name, addr.role, outbound)
-        self.on_connect(pubkey)
+        self.bus.publish(PeerConnected(pubkey, addr.role))
 
     async def _read_loop(self, link: Link, reader: asyncio.StreamReader) -> None:
         reason = "closed by peer"
@@ -254,18 +256,18 @@ class P2PNetwork:
             while True:
                 raw = await _read_frame(reader)
                 if not link.allow():
-                    self.closed_for_abuse += 1
+                    self._abuse()
                     reason = "flood: message rate limit exceeded"
                     break
                 link.frames_in += 1
                 try:
                     message = codec.decode(raw, max_bytes=MAX_FRAME_BYTES)
                 except ConsortiaError as exc:
-                    self.closed_for_abuse += 1
+                    self._abuse()
                     reason = f"malformed frame: {exc.message}"
                     break
                 if not isinstance(message, dict) or not isinstance(message.get("t"), str):
-                    self.closed_for_abuse += 1
+                    self._abuse()
                     reason = "malformed frame: not a typed message"
                     break
                 try:
@@ -275,7 +277,7 @@ class P2PNetwork:
                 except Exception:
                     log.exception("event=peer_message_failed name=%s", link.name)
         except FrameTooLarge as exc:
-            self.closed_for_abuse += 1
+            self._abuse()
             reason = str(exc)
         except (asyncio.IncompleteReadError, ConnectionError, OSError, ssl.SSLError):
             pass
@@ -295,11 +297,16 @@ class P2PNetwork:
         except asyncio.CancelledError:
             return
 
+    def _abuse(self) -> None:
+        self.closed_for_abuse += 1
+        self.bus.publish(PeerRefused("abuse", abuse=True))
+
     def _close(self, link: Link, reason: str) -> None:
         if self.links.get(link.pubkey) is link:
             del self.links[link.pubkey]
             level = logging.WARNING if reason.startswith(("flood", "malformed", "frame")) else logging.INFO
             log.log(level, "event=peer_disconnected name=%s reason=%r", link.name, reason)
+            self.bus.publish(PeerDisconnected(link.pubkey, reason))
         current = asyncio.current_task()
         for task in link.tasks:
             if task is not current:

@@ -10,8 +10,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from node.chain import Chain, CommittedBlock
+from node.chain import Chain
 from node.errors import RequestTooLarge, Unavailable
+from node.events import BlockCommitted
 from node.rpc.dispatch import Dispatcher, error_object
 from node.rpc.methods import NodeIdentity, RpcMethods
 from node.rpc.subscriptions import BlockNotifier, SubscriptionSession
@@ -49,9 +50,9 @@ class RpcServer:
         self._ws: set[web.WebSocketResponse] = set()
         self.txs_committed = 0
         self.blocks_committed = 0
-        chain.subscribe(self._count_commit)
+        chain.bus.subscribe(BlockCommitted, self._count_commit)
 
-    def _count_commit(self, committed: CommittedBlock) -> None:
+    def _count_commit(self, committed: BlockCommitted) -> None:
         self.blocks_committed += 1
         self.txs_committed += len(committed.block.txs)
 

@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from node.chain import Chain, CommittedBlock
+from node.chain import Chain
 from node.errors import InvalidParams, RequestTooLarge
+from node.events import BlockCommitted
 from node.rpc.jsonfmt import block_json, hx, parse_hex
 
 log = logging.getLogger("consortia.rpc")
@@ -32,9 +33,9 @@ class BlockNotifier:
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
         self._event = asyncio.Event()
-        self._unsubscribe = chain.subscribe(self._on_commit)
+        self._unsubscribe = chain.bus.subscribe(BlockCommitted, self._on_commit)
 
-    def _on_commit(self, committed: CommittedBlock) -> None:
+    def _on_commit(self, committed: BlockCommitted) -> None:
         self._event.set()
         self._event = asyncio.Event()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from consensus.certificate import quorum_for, verify_certificate
+from consensus.certificate import verify_certificate
+from consensus.registry import certificate_quorum
 from node.crypto.base import CryptoSuite
 from node.errors import ConsensusError, ConsortiaError
 from node.merkle import proof_from_json, verify_proof
@@ -67,7 +68,7 @@ def verify_receipt_proof(
             raise ConsensusError("block has no commit certificate")
         cert = CommitCertificate.decode(_hex(cert_raw, "certificate_raw"))
         verify_certificate(suite, cert, chain_id=chain_id, height=header.height, block_hash=block_hash, validators=validators,
-                           quorum=quorum_for(consensus, len(validators)))
+                           quorum=certificate_quorum(consensus, len(validators)))
         return proven
     except ConsensusError:
         raise

@@ -8,12 +8,12 @@ wrong types, oversized values and trailing bytes are all ``DecodeError``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from node.errors import DecodeError
 from node.wire import codec
+from node.wire.fields import Checker, byte_string, byte_string_of, check_map, list_of, text, u64
 
 # --- limits (documented in docs/transaction-format.md) -------------------------------------
 
@@ -30,95 +30,24 @@ MAX_RETURN_BYTES = 256 * 1024
 MAX_BLOCK_TXS = 50_000
 MAX_BLOCK_BYTES = 64 * 1024 * 1024
 MAX_CERT_SIGNATURES = 1024
-U64_MAX = 2**64 - 1
 
 METHOD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
 CHAIN_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-# --- field checkers ------------------------------------------------------------------------
-
-Checker = Callable[[str, Any], None]
-
-
-def _u64(name: str, v: Any) -> None:
-    if type(v) is not int or not 0 <= v <= U64_MAX:
-        raise DecodeError(f"field '{name}' must be an unsigned 64-bit integer")
-
-
-def _bytes(lo: int, hi: int) -> Checker:
-    def check(name: str, v: Any) -> None:
-        if type(v) is not bytes:
-            raise DecodeError(f"field '{name}' must be bytes")
-        if not lo <= len(v) <= hi:
-            raise DecodeError(f"field '{name}' must be {lo}..{hi} bytes, got {len(v)}")
-
-    return check
-
-
-def _bytes_in(*sizes: int) -> Checker:
-    def check(name: str, v: Any) -> None:
-        if type(v) is not bytes:
-            raise DecodeError(f"field '{name}' must be bytes")
-        if len(v) not in sizes:
-            raise DecodeError(f"field '{name}' must be one of {sizes} bytes long, got {len(v)}")
-
-    return check
-
-
-def _text(hi: int, pattern: re.Pattern[str] | None = None) -> Checker:
-    def check(name: str, v: Any) -> None:
-        if type(v) is not str:
-            raise DecodeError(f"field '{name}' must be a string")
-        if len(v) > hi:
-            raise DecodeError(f"field '{name}' is longer than {hi} characters")
-        if pattern is not None and not pattern.match(v):
-            raise DecodeError(f"field '{name}' has invalid characters or is empty")
-
-    return check
-
-
-def _list(hi: int) -> Checker:
-    def check(name: str, v: Any) -> None:
-        if type(v) is not list:
-            raise DecodeError(f"field '{name}' must be a list")
-        if len(v) > hi:
-            raise DecodeError(f"field '{name}' has more than {hi} entries")
-
-    return check
-
-
-def _check_map(kind: str, raw: Any, schema: dict[str, Checker]) -> dict[str, Any]:
-    if type(raw) is not dict:
-        raise DecodeError(f"{kind} must be a map")
-    keys = raw.keys()
-    if keys != schema.keys():
-        unknown = sorted(set(keys) - set(schema))
-        missing = sorted(set(schema) - set(keys))
-        parts = []
-        if unknown:
-            parts.append(f"unknown fields {unknown}")
-        if missing:
-            parts.append(f"missing fields {missing}")
-        raise DecodeError(f"{kind}: " + ", ".join(parts))
-    for name, checker in schema.items():
-        checker(name, raw[name])
-    return raw
-
-
 # --- transaction ---------------------------------------------------------------------------
 
 TX_BODY_SCHEMA: dict[str, Checker] = {
-    "chain_id": _text(MAX_CHAIN_ID_LEN, CHAIN_ID_RE),
-    "nonce": _bytes_in(NONCE_SIZE),
-    "expiry_height": _u64,
-    "sender_pubkey": _bytes(1, MAX_PUBKEY_LEN),
-    "to": _bytes_in(0, 20),
-    "method": _text(MAX_METHOD_LEN, METHOD_RE),
-    "args": _bytes(0, MAX_TX_BYTES),
-    "fuel_limit": _u64,
+    "chain_id": text(MAX_CHAIN_ID_LEN, CHAIN_ID_RE),
+    "nonce": byte_string_of(NONCE_SIZE),
+    "expiry_height": u64,
+    "sender_pubkey": byte_string(1, MAX_PUBKEY_LEN),
+    "to": byte_string_of(0, 20),
+    "method": text(MAX_METHOD_LEN, METHOD_RE),
+    "args": byte_string(0, MAX_TX_BYTES),
+    "fuel_limit": u64,
 }
-TX_SCHEMA: dict[str, Checker] = {**TX_BODY_SCHEMA, "signature": _bytes(1, MAX_SIGNATURE_LEN)}
+TX_SCHEMA: dict[str, Checker] = {**TX_BODY_SCHEMA, "signature": byte_string(1, MAX_SIGNATURE_LEN)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +92,7 @@ class Transaction:
 
     @classmethod
     def from_map(cls, raw: Any) -> Transaction:
-        m = _check_map("transaction", raw, TX_SCHEMA)
+        m = check_map("transaction", raw, TX_SCHEMA)
         return cls(**m)
 
     @classmethod
@@ -174,9 +103,9 @@ class Transaction:
 # --- events and receipts -------------------------------------------------------------------
 
 EVENT_SCHEMA: dict[str, Checker] = {
-    "contract": _bytes_in(20),
-    "name": _text(MAX_EVENT_NAME_LEN, METHOD_RE),
-    "data": _bytes(0, MAX_RETURN_BYTES),
+    "contract": byte_string_of(20),
+    "name": text(MAX_EVENT_NAME_LEN, METHOD_RE),
+    "data": byte_string(0, MAX_RETURN_BYTES),
 }
 
 
@@ -193,21 +122,21 @@ class Event:
 
     @classmethod
     def from_map(cls, raw: Any) -> Event:
-        return cls(**_check_map("event", raw, EVENT_SCHEMA))
+        return cls(**check_map("event", raw, EVENT_SCHEMA))
 
 
 STATUS_OK = 0
 STATUS_FAILED = 1
 
 RECEIPT_SCHEMA: dict[str, Checker] = {
-    "tx_hash": _bytes_in(32),
-    "height": _u64,
-    "index": _u64,
-    "status": _u64,
-    "error": _text(MAX_ERROR_LEN),
-    "fuel_used": _u64,
-    "return_value": _bytes(0, MAX_RETURN_BYTES),
-    "events": _list(MAX_EVENTS_PER_RECEIPT),
+    "tx_hash": byte_string_of(32),
+    "height": u64,
+    "index": u64,
+    "status": u64,
+    "error": text(MAX_ERROR_LEN),
+    "fuel_used": u64,
+    "return_value": byte_string(0, MAX_RETURN_BYTES),
+    "events": list_of(MAX_EVENTS_PER_RECEIPT),
 }
 
 
@@ -245,7 +174,7 @@ class Receipt:
 
     @classmethod
     def from_map(cls, raw: Any) -> Receipt:
-        m = dict(_check_map("receipt", raw, RECEIPT_SCHEMA))
+        m = dict(check_map("receipt", raw, RECEIPT_SCHEMA))
         m["events"] = tuple(Event.from_map(e) for e in m["events"])
         return cls(**m)
 
@@ -257,16 +186,16 @@ class Receipt:
 # --- blocks --------------------------------------------------------------------------------
 
 HEADER_SCHEMA: dict[str, Checker] = {
-    "chain_id": _text(MAX_CHAIN_ID_LEN, CHAIN_ID_RE),
-    "height": _u64,
-    "parent_hash": _bytes_in(32),
-    "timestamp_ms": _u64,
-    "proposer": _bytes(0, MAX_PUBKEY_LEN),
-    "view": _u64,
-    "tx_count": _u64,
-    "tx_root": _bytes_in(32),
-    "receipt_root": _bytes_in(32),
-    "state_root": _bytes_in(32),
+    "chain_id": text(MAX_CHAIN_ID_LEN, CHAIN_ID_RE),
+    "height": u64,
+    "parent_hash": byte_string_of(32),
+    "timestamp_ms": u64,
+    "proposer": byte_string(0, MAX_PUBKEY_LEN),
+    "view": u64,
+    "tx_count": u64,
+    "tx_root": byte_string_of(32),
+    "receipt_root": byte_string_of(32),
+    "state_root": byte_string_of(32),
 }
 
 
@@ -304,14 +233,14 @@ class BlockHeader:
 
     @classmethod
     def from_map(cls, raw: Any) -> BlockHeader:
-        return cls(**_check_map("block header", raw, HEADER_SCHEMA))
+        return cls(**check_map("block header", raw, HEADER_SCHEMA))
 
     @classmethod
     def decode(cls, data: bytes) -> BlockHeader:
         return cls.from_map(codec.decode(data))
 
 
-BLOCK_SCHEMA: dict[str, Checker] = {"header": lambda n, v: None, "txs": _list(MAX_BLOCK_TXS)}
+BLOCK_SCHEMA: dict[str, Checker] = {"header": lambda n, v: None, "txs": list_of(MAX_BLOCK_TXS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +260,7 @@ class Block:
 
     @classmethod
     def from_map(cls, raw: Any) -> Block:
-        m = _check_map("block", raw, BLOCK_SCHEMA)
+        m = check_map("block", raw, BLOCK_SCHEMA)
         header = BlockHeader.from_map(m["header"])
         txs = tuple(Transaction.from_map(t) for t in m["txs"])
         if header.tx_count != len(txs):
@@ -345,13 +274,13 @@ class Block:
 
 # --- commit certificates -------------------------------------------------------------------
 
-VOTE_SCHEMA: dict[str, Checker] = {"validator": _bytes(1, MAX_PUBKEY_LEN), "signature": _bytes(1, MAX_SIGNATURE_LEN)}
+VOTE_SCHEMA: dict[str, Checker] = {"validator": byte_string(1, MAX_PUBKEY_LEN), "signature": byte_string(1, MAX_SIGNATURE_LEN)}
 CERT_SCHEMA: dict[str, Checker] = {
-    "chain_id": _text(MAX_CHAIN_ID_LEN, CHAIN_ID_RE),
-    "height": _u64,
-    "view": _u64,
-    "block_hash": _bytes_in(32),
-    "votes": _list(MAX_CERT_SIGNATURES),
+    "chain_id": text(MAX_CHAIN_ID_LEN, CHAIN_ID_RE),
+    "height": u64,
+    "view": u64,
+    "block_hash": byte_string_of(32),
+    "votes": list_of(MAX_CERT_SIGNATURES),
 }
 
 
@@ -364,6 +293,10 @@ class Vote:
 
     def to_map(self) -> dict[str, Any]:
         return {"signature": self.signature, "validator": self.validator}
+
+    @classmethod
+    def from_map(cls, raw: Any) -> Vote:
+        return cls(**check_map("vote", raw, VOTE_SCHEMA))
 
 
 def commit_vote_bytes(chain_id: str, height: int, view: int, block_hash: bytes) -> bytes:
@@ -400,8 +333,8 @@ class CommitCertificate:
 
     @classmethod
     def from_map(cls, raw: Any) -> CommitCertificate:
-        m = dict(_check_map("commit certificate", raw, CERT_SCHEMA))
-        m["votes"] = tuple(Vote(**_check_map("vote", v, VOTE_SCHEMA)) for v in m["votes"])
+        m = dict(check_map("commit certificate", raw, CERT_SCHEMA))
+        m["votes"] = tuple(Vote.from_map(v) for v in m["votes"])
         return cls(**m)
 
     @classmethod

@@ -8,8 +8,8 @@ import pytest
 
 from consensus.pbft.core import FUTURE_WINDOW
 from consensus.pbft.messages import Commit, Prepare, decode_message, encode_message, sign_message
-from consensus.testing.simnet import SimNetwork
 from node.errors import DecodeError
+from node.testing.simnet import SimNetwork
 
 
 def test_bad_messages_are_dropped_and_counted(tmp_path):

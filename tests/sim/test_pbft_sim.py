@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consensus.certificate import verify_certificate
-from consensus.testing.simnet import (
+from node.testing.simnet import (
     BAD_SIGNATURES,
     EQUIVOCATE,
     INVALID_PROPOSALS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from consensus.testing.simnet import LinkFaults, SimNetwork
+from node.testing.simnet import LinkFaults, SimNetwork
 from tests.sim.test_pbft_sim import assert_certified, assert_safe
 
 SEEDS = range(10)

@@ -192,6 +192,7 @@ async def test_forwarded_transaction_batches_are_admitted_once(tmp_path, testnet
     and a batch seen again is skipped without decoding."""
     from node.chain import Chain
     from node.errors import ConsortiaError
+    from node.events import TxAdmitted
     from node.p2p.service import NetworkService
     from node.sigverify import BatchVerifier
     from node.store.chainstore import ChainStore
@@ -202,8 +203,8 @@ async def test_forwarded_transaction_batches_are_admitted_once(tmp_path, testnet
     verifier.start()
     chain.verifier = verifier
     service = NetworkService(chain, testnet.validator, tmp_path, "127.0.0.1", free_port())
-    woken = []
-    service.engine = type("Engine", (), {"on_transactions": lambda self: woken.append(1)})()
+    woken: list[bytes] = []
+    chain.bus.subscribe(TxAdmitted, lambda event: woken.append(event.tx_hash))  # what wakes the engine
     try:
         good = [testnet.tx(testnet.user).encode() for _ in range(3)]
         forged = bytearray(testnet.tx(testnet.user).encode())
@@ -211,7 +212,7 @@ async def test_forwarded_transaction_batches_are_admitted_once(tmp_path, testnet
         batch = {"t": "txs", "txs": good + [good[0], bytes(forged), b"\x93garbage"]}
         service.on_message(b"peer", batch)
         assert await until(lambda: service.tx_received == 3)
-        assert len(chain.pool) == 3 and woken
+        assert len(chain.pool) == 3 and len(woken) == 3
         service.on_message(b"peer", {"t": "txs", "txs": good})  # seen: nothing decoded or admitted again
         await asyncio.sleep(0.05)
         assert service.tx_received == 3 and len(chain.pool) == 3

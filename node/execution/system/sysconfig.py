@@ -7,6 +7,7 @@ committee exists, ``set`` is allowed to the admin accounts named in genesis.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +52,41 @@ def admin_key(address: bytes) -> bytes:
     return SYSCONFIG_ADDRESS + _ADMIN + address
 
 
+NODE_PREFIX = SYSCONFIG_ADDRESS + _NODE  # state keys of the node list: NODE_PREFIX + public key
+
+
 def node_key(pubkey: bytes) -> bytes:
-    return SYSCONFIG_ADDRESS + _NODE + pubkey
+    return NODE_PREFIX + pubkey
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """One entry of the on-chain node list (validators and observers)."""
+
+    pubkey: bytes
+    name: str
+    role: str
+    host: str
+    p2p_port: int
+
+    def encode(self) -> bytes:
+        return msgpack.packb({"name": self.name, "role": self.role, "host": self.host, "p2p_port": self.p2p_port})
+
+    @classmethod
+    def decode(cls, pubkey: bytes, raw: bytes) -> NodeRecord:
+        m = msgpack.unpackb(raw)
+        return cls(pubkey=pubkey, name=str(m.get("name", "")), role=str(m.get("role", "")), host=str(m.get("host", "")),
+                   p2p_port=int(m.get("p2p_port", 0)))
+
+
+def read_nodes(items: Iterable[tuple[bytes, bytes]]) -> list[NodeRecord]:
+    """The node list from the state entries under ``NODE_PREFIX`` (as a store's prefix scan yields them)."""
+    return [NodeRecord.decode(key[len(NODE_PREFIX):], value) for key, value in items]
+
+
+def validator_keys(nodes: Iterable[NodeRecord]) -> list[bytes]:
+    """Validator public keys in the fixed order every engine uses (sorted)."""
+    return sorted(n.pubkey for n in nodes if n.role == "validator")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""PBFT on a real event loop: wall-clock timers and the peer network behind ``ConsensusEnv``."""
+"""Running a consensus core on a real event loop: wall-clock timers and the peer network.
+
+A core (``PbftCore``, ``RaftCore``) is a state machine that only sees ``ConsensusEnv``; the same
+code runs here and on the deterministic simulator. ``AsyncEnv`` is the event-loop side of that
+interface, and ``CoreEngine`` is the ``ConsensusEngine`` the node drives: it decodes network
+frames for the core and owns the timers' lifetime.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +14,35 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from consensus.api import Application, ConsensusEngine
-from consensus.pbft.core import PbftCore
-from consensus.pbft.messages import ConsensusMessage, decode_message, encode_message
-from node.crypto.base import KeyPair
+from consensus.api import ConsensusCore, ConsensusEngine
 from node.errors import ConsortiaError
 
-log = logging.getLogger("consortia.pbft")
+log = logging.getLogger("consortia.consensus")
 
 
-class AsyncPbftEnv:
+class AsyncEnv:
+    """``ConsensusEnv`` on the running asyncio loop; every outward effect is a callback the node supplies."""
+
     def __init__(
         self,
         send: Callable[[bytes], None],
         request_sync: Callable[[int, bytes | None], None],
         offer_blocks: Callable[[bytes, int], None],
+        encode: Callable[[Any], bytes],
+        view_changed: Callable[[int, int], None] = lambda view, height: None,
     ) -> None:
         self._send = send
         self._request_sync = request_sync
         self._offer = offer_blocks
+        self._encode = encode
+        self._view_changed = view_changed
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
     def now_ms(self) -> int:
         return int(time.time() * 1000)
 
-    def broadcast(self, msg: ConsensusMessage) -> None:
-        self._send(encode_message(msg))
+    def broadcast(self, msg: Any) -> None:
+        self._send(self._encode(msg))
 
     def set_timer(self, name: str, delay_ms: int, callback: Callable[[], None]) -> None:
         self.cancel_timer(name)
@@ -43,7 +52,7 @@ class AsyncPbftEnv:
             try:
                 callback()
             except Exception:  # a failing round must not kill the loop; the next timer retries
-                log.exception("event=pbft_timer_failed timer=%s", name)
+                log.exception("event=consensus_timer_failed timer=%s", name)
 
         self._timers[name] = asyncio.get_running_loop().call_later(max(0, delay_ms) / 1000, fire)
 
@@ -58,21 +67,19 @@ class AsyncPbftEnv:
     def peer_behind(self, peer: bytes, height: int) -> None:
         self._offer(peer, height)
 
+    def view_changed(self, view: int, height: int) -> None:
+        self._view_changed(view, height)
+
     def cancel_all(self) -> None:
         for name in list(self._timers):
             self.cancel_timer(name)
 
 
 class CoreEngine(ConsensusEngine):
-    """Drives a consensus state machine (PBFT or Raft core) from the event loop and the network.
+    """Drives a consensus core from the event loop and the network."""
 
-    The core does the protocol; this wrapper decodes network frames for it, forwards transaction
-    arrivals and catch-up commits, and owns the timers' lifetime.
-    """
-
-    name = "core"
-
-    def __init__(self, core: Any, decode: Callable[[bytes], Any], env: AsyncPbftEnv) -> None:
+    def __init__(self, name: str, core: ConsensusCore, decode: Callable[[bytes], Any], env: AsyncEnv) -> None:
+        self.name = name
         self.core = core
         self.decode = decode
         self.env = env
@@ -105,18 +112,7 @@ class CoreEngine(ConsensusEngine):
         self.core.on_transactions()
 
     def on_peer_connected(self) -> None:
-        """A validator (re)connected: repeat what it may have missed (engines that need it)."""
-        hook = getattr(self.core, "on_peer_connected", None)
-        if hook is not None:
-            hook()
+        self.core.on_peer_connected()
 
     def on_synced(self) -> None:
-        """Blocks were committed by catch-up: move the state machine to the new head."""
         self.core.advance()
-
-
-class PbftEngine(CoreEngine):
-    name = "pbft"
-
-    def __init__(self, app: Application, key: KeyPair, env: AsyncPbftEnv) -> None:
-        super().__init__(PbftCore(app, key, env), decode_message, env)

@@ -1,0 +1,1 @@
+"""Test harnesses that compose the node with consensus (the deterministic simulated network)."""
