@@ -97,7 +97,8 @@ class BlockSync:
         start, count = msg.get("from"), msg.get("count")
         if type(start) is not int or type(count) is not int or start < 1 or not 0 < count <= BATCH:
             raise ConsortiaError("malformed block request")
-        items, size = [], 0
+        items: list[list[bytes]] = []
+        size = 0
         store = self.chain.store
         for h in range(start, min(start + count, self.chain.height + 1)):
             raw = store.get_block_bytes(h)

@@ -19,6 +19,7 @@ import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from consensus.api import ConsensusCore
@@ -196,7 +197,7 @@ class SimNetwork:
         node.chain = Chain(self.genesis, node.store)
         node.epoch += 1
         node.up = True
-        node.chain.bus.subscribe(BlockCommitted, lambda c, n=node: self._on_commit(n, c))
+        node.chain.bus.subscribe(BlockCommitted, partial(self._on_commit, node))
         if self.engine == "raft":  # Raft's election timers are randomised: seeded here, so a seed replays
             node.core = RaftCore(node.chain, node.key, SimEnv(self, node), seed=self.rng.getrandbits(32))
         else:
@@ -270,7 +271,7 @@ class SimNetwork:
             copies = 2
         for _ in range(copies):
             delay = self.rng.randint(f.min_delay_ms, f.max_delay_ms)
-            self.schedule(delay, lambda r=receiver, d=data, s=sender.index: self._deliver(s, r, d))
+            self.schedule(delay, partial(self._deliver, sender.index, receiver, data))
 
     def _deliver(self, sender_index: int, receiver: SimNode, data: bytes) -> None:
         if not receiver.up or not self._linked(sender_index, receiver.index) or receiver.core is None:

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from consensus.pbft.core import FUTURE_WINDOW
 from consensus.pbft.messages import Commit, Prepare, decode_message, encode_message, sign_message
+from consensus.pbft.state import FUTURE_WINDOW
 from node.errors import DecodeError
 from node.testing.simnet import SimNetwork
 
