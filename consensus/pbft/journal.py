@@ -10,10 +10,9 @@ Entries at or below the committed head are dropped: those heights are decided.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import msgpack
 
+from consensus.api import ConsensusStore
 from node.errors import DecodeError
 
 JOURNAL_KEY = "pbft.journal"
@@ -21,19 +20,12 @@ KINDS = ("preprepare", "prepare", "commit")
 SYNC = True  # a validator must not double-sign after a power loss either (like Raft's term and vote)
 
 
-class MetaStore(Protocol):
-    def meta_get(self, name: str) -> bytes | None: ...
-
-    def meta_put(self, name: str, value: bytes, *, sync: bool = True) -> None: ...
-
-
 class VoteJournal:
-    def __init__(self, store: MetaStore | None) -> None:
+    def __init__(self, store: ConsensusStore) -> None:
         self.store = store
         self.signed: dict[tuple[str, int, int], bytes] = {}  # (kind, height, view) -> block hash
         self.left_view = 0  # the highest view we asked to move to (we vote in no view below it)
-        if store is not None:
-            self._load(store.meta_get(JOURNAL_KEY))
+        self._load(store.meta_get(JOURNAL_KEY))
 
     def _load(self, raw: bytes | None) -> None:
         if raw is None:
@@ -48,9 +40,8 @@ class VoteJournal:
             raise DecodeError(f"the PBFT vote journal in the node database is corrupt: {exc}") from None
 
     def _save(self) -> None:
-        if self.store is not None:
-            entries = [[k, h, v, b] for (k, h, v), b in sorted(self.signed.items())]
-            self.store.meta_put(JOURNAL_KEY, msgpack.packb({"left_view": self.left_view, "signed": entries}), sync=SYNC)
+        entries = [[k, h, v, b] for (k, h, v), b in sorted(self.signed.items())]
+        self.store.meta_put(JOURNAL_KEY, msgpack.packb({"left_view": self.left_view, "signed": entries}), sync=SYNC)
 
     def may_sign(self, kind: str, height: int, view: int, block_hash: bytes) -> bool:
         """False if we already signed a different block for this (kind, height, view)."""
