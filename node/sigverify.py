@@ -11,12 +11,33 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from node.crypto import get_suite
 
 Item = tuple[bytes, bytes, bytes]  # public key, message, signature
+
+
+PARENT_POLL_SECONDS = 0.5
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker as soon as the node that started it is gone.
+
+    A worker holds both ends of its task queue's pipe, so it never sees end-of-file when its node
+    is killed (``kill -9``) and would wait forever; each restart would add more. A daemon thread
+    watching the parent's pid ends it within ``PARENT_POLL_SECONDS`` instead."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(0)
+            time.sleep(PARENT_POLL_SECONDS)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _verify_batch(suite_name: str, items: Sequence[Item]) -> list[bool]:
@@ -48,7 +69,8 @@ class BatchVerifier:
     def start(self) -> None:
         if self.workers > 0 and self._pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_exit_with_parent,
+                                             initargs=(os.getpid(),))
             # Warm the workers so the first transactions do not pay for interpreter start-up.
             for _ in range(self.workers):
                 self._pool.submit(_verify_batch, self.suite_name, [])
@@ -81,7 +103,8 @@ class BatchVerifier:
         loop = asyncio.get_running_loop()
         items = [item for item, _ in batch]
         try:
-            assert self._pool is not None
+            if self._pool is None:
+                raise RuntimeError("verifier closed")
             results = await loop.run_in_executor(self._pool, _verify_batch, self.suite_name, items)
         except Exception:
             # A broken pool must not reject valid transactions: fall back to verifying here.
