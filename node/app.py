@@ -16,8 +16,9 @@ from node.consensus_engine import build_engine
 from node.crypto.base import KeyPair
 from node.errors import ConfigError
 from node.genesis import Genesis
+from node.metrics import NodeMetrics
 from node.p2p.service import NetworkService
-from node.rpc.methods import NodeIdentity
+from node.rpc.env import NodeIdentity, RpcEnv
 from node.rpc.server import RpcServer
 from node.sigverify import BatchVerifier
 from node.store.chainstore import ChainStore
@@ -80,22 +81,14 @@ def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, Consensu
 async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     network, engine = make_network(parts, home)
     identity = NodeIdentity(name=parts.config.name, role=parts.config.role, pubkey=parts.key.public_bytes)
+    metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
     rpc = RpcServer(
-        parts.chain,
-        identity,
+        RpcEnv.for_chain(parts.chain, identity, metrics, engine=engine, peers=network.peers),
         host=parts.config.rpc.host,
         port=parts.config.rpc.port,
         max_body_bytes=parts.config.rpc.max_body_bytes,
         max_batch=parts.config.rpc.max_batch,
         max_ws_subscriptions=parts.config.rpc.max_ws_subscriptions,
-        engine_status=engine.status if engine else (lambda: {"engine": "observer", "synced_blocks": network.sync.blocks_synced}),
-        peers=network.peers,
-        extra_metrics=lambda: {
-            "consortia_p2p_peers": len(network.net.links),
-            "consortia_p2p_refused_total": network.net.refused,
-            "consortia_p2p_closed_for_abuse_total": network.net.closed_for_abuse,
-            "consortia_sync_blocks_total": network.sync.blocks_synced,
-        },
     )
     workers = parts.config.pool.verify_workers
     verifier = BatchVerifier(parts.genesis.suite, workers=None if workers < 0 else workers)

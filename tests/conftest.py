@@ -80,7 +80,8 @@ async def node(tmp_path):
     import aiohttp
 
     from node.consensus_engine import build_engine
-    from node.rpc.methods import NodeIdentity
+    from node.metrics import NodeMetrics
+    from node.rpc.env import NodeIdentity, RpcEnv
     from node.rpc.server import RpcServer
 
     net = make_testnet("std", params={"block_interval_ms": 50, "min_seal_ms": 5})
@@ -89,8 +90,9 @@ async def node(tmp_path):
     # The real engine with n = 1: no peers, so nothing to send and nobody to sync from.
     engine = build_engine(chain, net.validator, send=lambda data: None, request_sync=lambda h, p: None,
                           offer_blocks=lambda p, h: None)
-    rpc = RpcServer(chain, NodeIdentity("validator-0", "validator", net.validator.public_bytes), host="127.0.0.1", port=0,
-                    max_body_bytes=64 * 1024, max_batch=10, max_ws_subscriptions=2, engine_status=engine.status)
+    env = RpcEnv.for_chain(chain, NodeIdentity("validator-0", "validator", net.validator.public_bytes), NodeMetrics(chain.bus),
+                           engine=engine)
+    rpc = RpcServer(env, host="127.0.0.1", port=0, max_body_bytes=64 * 1024, max_batch=10, max_ws_subscriptions=2)
     await rpc.start()
     await engine.start()
     async with aiohttp.ClientSession() as session:

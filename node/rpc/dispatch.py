@@ -1,7 +1,9 @@
 """JSON-RPC 2.0 request validation and dispatch, independent of the transport (HTTP or WebSocket).
 
 Each request is checked for shape before anything runs; every failure becomes a JSON-RPC error
-object and never an exception escaping to the transport.
+object and never an exception escaping to the transport. Handlers come from a method registry
+(``node.rpc.registry``) and are called with the ``RpcEnv``, the WebSocket session when they ask
+for it, and the request's parameters bound by position or by name.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ import asyncio
 import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from node.errors import (
@@ -22,24 +22,20 @@ from node.errors import (
     MethodNotFound,
     ParseError,
     RequestTooLarge,
+    Unavailable,
 )
+from node.rpc.env import RpcEnv
+from node.rpc.registry import MethodRegistry, RpcMethod
+from node.rpc.subscriptions import SubscriptionSession
 
 log = logging.getLogger("consortia.rpc")
 
-Handler = Callable[..., Any | Awaitable[Any]]
 _NO_ID = object()
-
-
-@dataclass(frozen=True)
-class MethodEntry:
-    handler: Handler
-    params: tuple[inspect.Parameter, ...]
-    is_async: bool
 
 
 def error_object(exc: ConsortiaError, req_id: Any) -> dict[str, Any]:
     err: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    data = {"kind": exc.kind}
+    data: dict[str, Any] = {"kind": exc.kind}
     if exc.data is not None:
         data["detail"] = exc.data
     err["data"] = data
@@ -47,27 +43,22 @@ def error_object(exc: ConsortiaError, req_id: Any) -> dict[str, Any]:
 
 
 class Dispatcher:
-    def __init__(self, *, max_batch: int) -> None:
+    def __init__(self, methods: MethodRegistry, env: RpcEnv, *, max_batch: int) -> None:
         self.max_batch = max_batch
-        self._methods: dict[str, MethodEntry] = {}
+        self.env = env
+        self._methods = methods
         self.calls: dict[str, int] = {}
         self.errors: dict[int, int] = {}
 
-    def register(self, name: str, handler: Handler) -> None:
-        sig = inspect.signature(handler)
-        params = tuple(
-            p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
-        )
-        self._methods[name] = MethodEntry(handler=handler, params=params, is_async=inspect.iscoroutinefunction(handler))
-
     @property
     def method_names(self) -> list[str]:
-        return sorted(self._methods)
+        return self._methods.names
 
     # --- whole bodies ----------------------------------------------------------------------
 
-    async def handle_body(self, body: bytes, context: dict[str, Any] | None = None) -> Any | None:
-        """Handle one HTTP body or WebSocket message; returns the response value or None (no reply)."""
+    async def handle_body(self, body: bytes, session: SubscriptionSession | None = None) -> Any | None:
+        """Handle one HTTP body or WebSocket message (``session``: the connection's subscriptions,
+        None over HTTP); returns the response value or None (no reply)."""
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -80,12 +71,12 @@ class Dispatcher:
                     error_object(RequestTooLarge(f"batch of {len(payload)} requests exceeds the limit of {self.max_batch}"), None)
                 )
             # Concurrently, so that e.g. the signatures of a batch of tx_send are verified together.
-            replies = await asyncio.gather(*(self.handle_one(item, context) for item in payload))
+            replies = await asyncio.gather(*(self.handle_one(item, session) for item in payload))
             out = [r for r in replies if r is not None]
             return out or None
-        return await self.handle_one(payload, context)
+        return await self.handle_one(payload, session)
 
-    async def handle_one(self, request: Any, context: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    async def handle_one(self, request: Any, session: SubscriptionSession | None = None) -> dict[str, Any] | None:
         req_id: Any = None
         try:
             if not isinstance(request, dict):
@@ -105,7 +96,7 @@ class Dispatcher:
             params = request.get("params", [])
             if not isinstance(params, (list, dict)):
                 raise InvalidRequest("'params' must be an array or an object")
-            result = await self._invoke(method, params, context)
+            result = await self._invoke(method, params, session)
             if req_id is _NO_ID:
                 return None
             return {"jsonrpc": "2.0", "result": result, "id": req_id}
@@ -124,22 +115,25 @@ class Dispatcher:
         self.errors[code] = self.errors.get(code, 0) + 1
         return obj
 
-    async def _invoke(self, method: str, params: list[Any] | dict[str, Any], context: dict[str, Any] | None) -> Any:
+    async def _invoke(self, method: str, params: list[Any] | dict[str, Any], session: SubscriptionSession | None) -> Any:
         entry = self._methods.get(method)
         if entry is None:
             raise MethodNotFound(f"method '{method}' does not exist")
         self.calls[method] = self.calls.get(method, 0) + 1
         kwargs = self._bind(method, entry, params)
-        if any(p.name == "context" for p in entry.params):
-            kwargs["context"] = context or {}
-        result = entry.handler(**kwargs)
+        if entry.websocket:
+            if session is None:
+                raise Unavailable("subscriptions need a WebSocket connection (/ws)")
+            result = entry.handler(self.env, session, **kwargs)
+        else:
+            result = entry.handler(self.env, **kwargs)
         if entry.is_async:
             result = await result
         return result
 
     @staticmethod
-    def _bind(method: str, entry: MethodEntry, params: list[Any] | dict[str, Any]) -> dict[str, Any]:
-        public = [p for p in entry.params if p.name != "context"]
+    def _bind(method: str, entry: RpcMethod, params: list[Any] | dict[str, Any]) -> dict[str, Any]:
+        public = entry.params
         names = [p.name for p in public]
         kwargs: dict[str, Any] = {}
         if isinstance(params, list):

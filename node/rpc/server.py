@@ -1,20 +1,22 @@
-"""The aiohttp application: JSON-RPC at ``POST /``, WebSocket at ``/ws``, Prometheus at ``/metrics``."""
+"""The aiohttp application: JSON-RPC at ``POST /``, WebSocket at ``/ws``, Prometheus at ``/metrics``.
+
+Transport only: the methods are the registered handlers (``node.rpc.handlers``), what they may
+use is the ``RpcEnv``, and the node-level counters come from ``NodeMetrics`` on the event bus.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from node.chain import Chain
-from node.errors import RequestTooLarge, Unavailable
-from node.events import BlockCommitted
+from node.errors import RequestTooLarge
 from node.rpc.dispatch import Dispatcher, error_object
-from node.rpc.methods import NodeIdentity, RpcMethods
+from node.rpc.env import RpcEnv
+from node.rpc.handlers import all_methods
 from node.rpc.subscriptions import BlockNotifier, SubscriptionSession
 
 log = logging.getLogger("consortia.rpc")
@@ -23,38 +25,23 @@ log = logging.getLogger("consortia.rpc")
 class RpcServer:
     def __init__(
         self,
-        chain: Chain,
-        identity: NodeIdentity,
+        env: RpcEnv,
         *,
         host: str,
         port: int,
         max_body_bytes: int,
         max_batch: int,
         max_ws_subscriptions: int = 64,
-        engine_status: Callable[[], dict[str, Any]] = lambda: {},
-        peers: Callable[[], list[Any]] = lambda: [],
-        extra_metrics: Callable[[], dict[str, float]] = lambda: {},
     ) -> None:
-        self.chain = chain
+        self.env = env
         self.host = host
         self.port = port
         self.max_body_bytes = max_body_bytes
         self.max_ws_subscriptions = max_ws_subscriptions
-        self.extra_metrics = extra_metrics
-        self.dispatcher = Dispatcher(max_batch=max_batch)
-        RpcMethods(chain, identity, engine_status, peers).register(self.dispatcher)
-        self.dispatcher.register("sub_subscribe", self._sub_subscribe)
-        self.dispatcher.register("sub_unsubscribe", self._sub_unsubscribe)
+        self.dispatcher = Dispatcher(all_methods(), env, max_batch=max_batch)
         self.notifier: BlockNotifier | None = None
         self._runner: web.AppRunner | None = None
         self._ws: set[web.WebSocketResponse] = set()
-        self.txs_committed = 0
-        self.blocks_committed = 0
-        chain.bus.subscribe(BlockCommitted, self._count_commit)
-
-    def _count_commit(self, committed: BlockCommitted) -> None:
-        self.blocks_committed += 1
-        self.txs_committed += len(committed.block.txs)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -67,15 +54,13 @@ class RpcServer:
         return app
 
     async def start(self) -> None:
-        self.notifier = BlockNotifier(self.chain)
+        self.notifier = BlockNotifier(self.env.bus, self.env.reader)
         self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
-        if self.port == 0:
-            server = site._server
-            if server is not None and server.sockets:
-                self.port = server.sockets[0].getsockname()[1]
+        if self.port == 0 and self._runner.addresses:
+            self.port = self._runner.addresses[0][1]
         log.info("event=rpc_listening url=http://%s:%d", self.host, self.port)
 
     async def stop(self) -> None:
@@ -98,7 +83,7 @@ class RpcServer:
             return self._too_large()
         if len(body) > self.max_body_bytes:
             return self._too_large()
-        reply = await self.dispatcher.handle_body(body, {"transport": "http"})
+        reply = await self.dispatcher.handle_body(body)
         if reply is None:
             return web.Response(status=204)
         return web.Response(text=json.dumps(reply), content_type="application/json")
@@ -108,20 +93,21 @@ class RpcServer:
         return web.Response(status=413, text=json.dumps(err), content_type="application/json")
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "height": self.chain.height})
+        return web.json_response({"ok": True, "height": self.env.reader.height})
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        env = self.env
         lines = [
             "# TYPE consortia_block_height gauge",
-            f"consortia_block_height {self.chain.height}",
+            f"consortia_block_height {env.reader.height}",
             "# TYPE consortia_txpool_size gauge",
-            f"consortia_txpool_size {len(self.chain.pool)}",
+            f"consortia_txpool_size {len(env.pool)}",
             "# TYPE consortia_txpool_rejected_total counter",
-            f"consortia_txpool_rejected_total {self.chain.pool.rejected}",
+            f"consortia_txpool_rejected_total {env.pool.rejected}",
             "# TYPE consortia_blocks_committed_total counter",
-            f"consortia_blocks_committed_total {self.blocks_committed}",
+            f"consortia_blocks_committed_total {env.metrics.blocks_committed}",
             "# TYPE consortia_txs_committed_total counter",
-            f"consortia_txs_committed_total {self.txs_committed}",
+            f"consortia_txs_committed_total {env.metrics.txs_committed}",
             "# TYPE consortia_ws_connections gauge",
             f"consortia_ws_connections {len(self._ws)}",
             "# TYPE consortia_rpc_calls_total counter",
@@ -131,13 +117,16 @@ class RpcServer:
         lines.append("# TYPE consortia_rpc_errors_total counter")
         for code, n in sorted(self.dispatcher.errors.items()):
             lines.append(f'consortia_rpc_errors_total{{code="{code}"}} {n}')
-        for name, value in sorted(self.extra_metrics().items()):
+        for name, value in sorted(env.metrics.p2p_samples().items()):
             lines.append(f"{name} {value}")
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
     # --- WebSocket -------------------------------------------------------------------------
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        notifier = self.notifier
+        if notifier is None:  # routes are only served between start() and stop()
+            raise web.HTTPServiceUnavailable(text="the RPC server is not started")
         ws = web.WebSocketResponse(max_msg_size=self.max_body_bytes, heartbeat=30)
         await ws.prepare(request)
         self._ws.add(ws)
@@ -149,16 +138,15 @@ class RpcServer:
                     raise ConnectionError("websocket closed")
                 await ws.send_str(json.dumps(obj))
 
-        assert self.notifier is not None
-        session = SubscriptionSession(self.chain, self.notifier, send, self.max_ws_subscriptions)
+        session = SubscriptionSession(self.env.reader, notifier, send, self.max_ws_subscriptions)
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    reply = await self.dispatcher.handle_body(msg.data.encode(), {"transport": "ws", "session": session})
+                    reply = await self.dispatcher.handle_body(msg.data.encode(), session)
                     if reply is not None:
                         await send(reply)
                 elif msg.type == WSMsgType.BINARY:
-                    reply = await self.dispatcher.handle_body(msg.data, {"transport": "ws", "session": session})
+                    reply = await self.dispatcher.handle_body(msg.data, session)
                     if reply is not None:
                         await send(reply)
                 elif msg.type == WSMsgType.ERROR:
@@ -169,26 +157,3 @@ class RpcServer:
             session.close()
             self._ws.discard(ws)
         return ws
-
-    def _sub_subscribe(
-        self, topic: Any = None, from_height: Any = None, filter: Any = None, context: dict[str, Any] | None = None
-    ) -> str:
-        """Takes named params {topic, from_height, filter} or one positional object with them."""
-        session = (context or {}).get("session")
-        if session is None:
-            raise Unavailable("subscriptions need a WebSocket connection (/ws)")
-        if isinstance(topic, dict) and from_height is None and filter is None:
-            params = topic
-        else:
-            params = {"topic": topic}
-            if from_height is not None:
-                params["from_height"] = from_height
-            if filter is not None:
-                params["filter"] = filter
-        return session.subscribe(params)
-
-    def _sub_unsubscribe(self, subscription: Any, context: dict[str, Any] | None = None) -> bool:
-        session = (context or {}).get("session")
-        if session is None:
-            raise Unavailable("subscriptions need a WebSocket connection (/ws)")
-        return session.unsubscribe(subscription)

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from node.chain import Chain
+from node.chainview import ChainReader
 from node.errors import InvalidParams, RequestTooLarge
-from node.events import BlockCommitted
+from node.events import BlockCommitted, EventBus
 from node.rpc.jsonfmt import block_json, hx, parse_hex
 
 log = logging.getLogger("consortia.rpc")
@@ -30,17 +30,17 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class BlockNotifier:
     """Wakes every waiting subscription when a block commits."""
 
-    def __init__(self, chain: Chain) -> None:
-        self.chain = chain
+    def __init__(self, bus: EventBus, reader: ChainReader) -> None:
+        self.reader = reader
         self._event = asyncio.Event()
-        self._unsubscribe = chain.bus.subscribe(BlockCommitted, self._on_commit)
+        self._unsubscribe = bus.subscribe(BlockCommitted, self._on_commit)
 
     def _on_commit(self, committed: BlockCommitted) -> None:
         self._event.set()
         self._event = asyncio.Event()
 
     async def wait_for_height(self, height: int) -> None:
-        while self.chain.height < height:
+        while self.reader.height < height:
             await self._event.wait()
 
     def close(self) -> None:
@@ -73,8 +73,8 @@ class SubscriptionSession:
 
     _ids = itertools.count(1)
 
-    def __init__(self, chain: Chain, notifier: BlockNotifier, send: Send, max_subscriptions: int) -> None:
-        self.chain = chain
+    def __init__(self, reader: ChainReader, notifier: BlockNotifier, send: Send, max_subscriptions: int) -> None:
+        self.reader = reader
         self.notifier = notifier
         self.send = send
         self.max_subscriptions = max_subscriptions
@@ -89,7 +89,7 @@ class SubscriptionSession:
         topic = params.get("topic")
         if topic not in TOPICS:
             raise InvalidParams(f"'topic' must be one of {', '.join(TOPICS)}")
-        from_height = params.get("from_height", self.chain.height + 1)
+        from_height = params.get("from_height", self.reader.height + 1)
         if not isinstance(from_height, int) or isinstance(from_height, bool) or from_height < 0:
             raise InvalidParams("'from_height' must be a non-negative integer")
         flt = EventFilter.parse(params.get("filter"))
@@ -116,36 +116,33 @@ class SubscriptionSession:
         self._tasks.clear()
 
     async def _stream(self, sub_id: str, topic: str, height: int, flt: EventFilter) -> None:
-        store = self.chain.store
-        suite = self.chain.suite
+        reader = self.reader
         try:
             while True:
                 await self.notifier.wait_for_height(height)
-                block = store.get_block(height)
-                block_hash = store.get_block_hash(height)
-                if block is None or block_hash is None:
+                stored = reader.block(height)
+                if stored is None:
                     await asyncio.sleep(0.05)
                     continue
                 if topic == "blocks":
-                    result = block_json(block, block_hash, suite, store.get_certificate(height), full=False)
+                    result = block_json(stored.block, stored.block_hash, reader.suite, stored.certificate, full=False)
                     await self._notify(sub_id, topic, height, result)
                 else:
-                    events = []
-                    for receipt in store.receipts_at(height):
-                        for i, ev in enumerate(receipt.events):
-                            if flt.matches(ev.contract, ev.name):
-                                events.append(
-                                    {
-                                        "tx_hash": hx(receipt.tx_hash),
-                                        "tx_index": receipt.index,
-                                        "event_index": i,
-                                        "contract": hx(ev.contract),
-                                        "name": ev.name,
-                                        "data": hx(ev.data),
-                                    }
-                                )
+                    events = [
+                        {
+                            "tx_hash": hx(ev.tx_hash),
+                            "tx_index": ev.tx_index,
+                            "event_index": ev.event_index,
+                            "contract": hx(ev.contract),
+                            "name": ev.name,
+                            "data": hx(ev.data),
+                        }
+                        for ev in reader.events_at(height)
+                        if flt.matches(ev.contract, ev.name)
+                    ]
                     if events:
-                        await self._notify(sub_id, topic, height, {"height": height, "block_hash": hx(block_hash), "events": events})
+                        await self._notify(sub_id, topic, height,
+                                           {"height": height, "block_hash": hx(stored.block_hash), "events": events})
                 height += 1
                 if height % 64 == 0:
                     await asyncio.sleep(0)  # let other connections run during long replays

@@ -7,9 +7,17 @@ import json
 
 import pytest
 
+from node.chainview import ChainReader
+from node.events import SyncProgress
 from node.merkle import proof_from_json, verify_proof
+from node.metrics import NodeMetrics
+from node.rpc.dispatch import Dispatcher
+from node.rpc.env import NodeIdentity, RpcEnv
+from node.rpc.handlers import all_methods
 from node.wire import codec
 from node.wire.types import BlockHeader, Receipt
+from tests.unit.test_chain import seal
+from tests.unit.test_chainview import DamagedStore
 
 
 async def post(session, url, body):
@@ -50,6 +58,7 @@ async def test_send_and_prove_receipt(node):
     raw = bytes.fromhex(receipt["raw"][2:])
     assert Receipt.decode(raw).tx_hash.hex() == tx_hash[2:]
     assert verify_proof(h, raw, proof_from_json(proof["receipt_proof"]), header.receipt_root)
+    assert proof == rpc.env.reader.receipt_proof(receipt["height"], receipt["index"]).to_json()
     got = (await call(session, url, "tx_get", tx_hash))["result"]
     assert got["status"] == "committed" and got["method"] == "set"
     block = (await call(session, url, "chain_getBlockByNumber", receipt["height"], True))["result"]
@@ -87,6 +96,10 @@ async def test_state_call_and_node_info(node):
         ({"jsonrpc": "2.0", "id": 1, "method": "tx_send", "params": ["0xzz"]}, -32602),
         ({"jsonrpc": "2.0", "id": 1, "method": "tx_send", "params": ["0xc1"]}, -32001),
         ({"jsonrpc": "2.0", "id": 1, "method": "sub_subscribe", "params": [{"topic": "blocks"}]}, -32010),
+        ({"jsonrpc": "2.0", "id": 1, "method": "sub_subscribe", "params": {"nope": 1}}, -32602),  # bound before the transport check
+        ({"jsonrpc": "2.0", "id": 1, "method": "sub_unsubscribe", "params": {"session": "0x1"}}, -32602),
+        ({"jsonrpc": "2.0", "id": 1, "method": "chain_blockNumber", "params": {"env": None}}, -32602),
+        ({"jsonrpc": "2.0", "id": 1, "method": "node_info", "params": [None]}, -32602),
     ],
 )
 async def test_bad_requests_get_standard_errors(node, body, code):
@@ -132,9 +145,55 @@ async def test_batches_notifications_and_limits(node):
 async def test_metrics(node):
     net, chain, rpc, session, url = node
     await call(session, url, "chain_blockNumber")
+    await call(session, url, "no_such")
+    while chain.height < 2:
+        await asyncio.sleep(0.02)
     async with session.get(url + "/metrics") as resp:
         text = await resp.text()
     assert "consortia_block_height" in text and 'consortia_rpc_calls_total{method="chain_blockNumber"}' in text
+    samples = {line.split(" ")[0].split("{")[0] for line in text.splitlines() if not line.startswith("#")}
+    assert samples == {
+        "consortia_block_height", "consortia_txpool_size", "consortia_txpool_rejected_total", "consortia_blocks_committed_total",
+        "consortia_txs_committed_total", "consortia_ws_connections", "consortia_rpc_calls_total", "consortia_rpc_errors_total",
+    }  # the peer and sync samples only where the node runs peer networking
+    assert 'consortia_rpc_errors_total{code="-32601"} 1' in text
+    committed = int(next(line for line in text.splitlines() if line.startswith("consortia_blocks_committed_total")).split()[1])
+    assert committed >= 2 and committed == rpc.env.metrics.blocks_committed
+
+
+def _env(chain, store=None, metrics=None) -> RpcEnv:
+    """An observer's environment (no engine) over ``chain``, optionally reading a damaged store."""
+    reader = ChainReader(store or chain.store, chain.suite, chain.genesis, chain.pool)
+    return RpcEnv(reader=reader, chain=chain, pool=chain.pool, identity=NodeIdentity("observer-0", "observer", bytes(32)),
+                  engine=None, peers=lambda: [{"name": "validator-0"}], bus=chain.bus, metrics=metrics or NodeMetrics(chain.bus))
+
+
+async def _rpc(env, method, *params):
+    return await Dispatcher(all_methods(), env, max_batch=10).handle_one({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+
+
+async def test_proof_for_a_damaged_block_is_not_found_not_a_crash(chain, testnet):
+    tx_hash = chain.submit(testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 3}).encode())
+    seal(chain, testnet.validator)
+    damaged = _env(chain, DamagedStore(chain.store, no_block={1}))
+    plain = await _rpc(damaged, "tx_getReceipt", "0x" + tx_hash.hex())
+    assert plain["result"]["tx_hash"] == "0x" + tx_hash.hex() and "proof" not in plain["result"]
+    proved = await _rpc(damaged, "tx_getReceipt", "0x" + tx_hash.hex(), True)
+    assert proved["error"]["code"] == -32006
+    assert (await _rpc(damaged, "tx_get", "0x" + tx_hash.hex()))["result"] is None
+    assert (await _rpc(damaged, "chain_getBlockByNumber", 1))["result"] is None
+    whole = await _rpc(_env(chain), "tx_getReceipt", "0x" + tx_hash.hex(), True)
+    assert whole["result"]["proof"]["tx_index"] == 0
+
+
+async def test_observer_reports_synced_blocks_and_peers(chain):
+    metrics = NodeMetrics(chain.bus)
+    env = _env(chain, metrics=metrics)
+    chain.bus.publish(SyncProgress(applied=4, height=4, target=6))
+    info = (await _rpc(env, "node_info"))["result"]
+    assert info["engine"] == {"engine": "observer", "synced_blocks": 4}
+    assert info["node_name"] == "observer-0" and info["role"] == "observer" and info["genesis_hash"] == "0x" + chain.genesis_hash.hex()
+    assert (await _rpc(env, "node_peers"))["result"] == [{"name": "validator-0"}]
 
 
 async def _collect(ws, n, timeout=10.0):

@@ -1,0 +1,85 @@
+"""What JSON-RPC handlers may use: one explicit environment instead of callbacks threaded through.
+
+A handler gets an ``RpcEnv`` as its first argument and reaches the node only through it: the
+chain's read side, the few write operations clients have (admission and read-only calls), the
+pool, who this node is, the consensus engine's status, the peers, the event bus and the
+bus-fed metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from node.chain import Chain
+from node.chainview import ChainReader
+from node.events import EventBus
+from node.execution.system.sysconfig import ChainParams
+from node.metrics import NodeMetrics
+from node.txpool import TxPool
+
+PeerList = Callable[[], list[dict[str, Any]]]
+
+
+class ChainService(Protocol):
+    """The chain's write side and current rules, as far as RPC handlers use them."""
+
+    async def submit_async(self, raw: bytes, *, forward: bool = ...) -> bytes: ...
+
+    async def query_async(self, to: bytes, method: str, args: bytes, sender: bytes = ...) -> bytes: ...
+
+    def params(self) -> ChainParams: ...
+
+    def validators(self) -> list[bytes]: ...
+
+
+class EngineStatus(Protocol):
+    """A consensus engine, as far as ``node_info`` reports on it."""
+
+    def status(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    name: str
+    role: str
+    pubkey: bytes
+
+
+def no_peers() -> list[dict[str, Any]]:
+    """The peer list of a node without peer networking (an in-process test node)."""
+    return []
+
+
+@dataclass(frozen=True)
+class RpcEnv:
+    reader: ChainReader
+    chain: ChainService
+    pool: TxPool
+    identity: NodeIdentity
+    engine: EngineStatus | None  # None on observers, which run no consensus
+    peers: PeerList
+    bus: EventBus
+    metrics: NodeMetrics
+
+    @classmethod
+    def for_chain(cls, chain: Chain, identity: NodeIdentity, metrics: NodeMetrics, *, engine: EngineStatus | None,
+                  peers: PeerList = no_peers) -> RpcEnv:
+        """The environment for handlers serving ``chain``."""
+        return cls(
+            reader=ChainReader(chain.store, chain.suite, chain.genesis, chain.pool),
+            chain=chain,
+            pool=chain.pool,
+            identity=identity,
+            engine=engine,
+            peers=peers,
+            bus=chain.bus,
+            metrics=metrics,
+        )
+
+    def engine_status(self) -> dict[str, Any]:
+        """The engine's own summary; an observer reports how many blocks it caught up by sync."""
+        if self.engine is not None:
+            return self.engine.status()
+        return {"engine": "observer", "synced_blocks": self.metrics.blocks_synced}

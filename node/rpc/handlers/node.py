@@ -1,0 +1,40 @@
+"""``node_*``: who this node is, what it runs and whom it is connected to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node import __version__
+from node.rpc.env import RpcEnv
+from node.rpc.jsonfmt import hx
+from node.rpc.registry import rpc_method
+
+
+@rpc_method("node_info")
+def node_info(env: RpcEnv) -> dict[str, Any]:
+    reader = env.reader
+    head = reader.head()
+    params = env.chain.params()
+    return {
+        "version": __version__,
+        "chain_id": reader.chain_id,
+        "suite": reader.suite.name,
+        "consensus": reader.genesis.consensus,
+        "genesis_hash": hx(reader.genesis_hash()),
+        "node_name": env.identity.name,
+        "role": env.identity.role,
+        "node_pubkey": hx(env.identity.pubkey),
+        "node_address": hx(reader.suite.address(env.identity.pubkey)),
+        "height": head.height,
+        "head_hash": hx(head.block_hash),
+        "state_root": hx(head.state_root),
+        "validators": [hx(v) for v in env.chain.validators()],
+        "pool_size": len(env.pool),
+        "params": params.__dict__,
+        "engine": env.engine_status(),
+    }
+
+
+@rpc_method("node_peers")
+def node_peers(env: RpcEnv) -> list[Any]:
+    return env.peers()

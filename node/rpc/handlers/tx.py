@@ -1,0 +1,48 @@
+"""``tx_*``: submitting transactions, reading them and their receipts (with inclusion proofs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.errors import NotFound
+from node.rpc.env import RpcEnv
+from node.rpc.jsonfmt import hx, parse_hex, receipt_json, tx_json
+from node.rpc.params import bool_param
+from node.rpc.registry import rpc_method
+from node.wire.types import MAX_TX_BYTES
+
+
+@rpc_method("tx_send")
+async def tx_send(env: RpcEnv, raw: Any) -> str:
+    data = parse_hex(raw, "raw", max_size=MAX_TX_BYTES)
+    return hx(await env.chain.submit_async(data))
+
+
+@rpc_method("tx_get")
+def tx_get(env: RpcEnv, hash: Any) -> dict[str, Any] | None:
+    found = env.reader.transaction(parse_hex(hash, "hash", size=32))
+    if found is None:
+        return None
+    out = tx_json(found.tx, env.reader.suite)
+    loc = found.location
+    if loc is None:
+        out["status"] = "pending"
+    else:
+        out.update(status="committed", height=loc.height, index=loc.index, block_hash=hx(loc.block_hash or b""))
+    return out
+
+
+@rpc_method("tx_getReceipt")
+def tx_get_receipt(env: RpcEnv, hash: Any, proof: Any = False) -> dict[str, Any] | None:
+    tx_hash = parse_hex(hash, "hash", size=32)
+    want_proof = bool_param(proof, "proof")
+    found = env.reader.receipt(tx_hash)
+    if found is None:
+        return None
+    out = receipt_json(found.receipt, found.block_hash)
+    if want_proof:
+        built = env.reader.receipt_proof(found.height, found.index)
+        if built is None:
+            raise NotFound(f"block {found.height} is incomplete in this node's store: no inclusion proof can be built")
+        out["proof"] = built.to_json()
+    return out

@@ -1,0 +1,74 @@
+"""The JSON-RPC method table, filled by the ``@rpc_method`` decorator next to each handler.
+
+A handler is a plain function whose first parameter is the ``RpcEnv`` (``env``) and, for
+WebSocket-only methods, whose second is the connection's subscription session (``session``);
+its remaining parameters are the method's JSON-RPC parameters, bound by position or by name.
+``env`` and ``session`` are supplied by the dispatcher and are never JSON-RPC parameters.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class RpcMethod:
+    name: str
+    handler: Callable[..., Any]
+    params: tuple[inspect.Parameter, ...]  # the JSON-RPC parameters, in positional order
+    websocket: bool  # takes the WebSocket session; refused over HTTP
+    is_async: bool
+
+
+class MethodRegistry:
+    """Method name -> handler; a name can be registered once."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, RpcMethod] = {}
+
+    def method(self, name: str, *, websocket: bool = False) -> Callable[[F], F]:
+        """Register the decorated function as the handler of JSON-RPC method ``name``."""
+
+        def register(fn: F) -> F:
+            self.add(name, fn, websocket=websocket)
+            return fn
+
+        return register
+
+    def add(self, name: str, fn: Callable[..., Any], *, websocket: bool = False) -> RpcMethod:
+        if name in self._methods:
+            raise ValueError(f"JSON-RPC method '{name}' is registered twice")
+        params = list(inspect.signature(fn).parameters.values())
+        injected = ["env", "session"] if websocket else ["env"]
+        if [p.name for p in params[: len(injected)]] != injected:
+            raise TypeError(f"the handler of '{name}' must take ({', '.join(injected)}, ...) first")
+        public = tuple(
+            p for p in params[len(injected):] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        )
+        entry = RpcMethod(name=name, handler=fn, params=public, websocket=websocket, is_async=inspect.iscoroutinefunction(fn))
+        self._methods[name] = entry
+        return entry
+
+    def get(self, name: str) -> RpcMethod | None:
+        return self._methods.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._methods)
+
+    def __iter__(self) -> Iterator[RpcMethod]:
+        return iter(self._methods.values())
+
+    def __len__(self) -> int:
+        return len(self._methods)
+
+
+METHODS = MethodRegistry()
+"""Every method the node serves; ``node.rpc.handlers`` imports the modules that fill it."""
+
+rpc_method = METHODS.method
