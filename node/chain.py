@@ -17,8 +17,9 @@ from node.errors import ConfigError, ConsensusError, ConsortiaError, PoolFull, S
 from node.events import BlockCommitted, EventBus, TxAdmitted
 from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.base import SystemContract
-from node.execution.system.sysconfig import NODE_PREFIX, ChainParams, NodeRecord, SysConfig, read_nodes, validator_keys
+from node.execution.system.sysconfig import NODE_PREFIX, NodeRecord, SysConfig, read_nodes, validator_keys
 from node.genesis import Genesis
+from node.params import ChainParams
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
 from node.store.chainstore import BlockCommit, ChainStore

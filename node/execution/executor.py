@@ -22,8 +22,8 @@ from node.execution.context import (
     OutOfFuel,
 )
 from node.execution.system.base import SystemContract
-from node.execution.system.sysconfig import ChainParams
 from node.merkle import merkle_root
+from node.params import ChainParams
 from node.state import CommittedState, StateOverlay, StateReader, next_state_root
 from node.store.chainstore import NonceRecord
 from node.txcheck import CheckedTx

@@ -18,7 +18,7 @@ import wasmtime
 from node.crypto.base import CryptoSuite
 from node.execution.context import CallContext, ExecutionFailure, FuelMeter, OutOfFuel
 from node.execution.system.base import decode_args
-from node.execution.system.sysconfig import ChainParams
+from node.params import ChainParams
 from node.state import StateReader
 from node.vm import host, rawapi
 from node.vm.abi import (
