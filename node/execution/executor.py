@@ -20,6 +20,7 @@ from node.execution.context import (
     ExecutionFailure,
     FuelMeter,
     OutOfFuel,
+    VmResourceError,
 )
 from node.execution.system.base import SystemContract
 from node.merkle import merkle_root
@@ -27,7 +28,6 @@ from node.params import ChainParams
 from node.state import CommittedState, StateOverlay, StateReader, next_state_root
 from node.store.chainstore import NonceRecord
 from node.txcheck import CheckedTx
-from node.vm.runtime import VmResourceError
 from node.wire.types import MAX_ERROR_LEN, MAX_RETURN_BYTES, STATUS_FAILED, STATUS_OK, Receipt
 
 QUERY_FUEL_LIMIT = 50_000_000

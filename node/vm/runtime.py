@@ -16,7 +16,7 @@ from pathlib import Path
 import wasmtime
 
 from node.crypto.base import CryptoSuite
-from node.execution.context import CallContext, ExecutionFailure, FuelMeter, OutOfFuel
+from node.execution.context import CallContext, ExecutionFailure, FuelMeter, OutOfFuel, VmResourceError
 from node.execution.system.base import decode_args
 from node.params import ChainParams
 from node.state import StateReader
@@ -88,14 +88,6 @@ class _StorePool(threading.local):
 
 
 _POOL = _StorePool()
-
-
-class VmResourceError(RuntimeError):
-    """This node could not provide what a call needs (instance pool exhausted).
-
-    Not a transaction failure: failing the transaction here but not on other nodes would fork
-    the chain, so the block is abandoned instead and the error is logged.
-    """
 
 
 class WasmVM:
