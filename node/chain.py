@@ -17,6 +17,7 @@ from node.errors import ConfigError, ConsensusError, ConsortiaError, PoolFull, S
 from node.events import BlockCommitted, EventBus, TxAdmitted
 from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.base import SystemContract
+from node.execution.system.contracts import ContractRegistry
 from node.execution.system.sysconfig import NODE_PREFIX, NodeRecord, SysConfig, read_nodes, validator_keys
 from node.genesis import Genesis
 from node.params import ChainParams
@@ -26,7 +27,6 @@ from node.store.chainstore import BlockCommit, ChainStore
 from node.txcheck import CheckedTx, check_transaction
 from node.txpool import PoolLimits, TxPool
 from node.vm import WasmVM
-from node.vm.registry import ContractRegistry
 from node.wire.types import Block, BlockHeader, CommitCertificate
 
 QUERY_THREADS = 2

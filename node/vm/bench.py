@@ -107,8 +107,8 @@ def run_vm_bench(suite_name: str = "std", records: int = 5_000, seconds: float =
 
     # Evidence records through the executor, as in a block.
     from node.execution.executor import Executor
+    from node.execution.system.contracts import ContractRegistry
     from node.execution.system.sysconfig import SysConfig
-    from node.vm.registry import ContractRegistry
 
     key = suite.generate_keypair()
     executor = Executor(suite, "bench", _MemoryState(), _NoNonces(), (SysConfig(), ContractRegistry()), vm=vm)
