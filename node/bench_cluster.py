@@ -24,6 +24,7 @@ import aiohttp
 
 from node.bench import presign, send_batches
 from node.devnet import LocalNet, make_local_net
+from node.execution.system.registry import address_of
 
 
 @dataclass
@@ -157,7 +158,7 @@ async def _catchup(net: LocalNet, laggard: int, blocks: int = 1_500) -> tuple[in
     """Stop one validator, let the others make ``blocks`` quick blocks, restart it and time its catch-up."""
     from node.sdk import Account, RpcClient
 
-    sysconfig = bytes(18) + (0x1000).to_bytes(2, "big")
+    sysconfig = address_of("sysconfig")
     async with aiohttp.ClientSession() as session:
         start_height = int(await _rpc(session, net.nodes[laggard].url, "chain_blockNumber"))  # type: ignore[arg-type]
         net.nodes[laggard].kill9()
