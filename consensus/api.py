@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from node.crypto.base import CryptoSuite
-from node.execution.system.sysconfig import ChainParams
+from node.params import ChainParams
 from node.wire.types import Block, CommitCertificate
 
 

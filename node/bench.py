@@ -22,10 +22,11 @@ import aiohttp
 
 from node.crypto import get_suite
 from node.devnet import make_local_net
+from node.execution.system.registry import address_of
 from node.wire import codec
 from node.wire.types import Transaction
 
-SYSCONFIG = bytes(18) + (0x1000).to_bytes(2, "big")
+SYSCONFIG = address_of("sysconfig")
 
 
 @dataclass

@@ -24,6 +24,7 @@ import aiohttp
 
 from node.bench import presign, send_batches
 from node.devnet import LocalNet, make_local_net
+from node.execution.system.registry import address_of
 
 
 @dataclass
@@ -48,6 +49,24 @@ async def _rpc(session: aiohttp.ClientSession, url: str, method: str, *params: o
     if "error" in reply:
         raise RuntimeError(reply["error"]["message"])
     return reply["result"]
+
+
+def _as_int(value: object, what: str) -> int:
+    """A JSON integer from a node's reply; a benchmark must not measure a malformed answer."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise RuntimeError(f"{what}: expected an integer, got {value!r}")
+    return value
+
+
+async def _block_number(session: aiohttp.ClientSession, url: str) -> int:
+    return _as_int(await _rpc(session, url, "chain_blockNumber"), "chain_blockNumber")
+
+
+async def _peer_count(session: aiohttp.ClientSession, url: str) -> int:
+    peers = await _rpc(session, url, "node_peers")
+    if not isinstance(peers, list):
+        raise RuntimeError(f"node_peers: expected a list, got {peers!r}")
+    return len(peers)
 
 
 class CommitWatcher:
@@ -137,7 +156,7 @@ async def _wait_meshed(net: LocalNet, live: list[int], timeout: float) -> None:
     deadline = time.perf_counter() + timeout
     async with aiohttp.ClientSession() as session:
         while True:
-            counts = [len(await _rpc(session, net.nodes[i].url, "node_peers")) for i in live]  # type: ignore[arg-type]
+            counts = [await _peer_count(session, net.nodes[i].url) for i in live]
             if min(counts) >= len(live) - 1:
                 return
             if time.perf_counter() > deadline:
@@ -157,9 +176,9 @@ async def _catchup(net: LocalNet, laggard: int, blocks: int = 1_500) -> tuple[in
     """Stop one validator, let the others make ``blocks`` quick blocks, restart it and time its catch-up."""
     from node.sdk import Account, RpcClient
 
-    sysconfig = bytes(18) + (0x1000).to_bytes(2, "big")
+    sysconfig = address_of("sysconfig")
     async with aiohttp.ClientSession() as session:
-        start_height = int(await _rpc(session, net.nodes[laggard].url, "chain_blockNumber"))  # type: ignore[arg-type]
+        start_height = await _block_number(session, net.nodes[laggard].url)
         net.nodes[laggard].kill9()
         async with RpcClient(net.nodes[0].url) as client:
             admin = await Account.connect(client, net.admins[0])
@@ -171,7 +190,7 @@ async def _catchup(net: LocalNet, laggard: int, blocks: int = 1_500) -> tuple[in
         net.nodes[laggard].start()
         t0 = time.perf_counter()
         await net.nodes[laggard].wait_ready(60)
-        while int(await _rpc(session, net.nodes[laggard].url, "chain_blockNumber")) < target:  # type: ignore[arg-type]
+        while await _block_number(session, net.nodes[laggard].url) < target:
             await asyncio.sleep(0.05)
         seconds = time.perf_counter() - t0
     return target - start_height, (target - start_height) / seconds * 60
@@ -191,7 +210,7 @@ async def run_cluster(suite: str, txs: int = 8_000, consensus: str = "pbft", ver
             live = [0, 1, 2, 3]
             await _wait_meshed(net, live, 60)
             async with aiohttp.ClientSession() as session:
-                head = int(await _rpc(session, net.nodes[0].url, "chain_blockNumber"))  # type: ignore[arg-type]
+                head = await _block_number(session, net.nodes[0].url)
             watcher = CommitWatcher(net.nodes[0].url, head + 1)
             watcher.start()
             await asyncio.sleep(0.3)
@@ -204,8 +223,8 @@ async def run_cluster(suite: str, txs: int = 8_000, consensus: str = "pbft", ver
                 suite=suite, consensus=consensus, validators=4, max_tps=round(max_tps, 1), max_tps_txs=n, half_load_tps=round(offered, 1),
                 latency_p50_ms=round(p50, 1), latency_p99_ms=round(p99, 1), catchup_blocks=blocks,
                 catchup_blocks_per_min=round(per_min, 0),
-                view_changes=sum(int(e.get("view_changes", 0)) for e in engines),
-                max_in_flight=max(int(e.get("max_in_flight", 1)) for e in engines),
+                view_changes=sum(_as_int(e.get("view_changes", 0), "view_changes") for e in engines),
+                max_in_flight=max(_as_int(e.get("max_in_flight", 1), "max_in_flight") for e in engines),
             )
         finally:
             net.stop()

@@ -17,15 +17,16 @@ from node.errors import ConfigError, ConsensusError, ConsortiaError, PoolFull, S
 from node.events import BlockCommitted, EventBus, TxAdmitted
 from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.base import SystemContract
-from node.execution.system.sysconfig import NODE_PREFIX, ChainParams, NodeRecord, SysConfig, read_nodes, validator_keys
+from node.execution.system.registry import system_contracts
+from node.execution.system.sysconfig import NODE_PREFIX, NodeRecord, read_nodes, validator_keys
 from node.genesis import Genesis
+from node.params import ChainParams
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
 from node.store.chainstore import BlockCommit, ChainStore
 from node.txcheck import CheckedTx, check_transaction
 from node.txpool import PoolLimits, TxPool
 from node.vm import WasmVM
-from node.vm.registry import ContractRegistry
 from node.wire.types import Block, BlockHeader, CommitCertificate
 
 QUERY_THREADS = 2
@@ -81,7 +82,7 @@ class Chain:
             self.chain_id,
             self.state,
             store,
-            (SysConfig(), ContractRegistry(), *extra_contracts),
+            (*system_contracts(), *extra_contracts),
             vm=vm if vm is not None else WasmVM(self.suite, cache_dir=wasm_cache_dir),
         )
         self.bus = bus if bus is not None else EventBus()

@@ -133,6 +133,13 @@ class ConfigError(ConsortiaError):
     kind = "config_error"
 
 
+class ChainParamError(ConfigError):
+    """A chain parameter name or value the parameter table does not allow.
+
+    Genesis reports it as the config error it is; sysconfig's ``set`` turns it into a revert.
+    """
+
+
 class ConsensusError(ConsortiaError):
     """A block or certificate failed validation."""
 

@@ -12,8 +12,9 @@ import msgpack
 from consensus.registry import ENGINES
 from node.crypto import SUITES, get_suite
 from node.errors import ConfigError, ConsortiaError
-from node.execution.system.sysconfig import PARAMS, NodeRecord, admin_key, node_key, param_key, validate_param
+from node.execution.system.sysconfig import NodeRecord, admin_key, node_key
 from node.merkle import merkle_root
+from node.params import PARAMS, param_key, validate_param
 from node.state import ZERO_ROOT, next_state_root
 from node.wire.types import CHAIN_ID_RE, Block, BlockHeader
 

@@ -153,7 +153,7 @@ class TxPool:
         """Encodings of pending transactions admitted at least ``older_than_ms`` ago (oldest first);
         ``local_only``: only those that came from our own clients, not from peers."""
         cutoff = time.monotonic() - older_than_ms / 1000
-        out = []
+        out: list[bytes] = []
         for tx_hash, arrived in self._arrival.items():
             if arrived > cutoff or len(out) >= limit:
                 break

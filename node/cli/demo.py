@@ -20,13 +20,14 @@ from node.config import load_key
 from node.crypto import SUITES, get_suite
 from node.devnet import free_port_block
 from node.errors import ConsortiaError
+from node.execution.system.registry import address_of
 from node.sdk.args import decode_return
 from node.sdk.client import Account, RpcClient, RpcError
 from node.sdk.tx import build_transaction
 from node.sdk.verify import verify_receipt_proof
 from node.wire.types import Transaction
 
-SYSCONFIG = bytes(18) + (0x1000).to_bytes(2, "big")
+SYSCONFIG = address_of("sysconfig")
 
 NOT_YET = [
     "WASM contracts: DID, catalog, incentives, tasks, data-rights (contract issues)",

@@ -48,7 +48,7 @@ def _hash_arg(text: str) -> str:
 
 
 def receipt_summary(receipt: dict[str, Any]) -> dict[str, Any]:
-    out = {k: receipt[k] for k in ("tx_hash", "height", "index", "ok", "error", "fuel_used", "block_hash") if k in receipt}
+    out: dict[str, Any] = {k: receipt[k] for k in ("tx_hash", "height", "index", "ok", "error", "fuel_used", "block_hash") if k in receipt}
     try:
         out["return"] = to_jsonable(decode_return(bytes.fromhex(receipt["return_value"][2:])))
     except Exception:

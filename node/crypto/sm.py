@@ -45,16 +45,19 @@ _SM3_ABC = bytes.fromhex("66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da0
 # --- SM3 ----------------------------------------------------------------------------------------
 
 
-def _sm3_hashlib(data: bytes) -> bytes:
-    h = _SM3_BLANK.copy()  # copying a fresh object skips hashlib's lookup by name on every call
-    h.update(data)
-    return h.digest()
-
-
 try:
     _SM3_BLANK = hashlib.new("sm3")
 except ValueError:  # this OpenSSL has no SM3: _sm3_hashlib fails and the picker takes the next backend
-    _SM3_BLANK = None
+
+    def _sm3_hashlib(data: bytes) -> bytes:
+        raise ValueError("this OpenSSL has no SM3")
+
+else:
+
+    def _sm3_hashlib(data: bytes) -> bytes:
+        h = _SM3_BLANK.copy()  # copying a fresh object skips hashlib's lookup by name on every call
+        h.update(data)
+        return h.digest()
 
 
 def _sm3_tongsuo(data: bytes) -> bytes:

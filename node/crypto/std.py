@@ -10,6 +10,7 @@ Hashing and AES-GCM use OpenSSL.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
@@ -67,7 +68,7 @@ def _cryptography_verify(public: bytes, message: bytes, signature: bytes) -> boo
         return False
 
 
-def _pick_ed25519() -> tuple[str, object, object]:
+def _pick_ed25519() -> tuple[str, Callable[[bytes, bytes], bytes], Callable[[bytes, bytes, bytes], bool]]:
     """libsodium if it is installed and reproduces RFC 8032, else OpenSSL through ``cryptography``."""
     try:
         from nacl.bindings import crypto_sign, crypto_sign_open, crypto_sign_seed_keypair
@@ -194,14 +195,14 @@ class StdSuite(CryptoSuite):
         private_bytes = _check_private(private_bytes)
         if not isinstance(message, (bytes, bytearray, memoryview)):
             raise CryptoError("message to sign must be bytes")
-        return _sign(private_bytes, bytes(message))  # type: ignore[operator]
+        return _sign(private_bytes, bytes(message))
 
     def verify(self, public_bytes: bytes, message: bytes, signature: bytes) -> bool:
         """True iff ``signature`` is valid; any malformed input yields False."""
         try:
             if len(public_bytes) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
                 return False
-            return _verify(bytes(public_bytes), bytes(message), bytes(signature))  # type: ignore[operator]
+            return _verify(bytes(public_bytes), bytes(message), bytes(signature))
         except Exception:  # a non-bytes argument, ...
             return False
 

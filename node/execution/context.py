@@ -35,6 +35,14 @@ class Revert(ExecutionFailure):
     kind = "revert"
 
 
+class VmResourceError(RuntimeError):
+    """This node could not provide what a call needs (e.g. the VM's instance pool is exhausted).
+
+    Not a transaction failure: failing the transaction here but not on other nodes would fork
+    the chain, so the block is abandoned instead and the error is logged.
+    """
+
+
 class FuelMeter:
     """Counts fuel against the transaction's limit; raises OutOfFuel when it would be exceeded."""
 

@@ -20,14 +20,14 @@ from node.execution.context import (
     ExecutionFailure,
     FuelMeter,
     OutOfFuel,
+    VmResourceError,
 )
 from node.execution.system.base import SystemContract
-from node.execution.system.sysconfig import ChainParams
 from node.merkle import merkle_root
-from node.state import CommittedState, StateOverlay, StateReader, next_state_root
+from node.params import ChainParams
+from node.state import StateOverlay, StateReader, next_state_root
 from node.store.chainstore import NonceRecord
 from node.txcheck import CheckedTx
-from node.vm.runtime import VmResourceError
 from node.wire.types import MAX_ERROR_LEN, MAX_RETURN_BYTES, STATUS_FAILED, STATUS_OK, Receipt
 
 QUERY_FUEL_LIMIT = 50_000_000
@@ -246,7 +246,3 @@ class Executor:
             raise ExecutionError(exc.message) from None
         except Exception as exc:
             raise ExecutionError(f"internal error in contract: {exc.__class__.__name__}") from None
-
-
-def committed_state(store: object) -> CommittedState:
-    return CommittedState(store.state_get)  # type: ignore[attr-defined]

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import ConsortiaError
+from node.execution.system.registry import address_of
 from node.sdk.args import decode_return, encode_args
 from node.sdk.client import Account, RpcClient
 
 DIST_DIR = Path(__file__).resolve().parents[2] / "contracts_wasm" / "dist"
-REGISTRY_ADDRESS = bytes(18) + (0x2000).to_bytes(2, "big")
+REGISTRY_ADDRESS = address_of("contracts")
 DEPLOY_FUEL = 200_000_000
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import wasmtime
 
 from node.crypto import get_suite
+from node.crypto.base import CryptoSuite, KeyPair
 from node.crypto.bench import call_rate
 from node.execution.context import BlockInfo, CallContext, FuelMeter
 from node.state import StateOverlay
-from node.txcheck import check_transaction
+from node.txcheck import CheckedTx, check_transaction
 from node.vm.runtime import WasmVM
 from node.wire import codec
 from node.wire.types import Transaction
@@ -84,6 +85,8 @@ def run_vm_bench(suite_name: str = "std", records: int = 5_000, seconds: float =
     store = wasmtime.Store(engine)
     store.set_fuel(10**12)
     nop = wasmtime.Instance(store, wasmtime.Module(engine, '(module (func (export "nop")))'), []).exports(store)["nop"]
+    if not isinstance(nop, wasmtime.Func):
+        raise TypeError(f"the nop export is a {type(nop).__name__}, not a function")
     bare_us = _per_call_us(lambda: nop(store), seconds)
     import ctypes
 
@@ -107,11 +110,10 @@ def run_vm_bench(suite_name: str = "std", records: int = 5_000, seconds: float =
 
     # Evidence records through the executor, as in a block.
     from node.execution.executor import Executor
-    from node.execution.system.sysconfig import SysConfig
-    from node.vm.registry import ContractRegistry
+    from node.execution.system.registry import system_contracts
 
     key = suite.generate_keypair()
-    executor = Executor(suite, "bench", _MemoryState(), _NoNonces(), (SysConfig(), ContractRegistry()), vm=vm)
+    executor = Executor(suite, "bench", _MemoryState(), _NoNonces(), system_contracts(), vm=vm)
     code = EVIDENCE_WASM.read_bytes()
     deploy = _signed(suite, key, b"", "deploy", {"code": code}, fuel=100_000_000)
     first = executor.execute_block([deploy], height=1, timestamp_ms=1, prev_state_root=bytes(32), strict=True)
@@ -154,7 +156,7 @@ class _Committed:
         return self.writes.get(key)
 
 
-def _signed(suite, key, to: bytes, method: str, args: object, fuel: int = 5_000_000):  # type: ignore[no-untyped-def]
+def _signed(suite: CryptoSuite, key: KeyPair, to: bytes, method: str, args: object, fuel: int = 5_000_000) -> CheckedTx:
     tx = Transaction(chain_id="bench", nonce=secrets.token_bytes(16), expiry_height=100, sender_pubkey=key.public_bytes,
                      to=to, method=method, args=codec.encode(args), fuel_limit=fuel)
     tx = Transaction(**{**tx.to_map(), "signature": suite.sign(key.private_bytes, tx.signing_bytes())})

@@ -290,7 +290,7 @@ def call_contract(inv: Invocation, addr_ptr: int, method_ptr: int, method_len: i
     return 0 if ok else 1
 
 
-IMPLEMENTATIONS: dict[str, Callable[..., object]] = {
+IMPLEMENTATIONS: dict[str, Callable[..., int | None]] = {
     "read_method": read_method,
     "read_args": read_args,
     "read_result": read_result,
@@ -363,7 +363,9 @@ def _make_callback(name: str) -> Callable[..., int]:
                     inv.sync_in()
                     inv.sync_out()
             if pack_result is not None:
-                value = int(out)  # type: ignore[call-overload]
+                if not isinstance(out, int):  # a host function with a result always returns one
+                    raise TypeError(f"host function {name} returned {type(out).__name__}, not an integer")
+                value = out
                 if value >= result_mask >> 1:
                     value -= result_mask
                 memmove(vals, pack_result(value), result_width)

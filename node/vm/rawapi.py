@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import ctypes
 from ctypes import POINTER, c_char_p, c_size_t, c_uint8, c_uint64, c_void_p
+from typing import TYPE_CHECKING, Any
 
 from wasmtime import WasmtimeError
 from wasmtime import _ffi as ffi
+
+if TYPE_CHECKING:
+    from _ctypes import CFuncPtr  # ctypes' stub names it only privately (_CFuncPtr)
 
 ValRaw = ffi.wasmtime_val_raw_t
 ValRawArray = POINTER(ValRaw)
@@ -23,7 +27,11 @@ VAL_RAW_SIZE = ctypes.sizeof(ValRaw)
 FINALIZER_T = ctypes.CFUNCTYPE(None, c_void_p)
 
 
-def _bind(name: str, restype: object, *argtypes: object) -> ctypes._CFuncPtr:  # type: ignore[name-defined]
+def _bind(
+    name: str,
+    restype: type[ctypes._SimpleCData[Any]] | None,
+    *argtypes: type[ctypes._SimpleCData[Any]] | type[ctypes._Pointer[Any]] | type[CFuncPtr],
+) -> CFuncPtr:
     fn = ffi.dll._FuncPtr((name, ffi.dll))  # a private copy: wasmtime-py's own prototypes stay untouched
     fn.restype = restype
     fn.argtypes = list(argtypes)
@@ -58,8 +66,8 @@ def raise_if_error(err: int | None) -> None:
         raise WasmtimeError._from_ptr(ctypes.cast(err, POINTER(ffi.wasmtime_error_t)))
 
 
-def address_of(obj: object) -> int:
+def address_of(obj: ctypes._CData) -> int:
     """The C address of a wasmtime-py pointer or ctypes struct."""
-    if isinstance(obj, ctypes._Pointer):  # type: ignore[attr-defined]
+    if isinstance(obj, ctypes._Pointer):
         return ctypes.cast(obj, c_void_p).value or 0
-    return ctypes.addressof(obj)  # type: ignore[arg-type]
+    return ctypes.addressof(obj)

@@ -16,9 +16,10 @@ from pathlib import Path
 import wasmtime
 
 from node.crypto.base import CryptoSuite
-from node.execution.context import CallContext, ExecutionFailure, FuelMeter, OutOfFuel
+from node.execution.context import CallContext, ExecutionFailure, FuelMeter, OutOfFuel, VmResourceError
 from node.execution.system.base import decode_args
-from node.execution.system.sysconfig import ChainParams
+from node.execution.system.contracts import REGISTRY_ADDRESS, ContractInfo, code_key, contract_address, contract_key
+from node.params import ChainParams
 from node.state import StateReader
 from node.vm import host, rawapi
 from node.vm.abi import (
@@ -35,7 +36,6 @@ from node.vm.abi import (
 )
 from node.vm.cache import CompiledContract, ModuleCache
 from node.vm.engine import shared_engine
-from node.vm.registry import REGISTRY_ADDRESS, ContractInfo, code_key, contract_address, contract_key
 from node.vm.validate import InvalidCode, compile_checked
 from node.wire import codec
 from node.wire.types import MAX_EVENTS_PER_RECEIPT, Event
@@ -88,14 +88,6 @@ class _StorePool(threading.local):
 
 
 _POOL = _StorePool()
-
-
-class VmResourceError(RuntimeError):
-    """This node could not provide what a call needs (instance pool exhausted).
-
-    Not a transaction failure: failing the transaction here but not on other nodes would fork
-    the chain, so the block is abandoned instead and the error is logged.
-    """
 
 
 class WasmVM:

@@ -14,10 +14,10 @@ import wasmtime
 
 from node.chain import Chain
 from node.errors import ExecutionError, InvalidTransaction
+from node.execution.system.contracts import REGISTRY_ADDRESS, code_key, contract_key
 from node.store.chainstore import ChainStore
 from node.vm import WasmVM
 from node.vm.abi import MEMORY_LIMIT_BYTES
-from node.vm.registry import REGISTRY_ADDRESS, code_key, contract_key
 from node.wire.types import STATUS_FAILED, STATUS_OK, Receipt
 from tests.conftest import TestNet, make_testnet
 from tests.unit.test_chain import seal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from inspect import isfunction
 from typing import Any
 
 import msgpack
@@ -23,11 +24,16 @@ class MethodSpec:
     read_only: bool
 
 
+# Functions marked with ``@method``, and whether each is read-only: kept beside the functions
+# rather than as an attribute on them, so the marking is typed.
+_MARKED: dict[Callable[..., Any], bool] = {}
+
+
 def method(read_only: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a ``SystemContract`` method as callable; ``read_only`` ones may run in ``state_call``."""
 
     def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
-        fn.__system_method__ = read_only  # type: ignore[attr-defined]
+        _MARKED[fn] = read_only
         return fn
 
     return mark
@@ -43,8 +49,8 @@ class SystemContract:
         self.methods: dict[str, MethodSpec] = {}
         for attr in dir(type(self)):
             fn = getattr(type(self), attr)
-            if callable(fn) and hasattr(fn, "__system_method__"):
-                self.methods[attr] = MethodSpec(fn=getattr(self, attr), read_only=fn.__system_method__)
+            if isfunction(fn) and fn in _MARKED:
+                self.methods[attr] = MethodSpec(fn=getattr(self, attr), read_only=_MARKED[fn])
 
     def call(self, ctx: CallContext, method_name: str, args: bytes) -> bytes:
         spec = self.methods.get(method_name)
