@@ -1,19 +1,25 @@
 """Chain parameters: the table of tunable values, where they live in state, and the typed view of them.
 
 Consensus, the pool, the chain and execution all read these, so they sit in a low module that
-imports only ``node.state`` and ``node.errors``; the sysconfig system contract, which changes
+imports only ``node.errors``; the sysconfig system contract, which changes
 them by transaction, builds on this module rather than the other way round.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
 from node.errors import ChainParamError
-from node.state import StateReader
+
+
+class StateReader(Protocol):
+    """Anything parameters can be read from: committed state, a pending block's state, a snapshot
+    (the same shape as ``node.state.StateReader``, declared here so this module stays below it)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
 
 # The sysconfig system contract's address (``system_address(0x1000)``, spelled out because
 # node.execution sits above this module); the parameters are stored under it.

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from node.chain import Chain
 from node.chainview import ChainReader
 from node.events import EventBus
-from node.execution.system.sysconfig import ChainParams
 from node.metrics import NodeMetrics
+from node.params import ChainParams
 from node.txpool import TxPool
 
 PeerList = Callable[[], list[dict[str, Any]]]

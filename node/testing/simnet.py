@@ -32,12 +32,13 @@ from node.crypto import get_suite
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError
 from node.events import BlockCommitted
+from node.execution.system.registry import address_of
 from node.genesis import Genesis, GenesisNode
 from node.store.chainstore import ChainStore
 from node.wire import codec
 from node.wire.types import Block, BlockHeader, Transaction
 
-SYSCONFIG = bytes(18) + (0x1000).to_bytes(2, "big")
+SYSCONFIG = address_of("sysconfig")
 
 HONEST = "honest"
 SILENT = "silent"
