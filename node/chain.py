@@ -270,8 +270,10 @@ class Chain:
             checked, height=hdr.height, timestamp_ms=hdr.timestamp_ms, prev_state_root=parent.state_root, strict=True,
             base=parent.state, used_nonces=parent.used_nonces, params=parent.params,
         )
-        for name in ("tx_root", "receipt_root", "state_root"):
-            if getattr(hdr, name) != getattr(result, name):
+        for name, claimed, computed in (("tx_root", hdr.tx_root, result.tx_root),
+                                        ("receipt_root", hdr.receipt_root, result.receipt_root),
+                                        ("state_root", hdr.state_root, result.state_root)):
+            if claimed != computed:
                 raise ConsensusError(f"block {hdr.height}: {name} does not match re-execution")
         self._pending[block_hash] = PendingBlock(block, block_hash, result)
         self._remember_verified(fresh)

@@ -6,7 +6,7 @@ transactions, so every node that executes the same block gets the same receipts 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,8 +34,15 @@ QUERY_FUEL_LIMIT = 50_000_000
 DEPLOY_METHOD = "deploy"
 
 
+Router = Callable[[CallContext, str, bytes], bytes]
+
+
 class ContractVM(Protocol):
     """The slot a WASM runtime fills: deploy code and call deployed contracts."""
+
+    def set_router(self, router: Router) -> None:
+        """How a contract reaches other contracts: the executor's own dispatch, as for transactions."""
+        ...
 
     def has_contract(self, state: StateReader, address: bytes) -> bool: ...
 
@@ -81,9 +88,8 @@ class Executor:
         self.nonces = nonces
         self.system = {c.address: c for c in system_contracts}
         self.vm = vm
-        set_router = getattr(vm, "set_router", None)
-        if set_router is not None:  # contracts call other contracts through the same dispatch as transactions
-            set_router(lambda ctx, method, args: self._dispatch(ctx, method, args, b""))
+        if vm is not None:  # contracts call other contracts through the same dispatch as transactions
+            vm.set_router(lambda ctx, method, args: self._dispatch(ctx, method, args, b""))
 
     def params(self, state: StateReader | None = None) -> ChainParams:
         return ChainParams.read(state or self.state)

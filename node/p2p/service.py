@@ -48,6 +48,7 @@ class NetworkService:
         self._seen: OrderedDict[bytes, None] = OrderedDict()  # sha256 of raw forwarded txs handled
         self._flush_scheduled = False
         self.tx_received = 0
+        self._regossip_task: asyncio.Task[None] | None = None
         chain.bus.subscribe(BlockCommitted, self._on_commit)
         chain.bus.subscribe(TxAdmitted, self._on_tx_admitted)
         chain.bus.subscribe(PeerConnected, self._on_connect)
@@ -65,9 +66,8 @@ class NetworkService:
         self._regossip_task = asyncio.create_task(self._regossip(), name="tx-regossip")
 
     async def stop(self) -> None:
-        task = getattr(self, "_regossip_task", None)
-        if task is not None:
-            task.cancel()
+        if self._regossip_task is not None:
+            self._regossip_task.cancel()
         await self.sync.stop()
         await self.net.stop()
 

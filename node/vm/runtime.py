@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import wasmtime
 
 from node.crypto.base import CryptoSuite
 from node.execution.context import CallContext, ExecutionFailure, FuelMeter, OutOfFuel, VmResourceError
+from node.execution.executor import Router
 from node.execution.system.base import decode_args
 from node.execution.system.contracts import REGISTRY_ADDRESS, ContractInfo, code_key, contract_address, contract_key
 from node.params import ChainParams
@@ -47,7 +47,6 @@ STORE_MEMORY_BUDGET = 64 * 1024 * 1024
 
 CODE_HASH_CACHE = 10_000
 
-Router = Callable[[CallContext, str, bytes], bytes]
 
 _TRAP_MESSAGES = {
     wasmtime.TrapCode.STACK_OVERFLOW: "call stack exhausted (recursion too deep)",
