@@ -14,7 +14,8 @@ from node.chain import Chain
 from node.config import DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig, load_key
 from node.consensus_engine import build_engine
 from node.crypto.base import KeyPair
-from node.errors import ConfigError
+from node.errors import ConfigError, StoreError
+from node.events import NodeFailed
 from node.genesis import Genesis
 from node.metrics import NodeMetrics
 from node.p2p.service import NetworkService
@@ -90,6 +91,16 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
         max_batch=parts.config.rpc.max_batch,
         max_ws_subscriptions=parts.config.rpc.max_ws_subscriptions,
     )
+    failures: list[NodeFailed] = []
+
+    def on_failed(event: NodeFailed) -> None:
+        """Stop taking part at once: no more votes or synced blocks on a store that failed."""
+        if not failures:
+            failures.append(event)
+            log.error("event=node_failed component=%s reason=%r", event.component, event.reason)
+            stop.set()
+
+    parts.chain.bus.subscribe(NodeFailed, on_failed)
     workers = parts.config.pool.verify_workers
     verifier = BatchVerifier(parts.genesis.suite, workers=None if workers < 0 else workers)
     verifier.start()
@@ -118,6 +129,8 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
         await rpc.stop()
         verifier.close()
         log.info("event=node_stopped height=%d", parts.chain.height)
+    if failures:
+        raise StoreError(f"the node stopped: {failures[0].reason}")
 
 
 def run_node(home: Path) -> None:

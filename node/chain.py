@@ -14,7 +14,7 @@ from pathlib import Path
 from consensus.api import ChainHead, Proposal
 from node.crypto import get_suite
 from node.errors import ConfigError, ConsensusError, ConsortiaError, PoolFull, StoreError
-from node.events import BlockCommitted, EventBus, TxAdmitted
+from node.events import BlockCommitted, EventBus, NodeFailed, TxAdmitted
 from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.base import SystemContract
 from node.execution.system.registry import system_contracts
@@ -24,6 +24,7 @@ from node.params import ChainParams
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
 from node.store.chainstore import BlockCommit, ChainStore
+from node.store.db import RESYNC_HINT
 from node.txcheck import CheckedTx, check_transaction
 from node.txpool import PoolLimits, TxPool
 from node.vm import WasmVM
@@ -86,12 +87,15 @@ class Chain:
             vm=vm if vm is not None else WasmVM(self.suite, cache_dir=wasm_cache_dir),
         )
         self.bus = bus if bus is not None else EventBus()
+        if store.on_failure is None:
+            store.on_failure = self._store_failed
         self.verifier: BatchVerifier | None = None
         self._pending: dict[bytes, PendingBlock] = {}  # executed, uncommitted blocks by hash
         self._params_cache: tuple[int, ChainParams] | None = None
         self._validators_cache: tuple[int, list[bytes]] | None = None
         self._query_slots = asyncio.Semaphore(QUERY_THREADS)
         self._init_genesis()
+        self._check_head()
         self.pool = TxPool(
             self.suite,
             self.chain_id,
@@ -128,6 +132,28 @@ class Chain:
             raise ConfigError(
                 f"the database at {self.store.path} belongs to a different chain (its genesis hash differs from genesis.json)"
             )
+
+    def _check_head(self) -> None:
+        """Refuse to start on a damaged store: the head block must be the one its hash names, and
+        its certificate must be for it, signed by the keys it lists (a damaged byte breaks one)."""
+        head = self.store.head_height
+        if head is None or head == 0:
+            return
+        block = self.store.get_block(head)
+        block_hash = self.store.get_block_hash(head)
+        if block is None or block_hash is None or self.suite.hash(block.header.encode()) != block_hash:
+            raise StoreError(f"database at {self.store.path} is damaged: head block {head} does not match its hash; {RESYNC_HINT}")
+        cert = self.store.get_certificate(head)
+        if cert is None:
+            return  # stored without one: nothing to check (never the case for consensus commits)
+        if cert.height != head or cert.block_hash != block_hash or cert.chain_id != self.chain_id:
+            raise StoreError(f"database at {self.store.path} is damaged: the certificate of block {head} is for another block; {RESYNC_HINT}")
+        message = cert.signed_bytes()
+        if not all(self.suite.verify(v.validator, message, v.signature) for v in cert.votes):
+            raise StoreError(f"database at {self.store.path} is damaged: the certificate of block {head} has an invalid signature; {RESYNC_HINT}")
+
+    def _store_failed(self, reason: str) -> None:
+        self.bus.publish(NodeFailed("store", reason))
 
     @property
     def genesis_hash(self) -> bytes:

@@ -126,6 +126,11 @@ class StoreError(ConsortiaError):
     kind = "store_error"
 
 
+class StoreFailure(StoreError):
+    """A read or write of the node's database failed while running (corruption, full disk, I/O
+    error): the node cannot go on safely and stops taking part."""
+
+
 class ConfigError(ConsortiaError):
     """A node home, genesis or config file is missing or invalid."""
 

@@ -94,6 +94,15 @@ class ViewChanged:
     height: int
 
 
+@dataclass(frozen=True)
+class NodeFailed:
+    """Part of the node (``component``: "store") failed in a way it cannot go on from safely: the
+    node stops taking part in consensus and sync, reports unhealthy and shuts down."""
+
+    component: str
+    reason: str
+
+
 E = TypeVar("E")
 Handler = Callable[[E], None]
 
@@ -193,6 +202,7 @@ __all__ = [
     "BlockCommitted",
     "EventBus",
     "EventQueue",
+    "NodeFailed",
     "PeerConnected",
     "PeerDisconnected",
     "PeerRefused",

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from node.events import BlockCommitted, EventBus, PeerConnected, PeerDisconnected, PeerRefused, SyncProgress, ViewChanged
+from node.events import (
+    BlockCommitted,
+    EventBus,
+    NodeFailed,
+    PeerConnected,
+    PeerDisconnected,
+    PeerRefused,
+    SyncProgress,
+    ViewChanged,
+)
 
 
 class NodeMetrics:
@@ -26,6 +35,7 @@ class NodeMetrics:
         self.closed_for_abuse = 0
         self.blocks_synced = 0
         self.view_changes = 0
+        self.failure: str | None = None  # why the node stopped being healthy (a failed store), if it has
         self._peers: set[bytes] = set()
         self._unsubscribe: list[Callable[[], None]] = [
             bus.subscribe(BlockCommitted, self._on_commit),
@@ -34,6 +44,7 @@ class NodeMetrics:
             bus.subscribe(PeerRefused, self._on_refused),
             bus.subscribe(SyncProgress, self._on_sync),
             bus.subscribe(ViewChanged, self._on_view_change),
+            bus.subscribe(NodeFailed, self._on_failed),
         ]
 
     @property
@@ -81,3 +92,7 @@ class NodeMetrics:
 
     def _on_view_change(self, event: ViewChanged) -> None:
         self.view_changes += 1
+
+    def _on_failed(self, event: NodeFailed) -> None:
+        if self.failure is None:
+            self.failure = f"{event.component}: {event.reason}"

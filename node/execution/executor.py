@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from node.crypto.base import CryptoSuite
-from node.errors import ConsensusError, ConsortiaError, ExecutionError
+from node.errors import ConsensusError, ConsortiaError, ExecutionError, StoreError
 from node.execution.context import (
     FUEL_PER_TX_BYTE,
     FUEL_TX_BASE,
@@ -187,6 +187,8 @@ class Executor:
             ret = self._dispatch(ctx, tx.method, tx.args, ctx_tx.hash)
             if len(ret) > MAX_RETURN_BYTES:
                 raise ExecutionFailure(f"return value larger than {MAX_RETURN_BYTES} bytes")
+        except StoreError:
+            raise  # this node cannot read its own state: not the transaction's fault, and not to be recorded as such
         except OutOfFuel as exc:
             status, error = STATUS_FAILED, exc.message
         except ConsortiaError as exc:

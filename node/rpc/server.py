@@ -93,6 +93,9 @@ class RpcServer:
         return web.Response(status=413, text=json.dumps(err), content_type="application/json")
 
     async def _health(self, request: web.Request) -> web.Response:
+        failure = self.env.metrics.failure
+        if failure is not None:
+            return web.json_response({"ok": False, "height": self.env.reader.height, "reason": failure}, status=503)
         return web.json_response({"ok": True, "height": self.env.reader.height})
 
     async def _metrics(self, request: web.Request) -> web.Response:

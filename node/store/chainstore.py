@@ -21,21 +21,28 @@ prefix key                            value
 ``x``  expiry height + address+nonce  (empty) -- lets expired nonces be pruned in order
 ``m``  name                           node-local metadata (consensus, sync)
 ====== ============================== ==========================================
+
+Every read verifies LevelDB's block checksums and every stored block, certificate and receipt
+must decode. A read or write that fails (a corrupted table, a full disk, an I/O error) is a
+``StoreFailure``: the store remembers it, refuses every later write, and tells its owner once
+(``on_failure``), so the node stops taking part instead of working on data it cannot trust.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import plyvel
 
-from node.errors import StoreError
-from node.store.db import open_database
+from node.errors import DecodeError, StoreError, StoreFailure
+from node.store.db import RESYNC_HINT, first_line, open_database
 from node.wire.types import Block, BlockHeader, CommitCertificate, Receipt
+
+T = TypeVar("T")
 
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
@@ -82,11 +89,52 @@ class BlockCommit:
 class ChainStore:
     """The node's persistent chain: append-only blocks plus the latest world state."""
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
+                 on_failure: Callable[[str], None] | None = None) -> None:
         self.path = str(path)
+        self.on_failure = on_failure
+        self.failure: str | None = None  # why this store stopped being usable, once it has
         self._db = open_database(path, create=create)
         self._head: int | None = self._read_head()
         self._head_header: BlockHeader | None = None
+
+    # --- failures --------------------------------------------------------------------------
+
+    def _failed(self, operation: str, exc: BaseException) -> StoreFailure:
+        """Record that ``operation`` failed and return the error to raise (telling the owner once)."""
+        corrupt = isinstance(exc, (plyvel.CorruptionError, DecodeError))
+        detail = exc.message if isinstance(exc, DecodeError) else first_line(exc)
+        message = f"database at {self.path}: {operation} failed: {detail}"
+        if corrupt:
+            message += f"; the database is corrupted; {RESYNC_HINT}"
+        if self.failure is None:
+            self.failure = message
+            if self.on_failure is not None:
+                self.on_failure(message)
+        return StoreFailure(message)
+
+    def _get(self, key: bytes) -> bytes | None:
+        try:
+            value: bytes | None = self._db.get(key, verify_checksums=True)
+            return value
+        except plyvel.Error as exc:
+            raise self._failed("read", exc) from None
+
+    def _scan(self, **bounds: bytes) -> Iterator[tuple[bytes, bytes]]:
+        try:
+            yield from self._db.iterator(verify_checksums=True, **bounds)
+        except plyvel.Error as exc:
+            raise self._failed("read", exc) from None
+
+    def _decoded(self, what: str, decode: Callable[[bytes], T], raw: bytes) -> T:
+        try:
+            return decode(raw)
+        except DecodeError as exc:
+            raise self._failed(f"decoding a stored {what}", exc) from None
+
+    def _writable(self) -> None:
+        if self.failure is not None:
+            raise StoreFailure(f"refusing to write after an earlier failure: {self.failure}")
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -101,13 +149,13 @@ class ChainStore:
         self.close()
 
     def _read_head(self) -> int | None:
-        raw = self._db.get(P_HEAD)
+        raw = self._get(P_HEAD)
         if raw is None:
             return None
         if len(raw) != 8:
             raise StoreError(f"database at {self.path} is corrupted: bad head pointer")
         head = _U64.unpack(raw)[0]
-        if self._db.get(P_BLOCK + u64(head)) is None:
+        if self._get(P_BLOCK + u64(head)) is None:
             raise StoreError(f"database at {self.path} is corrupted: head block {head} is missing")
         return head
 
@@ -119,11 +167,11 @@ class ChainStore:
         return self._head
 
     def get_block_bytes(self, height: int) -> bytes | None:
-        return self._db.get(P_BLOCK + u64(height))
+        return self._get(P_BLOCK + u64(height))
 
     def get_block(self, height: int) -> Block | None:
         raw = self.get_block_bytes(height)
-        return None if raw is None else Block.decode(raw)
+        return None if raw is None else self._decoded("block", Block.decode, raw)
 
     def get_header(self, height: int) -> BlockHeader | None:
         if height == self._head and self._head_header is not None:
@@ -132,62 +180,66 @@ class ChainStore:
         return None if block is None else block.header
 
     def get_block_hash(self, height: int) -> bytes | None:
-        return self._db.get(P_BLOCK_HASH + u64(height))
+        return self._get(P_BLOCK_HASH + u64(height))
 
     def get_height_by_hash(self, block_hash: bytes) -> int | None:
-        raw = self._db.get(P_HASH_INDEX + block_hash)
+        raw = self._get(P_HASH_INDEX + block_hash)
         return None if raw is None else _U64.unpack(raw)[0]
 
     def get_certificate(self, height: int) -> CommitCertificate | None:
-        raw = self._db.get(P_CERT + u64(height))
-        return None if raw is None else CommitCertificate.decode(raw)
+        raw = self._get(P_CERT + u64(height))
+        return None if raw is None else self._decoded("certificate", CommitCertificate.decode, raw)
 
     # --- transactions and receipts ---------------------------------------------------------
 
     def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
-        raw = self._db.get(P_TX_INDEX + tx_hash)
+        raw = self._get(P_TX_INDEX + tx_hash)
         if raw is None:
             return None
         return _U64.unpack(raw[:8])[0], _U32.unpack(raw[8:12])[0]
 
     def has_tx(self, tx_hash: bytes) -> bool:
-        return self._db.get(P_TX_INDEX + tx_hash) is not None
+        return self._get(P_TX_INDEX + tx_hash) is not None
 
     def get_receipt_at(self, height: int, index: int) -> Receipt | None:
-        raw = self._db.get(P_RECEIPT + u64(height) + _U32.pack(index))
-        return None if raw is None else Receipt.decode(raw)
+        raw = self._get(P_RECEIPT + u64(height) + _U32.pack(index))
+        return None if raw is None else self._decoded("receipt", Receipt.decode, raw)
 
     def get_receipt_bytes_at(self, height: int, index: int) -> bytes | None:
-        return self._db.get(P_RECEIPT + u64(height) + _U32.pack(index))
+        return self._get(P_RECEIPT + u64(height) + _U32.pack(index))
 
     def receipts_at(self, height: int) -> list[Receipt]:
         prefix = P_RECEIPT + u64(height)
-        return [Receipt.decode(v) for _, v in self._db.iterator(prefix=prefix)]
+        return [self._decoded("receipt", Receipt.decode, v) for _, v in self._scan(prefix=prefix)]
 
     # --- state and nonces ------------------------------------------------------------------
 
     def state_get(self, key: bytes) -> bytes | None:
-        return self._db.get(P_STATE + key)
+        return self._get(P_STATE + key)
 
     def state_snapshot(self) -> StateSnapshot:
         """A consistent read-only view of the state as of now, unaffected by later commits."""
         return StateSnapshot(self._db.snapshot())
 
     def state_items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        for k, v in self._db.iterator(prefix=P_STATE + prefix):
+        for k, v in self._scan(prefix=P_STATE + prefix):
             yield k[1:], v
 
     def nonce_expiry(self, sender: bytes, nonce: bytes) -> int | None:
-        raw = self._db.get(P_NONCE + sender + nonce)
+        raw = self._get(P_NONCE + sender + nonce)
         return None if raw is None else _U64.unpack(raw)[0]
 
     # --- node-local metadata ---------------------------------------------------------------
 
     def meta_get(self, name: str) -> bytes | None:
-        return self._db.get(P_META + name.encode())
+        return self._get(P_META + name.encode())
 
     def meta_put(self, name: str, value: bytes, *, sync: bool = True) -> None:
-        self._db.put(P_META + name.encode(), value, sync=sync)
+        self._writable()
+        try:
+            self._db.put(P_META + name.encode(), value, sync=sync)
+        except plyvel.Error as exc:
+            raise self._failed("write", exc) from None
 
     # --- commit ----------------------------------------------------------------------------
 
@@ -197,6 +249,16 @@ class ChainStore:
         expected = 0 if self._head is None else self._head + 1
         if height != expected:
             raise StoreError(f"refusing to commit block {height}: next height is {expected}")
+        self._writable()
+        try:
+            self._write_block(c)
+        except plyvel.Error as exc:
+            raise self._failed(f"writing block {height}", exc) from None
+        self._head = height
+        self._head_header = c.block.header
+
+    def _write_block(self, c: BlockCommit) -> None:
+        height = c.block.height
         h = u64(height)
         with self._db.write_batch(transaction=True, sync=True) as wb:
             wb.put(P_BLOCK + h, c.block.encode())
@@ -217,16 +279,18 @@ class ChainStore:
                 wb.put(P_NONCE + rec.sender + rec.nonce, u64(rec.expiry_height))
                 wb.put(P_NONCE_EXPIRY + u64(rec.expiry_height) + rec.sender + rec.nonce, b"")
             # Nonces whose expiry height has passed can never be replayed (the tx is expired too).
-            for key, _ in self._db.iterator(start=P_NONCE_EXPIRY, stop=P_NONCE_EXPIRY + u64(height + 1)):
+            for key, _ in self._scan(start=P_NONCE_EXPIRY, stop=P_NONCE_EXPIRY + u64(height + 1)):
                 wb.delete(key)
                 wb.delete(P_NONCE + key[9:])
             wb.put(P_HEAD, h)
-        self._head = height
-        self._head_header = c.block.header
 
     def put_certificate(self, height: int, cert: CommitCertificate) -> None:
         """Attach a certificate to an already committed block (e.g. one received later)."""
-        self._db.put(P_CERT + u64(height), cert.encode(), sync=True)
+        self._writable()
+        try:
+            self._db.put(P_CERT + u64(height), cert.encode(), sync=True)
+        except plyvel.Error as exc:
+            raise self._failed("write", exc) from None
 
 
 __all__ = ["BlockCommit", "ChainStore", "NonceRecord", "plyvel"]
@@ -239,7 +303,11 @@ class StateSnapshot:
         self._snapshot = snapshot
 
     def get(self, key: bytes) -> bytes | None:
-        return self._snapshot.get(P_STATE + key)
+        try:
+            value: bytes | None = self._snapshot.get(P_STATE + key, verify_checksums=True)
+            return value
+        except plyvel.Error as exc:
+            raise StoreFailure(f"state snapshot read failed: {first_line(exc)}") from None
 
     def close(self) -> None:
         self._snapshot.close()

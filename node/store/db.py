@@ -1,4 +1,9 @@
-"""Opening the node's LevelDB database with one clear error line for every way it can fail."""
+"""Opening the node's LevelDB database with one clear error line for every way it can fail.
+
+A database is created only where nothing exists yet. LevelDB asked to create a database in a
+directory whose ``CURRENT`` file is gone starts an empty one there and deletes the old tables,
+so a damaged data directory is refused instead, with what to do about it.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +14,41 @@ import plyvel
 
 from node.errors import StoreError
 
+RESYNC_HINT = (
+    "to recover, stop the node, move the data directory aside and start it again: it rebuilds from "
+    "genesis by catching up from its peers (or restore a backup of the data directory)"
+)
+
 
 def open_database(path: str | os.PathLike[str], *, create: bool) -> plyvel.DB:
-    """Open (or create) the LevelDB database at ``path``.
+    """Open the LevelDB database at ``path``; with ``create``, make one if ``path`` does not exist.
 
-    Missing, locked (another process has it) and corrupted databases each raise ``StoreError`` with
-    a message an operator can act on, never a plyvel traceback.
+    Missing, locked (another process has it), damaged and corrupted databases each raise
+    ``StoreError`` with a message an operator can act on, never a plyvel traceback. Reads and
+    writes are checked (``paranoid_checks``): corruption found later is an error, never data.
     """
     p = Path(path)
-    if not create and not (p / "CURRENT").exists():
+    existing = p.exists() and any(p.iterdir()) if p.is_dir() else p.exists()
+    if existing and not (p / "CURRENT").exists():
+        raise StoreError(f"database at {p} is damaged: its CURRENT file is missing; {RESYNC_HINT}")
+    if not existing and not create:
         raise StoreError(f"no database at {p} (initialise the node home with 'consortia net init')")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        return plyvel.DB(str(p), create_if_missing=create, paranoid_checks=True)
+        return plyvel.DB(str(p), create_if_missing=not existing, paranoid_checks=True)
     except plyvel.CorruptionError as exc:
-        raise StoreError(f"database at {p} is corrupted: {_first_line(exc)}") from None
+        raise StoreError(f"database at {p} is corrupted: {first_line(exc)}; {RESYNC_HINT}") from None
     except plyvel.IOError as exc:
-        text = _first_line(exc)
+        text = first_line(exc)
         if "lock" in text.lower():
             raise StoreError(f"database at {p} is locked by another process (is this node already running?)") from None
         raise StoreError(f"cannot open database at {p}: {text}") from None
     except plyvel.Error as exc:
-        raise StoreError(f"cannot open database at {p}: {_first_line(exc)}") from None
+        raise StoreError(f"cannot open database at {p}: {first_line(exc)}") from None
     except OSError as exc:
         raise StoreError(f"cannot open database at {p}: {exc.strerror or exc}") from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip() or exc.__class__.__name__
     return text.splitlines()[0]

@@ -32,6 +32,8 @@ def node_info(env: RpcEnv) -> dict[str, Any]:
         "pool_size": len(env.pool),
         "params": params.__dict__,
         "engine": env.engine_status(),
+        "healthy": env.metrics.failure is None,
+        "failure": env.metrics.failure,
     }
 
 
