@@ -13,11 +13,12 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from node.crypto.base import CryptoSuite
 from node.errors import DecodeError
+from node.params import MAX_FRAME_CEILING
 from node.wire import codec
 from node.wire.fields import Checker, byte_string, check_map
 from node.wire.types import MAX_PUBKEY_LEN, MAX_SIGNATURE_LEN
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = MAX_FRAME_CEILING  # the peer layer's frame limit bounds real messages further
 
 SENDER = byte_string(1, MAX_PUBKEY_LEN)
 SIGNATURE = byte_string(1, MAX_SIGNATURE_LEN)

@@ -61,6 +61,17 @@ class ParentState:
     tx_hashes: frozenset[bytes]
 
 
+def within_block_bytes(candidates: list[CheckedTx], max_block_bytes: int) -> list[CheckedTx]:
+    """The longest prefix of ``candidates`` whose encoded transactions fit in ``max_block_bytes``
+    (a prefix, so the pool's fair order is kept; the rest wait for the next block)."""
+    total = 0
+    for i, c in enumerate(candidates):
+        total += c.size
+        if total > max_block_bytes:
+            return candidates[:i]
+    return candidates
+
+
 class Chain:
     def __init__(
         self,
@@ -237,7 +248,10 @@ class Chain:
         parent = self.parent_state(parent_hash)
         if height != parent.height + 1:
             raise ConsensusError(f"cannot propose height {height} on parent {parent.height}")
-        candidates = self.pool.select(min(max_txs, parent.params.block_tx_limit), exclude=parent.tx_hashes)
+        candidates = within_block_bytes(
+            self.pool.select(min(max_txs, parent.params.block_tx_limit), exclude=parent.tx_hashes),
+            parent.params.max_block_bytes,
+        )
         timestamp_ms = max(timestamp_ms, parent.timestamp_ms)
         result = self.executor.execute_block(
             candidates, height=height, timestamp_ms=timestamp_ms, prev_state_root=parent.state_root, strict=False,
@@ -292,6 +306,9 @@ class Chain:
                 c = check_transaction(self.suite, self.chain_id, tx, size=len(tx.encode()))
                 checked.append(c)
                 fresh.append(c)
+        size = sum(c.size for c in checked)
+        if size > parent.params.max_block_bytes:
+            raise ConsensusError(f"block {hdr.height} carries {size} bytes of transactions, over max_block_bytes {parent.params.max_block_bytes}")
         result = self.executor.execute_block(
             checked, height=hdr.height, timestamp_ms=hdr.timestamp_ms, prev_state_root=parent.state_root, strict=True,
             base=parent.state, used_nonces=parent.used_nonces, params=parent.params,

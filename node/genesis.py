@@ -11,10 +11,10 @@ import msgpack
 
 from consensus.registry import ENGINES
 from node.crypto import SUITES, get_suite
-from node.errors import ConfigError, ConsortiaError
-from node.execution.system.sysconfig import NodeRecord, admin_key, node_key
+from node.errors import ChainParamError, ConfigError, ConsortiaError
+from node.execution.system.sysconfig import VALIDATOR_COUNT_KEY, NodeRecord, admin_key, encode_count, node_key
 from node.merkle import merkle_root
-from node.params import PARAMS, param_key, validate_param
+from node.params import PARAMS, ChainParams, check_consistency, param_key, validate_param
 from node.state import ZERO_ROOT, next_state_root
 from node.wire.types import CHAIN_ID_RE, Block, BlockHeader
 
@@ -90,10 +90,23 @@ class Genesis:
         for node in self.nodes:
             record = NodeRecord(pubkey=node.pubkey, name=node.name, role=node.role, host=node.host, p2p_port=node.p2p_port)
             writes[node_key(node.pubkey)] = record.encode()
+        writes[VALIDATOR_COUNT_KEY] = encode_count(len(self.validators))
         return writes
+
+    def chain_params(self) -> ChainParams:
+        """The parameters in force for block 1: genesis values over the defaults."""
+        return ChainParams(**{name: self.params.get(name, spec.default) for name, spec in PARAMS.items()})
+
+    def check_params(self) -> None:
+        """The genesis parameters must fit together (``node.params.check_consistency``)."""
+        try:
+            check_consistency(self.chain_params(), len(self.validators))
+        except ChainParamError as exc:
+            raise ConfigError(f"genesis parameters: {exc.message}") from None
 
     def block(self) -> tuple[Block, dict[bytes, bytes | None]]:
         """The height-0 block and the state writes it commits."""
+        self.check_params()
         suite = get_suite(self.suite)
         writes = self.initial_writes()
         empty = merkle_root(suite.hash, [])
@@ -171,7 +184,7 @@ def _parse(raw: Any) -> Genesis:
             params[name] = validate_param(name, value)
         except ConsortiaError as exc:
             raise ConfigError(exc.message) from None
-    return Genesis(
+    genesis = Genesis(
         chain_id=chain_id,
         suite=suite_name,
         consensus=consensus,
@@ -180,3 +193,5 @@ def _parse(raw: Any) -> Genesis:
         admins=admins,
         params=params,
     )
+    genesis.check_params()
+    return genesis

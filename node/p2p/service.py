@@ -18,6 +18,7 @@ from node.errors import ConsortiaError, DuplicateTransaction
 from node.events import BlockCommitted, PeerConnected, TxAdmitted
 from node.p2p.sync import BlockSync
 from node.p2p.transport import P2PNetwork, PeerAddress
+from node.params import largest_frame_bytes
 
 log = logging.getLogger("consortia.p2p")
 
@@ -32,6 +33,7 @@ class NetworkService:
         self.chain = chain
         self.key = key
         self.engine: ConsensusEngine | None = None  # the consensus engine on validators; observers have none
+        self._frame_limit: tuple[int, int] | None = None  # (height, bytes)
         self.net = P2PNetwork(
             home=home,
             my_pubkey=key.public_bytes,
@@ -42,6 +44,7 @@ class NetworkService:
             directory=self.directory,
             on_message=self.on_message,
             bus=chain.bus,
+            max_frame_bytes=self.frame_limit,
         )
         self.sync = BlockSync(chain, self.net)
         self._forward: list[bytes] = []
@@ -80,10 +83,32 @@ class NetworkService:
         # A peer that was away missed our forwards: hand it everything still pending.
         self._send_pending([event.pubkey])
 
+    def frame_limit(self) -> int:
+        """The largest frame honest peers send under the chain's current parameters (cached per height)."""
+        height = self.chain.height
+        if self._frame_limit is None or self._frame_limit[0] != height:
+            self._frame_limit = (height, largest_frame_bytes(self.chain.params(), len(self.chain.validators())))
+        return self._frame_limit[1]
+
+    def _batches(self, txs: list[bytes]) -> list[list[bytes]]:
+        """Forwarded transactions in batches of at most MAX_FORWARD_BATCH and one block's worth of bytes."""
+        budget = self.chain.params().max_block_bytes
+        out: list[list[bytes]] = []
+        batch: list[bytes] = []
+        size = 0
+        for raw in txs:
+            if batch and (len(batch) >= MAX_FORWARD_BATCH or size + len(raw) > budget):
+                out.append(batch)
+                batch, size = [], 0
+            batch.append(raw)
+            size += len(raw)
+        if batch:
+            out.append(batch)
+        return out
+
     def _send_pending(self, peers: list[bytes], older_than_ms: int = 0, local_only: bool = False) -> int:
         pending = self.chain.pool.pending_raw(older_than_ms=older_than_ms, limit=REGOSSIP_LIMIT, local_only=local_only)
-        for start in range(0, len(pending), MAX_FORWARD_BATCH):
-            batch = pending[start : start + MAX_FORWARD_BATCH]
+        for batch in self._batches(pending):
             for peer in peers:
                 self.net.send(peer, {"t": "txs", "txs": batch})
         return len(pending)
@@ -117,8 +142,8 @@ class NetworkService:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        while self._forward:
-            batch, self._forward = self._forward[:MAX_FORWARD_BATCH], self._forward[MAX_FORWARD_BATCH:]
+        waiting, self._forward = self._forward, []
+        for batch in self._batches(waiting):
             self.net.broadcast({"t": "txs", "txs": batch}, roles=("validator",))
 
     def _on_commit(self, committed: BlockCommitted) -> None:

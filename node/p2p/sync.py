@@ -19,12 +19,12 @@ from node.chain import Chain
 from node.errors import ConsortiaError
 from node.events import SyncProgress
 from node.p2p.transport import P2PNetwork
+from node.params import CATCHUP_BLOCKS
 from node.wire.types import Block, CommitCertificate
 
 log = logging.getLogger("consortia.sync")
 
 BATCH = 128
-MAX_BATCH_BYTES = 16 * 1024 * 1024
 REQUEST_TIMEOUT = 10.0
 
 
@@ -99,6 +99,7 @@ class BlockSync:
             raise ConsortiaError("malformed block request")
         items: list[list[bytes]] = []
         size = 0
+        budget = CATCHUP_BLOCKS * self.chain.params().max_block_bytes  # the frame limit allows for this much
         store = self.chain.store
         for h in range(start, min(start + count, self.chain.height + 1)):
             raw = store.get_block_bytes(h)
@@ -106,7 +107,7 @@ class BlockSync:
             if raw is None or cert is None:
                 break
             size += len(raw)
-            if items and size > MAX_BATCH_BYTES:
+            if items and size > budget:
                 break
             items.append([raw, cert.encode()])
         self.net.send(peer, {"t": "blocks", "items": items})

@@ -26,7 +26,8 @@ from node.wire import codec
 
 log = logging.getLogger("consortia.p2p")
 
-MAX_FRAME_BYTES = 32 * 1024 * 1024
+HELLO_MAX_BYTES = 64 * 1024  # a hello is a few hundred bytes: nothing bigger before a peer is known
+MAX_FRAME_BYTES = 32 * 1024 * 1024  # the default limit, for a network service that does not derive one from the chain
 SEND_QUEUE_LIMIT = 4096
 RATE_PER_SECOND = 20_000.0
 RATE_BURST = 40_000.0
@@ -104,6 +105,7 @@ class P2PNetwork:
         directory: Callable[[], list[PeerAddress]],
         on_message: Handler,
         bus: EventBus | None = None,
+        max_frame_bytes: Callable[[], int] = lambda: MAX_FRAME_BYTES,
         rate_per_second: float = RATE_PER_SECOND,
         rate_burst: float = RATE_BURST,
     ) -> None:
@@ -118,6 +120,8 @@ class P2PNetwork:
         self.directory = directory
         self.on_message = on_message
         self.bus = bus if bus is not None else EventBus()
+        self.max_frame_bytes = max_frame_bytes  # follows the chain's parameters (node.params.largest_frame_bytes)
+        self.oversized_out = 0
         self.server_ctx, self.client_ctx = tls_contexts(home)
         self.links: dict[bytes, Link] = {}
         self._server: asyncio.base_events.Server | None = None
@@ -152,13 +156,26 @@ class P2PNetwork:
         link = self.links.get(peer)
         if link is None:
             return False
-        return self._enqueue(link, codec.encode(message))
+        data = codec.encode(message)
+        return self._fits(data, message) and self._enqueue(link, data)
 
     def broadcast(self, message: dict[str, Any], *, roles: tuple[str, ...] = ("validator", "observer")) -> None:
         data = codec.encode(message)
+        if not self._fits(data, message):
+            return
         for link in list(self.links.values()):
             if link.role in roles:
                 self._enqueue(link, data)
+
+    def _fits(self, data: bytes, message: dict[str, Any]) -> bool:
+        """A frame over the limit would make every peer drop the link: never send one (the
+        chain's limits are set so that honest messages always fit; this is the last guard)."""
+        limit = self.max_frame_bytes()
+        if len(data) <= limit:
+            return True
+        self.oversized_out += 1
+        log.error("event=p2p_frame_not_sent type=%s bytes=%d limit=%d", message.get("t"), len(data), limit)
+        return False
 
     def _enqueue(self, link: Link, data: bytes) -> bool:
         try:
@@ -220,7 +237,7 @@ class P2PNetwork:
             hello = {"t": "hello", "chain_id": self.chain_id, "genesis": self.genesis_hash, "pubkey": self.me}
             writer.write(_frame(codec.encode(hello)))
             await writer.drain()
-            raw = await asyncio.wait_for(_read_frame(reader), HANDSHAKE_TIMEOUT)
+            raw = await asyncio.wait_for(_read_frame(reader, HELLO_MAX_BYTES), HANDSHAKE_TIMEOUT)
             theirs = codec.decode(raw)
             if not isinstance(theirs, dict) or theirs.get("t") != "hello":
                 raise ConfigError("expected hello")
@@ -254,14 +271,15 @@ class P2PNetwork:
         reason = "closed by peer"
         try:
             while True:
-                raw = await _read_frame(reader)
+                limit = self.max_frame_bytes()
+                raw = await _read_frame(reader, limit)
                 if not link.allow():
                     self._abuse()
                     reason = "flood: message rate limit exceeded"
                     break
                 link.frames_in += 1
                 try:
-                    message = codec.decode(raw, max_bytes=MAX_FRAME_BYTES)
+                    message = codec.decode(raw, max_bytes=limit)
                 except ConsortiaError as exc:
                     self._abuse()
                     reason = f"malformed frame: {exc.message}"
@@ -325,11 +343,11 @@ def _frame(data: bytes) -> bytes:
     return _LEN.pack(len(data)) + data
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+async def _read_frame(reader: asyncio.StreamReader, limit: int = MAX_FRAME_BYTES) -> bytes:
     header = await reader.readexactly(4)
     (length,) = _LEN.unpack(header)
-    if length > MAX_FRAME_BYTES:
-        raise FrameTooLarge(f"frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
+    if length > limit:
+        raise FrameTooLarge(f"frame of {length} bytes exceeds {limit}")
     if length == 0:
         raise FrameTooLarge("empty frame")
     return await reader.readexactly(length)

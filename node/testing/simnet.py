@@ -330,9 +330,9 @@ class SimNetwork:
 
     # --- load ------------------------------------------------------------------------------
 
-    def submit(self, count: int = 1, param: str = "block_tx_limit") -> list[bytes]:
+    def submit(self, count: int = 1, param: str = "block_tx_limit", pad_bytes: int = 0) -> list[bytes]:
         """Signed admin transactions setting ``param`` to random values, gossiped to every node
-        that is up (as tx forwarding would)."""
+        that is up (as tx forwarding would); ``pad_bytes`` makes each that much bigger."""
         hashes = []
         for _ in range(count):
             value = self.rng.randint(1_000, 50_000)
@@ -343,7 +343,7 @@ class SimNetwork:
                 sender_pubkey=self.admin.public_bytes,
                 to=SYSCONFIG,
                 method="set",
-                args=codec.encode({"key": param, "value": value}),
+                args=codec.encode({"key": param, "value": value, **({"pad": b"x" * pad_bytes} if pad_bytes else {})}),
                 fuel_limit=1_000_000,
             )
             signed = Transaction(**{**tx.to_map(), "signature": self.suite.sign(self.admin.private_bytes, tx.signing_bytes())})

@@ -160,7 +160,7 @@ def test_garbage_rejected(chain):
 
 
 def test_oversized_rejected(chain, testnet):
-    tx = testnet.tx(method="get", args={"blob": b"x" * (600 * 1024)})
+    tx = testnet.tx(method="get", args={"blob": b"x" * (700 * 1024)})
     with pytest.raises(InvalidTransaction, match="limit"):
         chain.submit(tx.encode())
 

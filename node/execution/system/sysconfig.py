@@ -16,7 +16,7 @@ import msgpack
 from node.errors import ChainParamError
 from node.execution.context import CallContext, Revert
 from node.execution.system.base import SystemContract, method, require_arg
-from node.params import PARAMS, SYSCONFIG_ADDRESS, param_storage_key, param_value, validate_param
+from node.params import PARAMS, SYSCONFIG_ADDRESS, ChainParams, check_consistency, param_storage_key, param_value, validate_param
 
 _ADMIN = b"admin/"
 _NODE = b"node/"
@@ -27,6 +27,12 @@ def admin_key(address: bytes) -> bytes:
 
 
 NODE_PREFIX = SYSCONFIG_ADDRESS + _NODE  # state keys of the node list: NODE_PREFIX + public key
+_VALIDATOR_COUNT = b"validator_count"  # kept beside the node list: parameter checks need it without a scan
+VALIDATOR_COUNT_KEY = SYSCONFIG_ADDRESS + _VALIDATOR_COUNT
+
+
+def encode_count(n: int) -> bytes:
+    return msgpack.packb(n)
 
 
 def node_key(pubkey: bytes) -> bytes:
@@ -67,6 +73,17 @@ class SysConfig(SystemContract):
     address = SYSCONFIG_ADDRESS
     name = "sysconfig"
 
+    @staticmethod
+    def _params_with(ctx: CallContext, changed: str, value: int) -> ChainParams:
+        """The parameters as they would be after setting ``changed`` to ``value``."""
+        current = {name: param_value(name, ctx.storage_get(param_storage_key(name))) for name in PARAMS}
+        return ChainParams(**{**current, changed: value})
+
+    @staticmethod
+    def _validator_count(ctx: CallContext) -> int:
+        raw = ctx.storage_get(_VALIDATOR_COUNT)
+        return 1 if raw is None else int(msgpack.unpackb(raw))
+
     @method(read_only=True)
     def get(self, ctx: CallContext, args: dict[str, Any]) -> Any:
         name = require_arg(args, "key", str)
@@ -90,6 +107,7 @@ class SysConfig(SystemContract):
         name = require_arg(args, "key", str)
         try:
             value = validate_param(name, args.get("value"))
+            check_consistency(self._params_with(ctx, name, value), self._validator_count(ctx))
         except ChainParamError as exc:
             raise Revert(exc.message) from None  # a bad value fails the transaction, not the node
         ctx.storage_set(param_storage_key(name), msgpack.packb(value))
