@@ -31,7 +31,17 @@ import msgpack
 from consensus.api import Application, ConsensusEnv
 from consensus.certificate import majority_quorum, verify_certificate
 from consensus.messages import M
-from consensus.raft.messages import Ack, Append, RaftMessage, RequestVote, Vote, sign_message, verify_message
+from consensus.raft.messages import (
+    Ack,
+    Append,
+    PreVote,
+    PreVoteRequest,
+    RaftMessage,
+    RequestVote,
+    Vote,
+    sign_message,
+    verify_message,
+)
 from consensus.timers import ProposalTimer
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError
@@ -59,6 +69,9 @@ class RaftCore:
         self.term, self.voted_for = self._load_term()
         self.pending: tuple[int, bytes] | None = self._load_pending()  # (term, encoded block)
         self.votes: set[bytes] = set()
+        self.pre_votes: set[bytes] = set()
+        self.pre_vote_term = 0
+        self.leader_seen_ms = 0  # when we last heard an Append from the leader of our term
         self.acks: dict[tuple[int, int, bytes], dict[bytes, Ack]] = defaultdict(dict)
         self.last_cert: bytes = b""
         self.dropped: dict[str, int] = defaultdict(int)
@@ -169,6 +182,9 @@ class RaftCore:
         if not verify_message(self.suite, self.chain_id, msg):
             self.dropped["bad_signature"] += 1
             return
+        if isinstance(msg, (PreVoteRequest, PreVote)):  # a proposed term: never adopted, never a step-down
+            self._on_pre_vote_message(msg)
+            return
         if msg.term < self.term:
             self.dropped["stale_term"] += 1
             if isinstance(msg, Append):  # an old leader: tell it about the new term
@@ -205,8 +221,31 @@ class RaftCore:
     # --- election --------------------------------------------------------------------------
 
     def _on_election_timeout(self) -> None:
+        """No leader heard for a whole timeout: first ask whether a majority would vote for us."""
         if self.stopped or self.role == LEADER:
             return
+        last_term, last_height = self._last_entry()
+        self.pre_votes = {self.key.public_bytes}
+        self.pre_vote_term = self.term + 1
+        self.env.broadcast(self._sign(PreVoteRequest(self.pre_vote_term, last_term, last_height, self.key.public_bytes)))
+        self._reset_election_timer()
+        if len(self.pre_votes) >= self.quorum:
+            self._start_election()
+
+    def _on_pre_vote_message(self, msg: PreVoteRequest | PreVote) -> None:
+        if isinstance(msg, PreVote):
+            if msg.candidate == self.key.public_bytes and msg.term == self.pre_vote_term and msg.term == self.term + 1:
+                self.pre_votes.add(msg.sender)
+                if len(self.pre_votes) >= self.quorum and self.role != LEADER:
+                    self._start_election()
+            return
+        heard_recently = self.leader is not None and self.env.now_ms() - self.leader_seen_ms < self._timeout_ms()
+        up_to_date = (msg.last_term, msg.last_height) >= self._last_entry()
+        if msg.term > self.term and up_to_date and not heard_recently and self.role != LEADER:
+            self.env.broadcast(self._sign(PreVote(msg.term, msg.sender, self.key.public_bytes)))
+
+    def _start_election(self) -> None:
+        self.pre_votes = set()
         self.term += 1
         self.voted_for = self.key.public_bytes
         self._save_term()
@@ -327,6 +366,7 @@ class RaftCore:
             self.dropped["two_leaders"] += 1  # impossible with one vote per term; never acted on
             return
         self.leader = msg.sender
+        self.leader_seen_ms = self.env.now_ms()
         self._reset_election_timer()
         if msg.cert:
             self._apply_cert(msg.cert, msg.sender)

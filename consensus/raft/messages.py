@@ -45,6 +45,63 @@ class RequestVote:
 
 
 @dataclass(frozen=True)
+class PreVoteRequest:
+    """Would you vote for me in ``term`` (our current term + 1)? Asked before starting an election,
+    without changing anyone's term: a validator cut off from the others cannot run its term up
+    and depose a working leader when it returns (Raft thesis, section 9.6)."""
+
+    term: int  # the term the sender would stand in
+    last_term: int
+    last_height: int
+    sender: bytes
+    signature: bytes = b""
+    kind: ClassVar[str] = "r_prevote_req"
+
+    @property
+    def height(self) -> int:
+        return self.last_height
+
+    def signed_bytes(self, chain_id: str) -> bytes:
+        return codec.encode({"type": self.kind, "chain_id": chain_id, "term": self.term, "last_term": self.last_term,
+                             "last_height": self.last_height, "sender": self.sender})
+
+    def to_map(self) -> dict[str, Any]:
+        return {"t": self.kind, "term": self.term, "lt": self.last_term, "lh": self.last_height, "sender": self.sender, "sig": self.signature}
+
+    @classmethod
+    def from_map(cls, m: Any) -> PreVoteRequest:
+        m = fields(cls.kind, m, {"term": u64, "lt": u64, "lh": u64})
+        return cls(m["term"], m["lt"], m["lh"], m["sender"], m["sig"])
+
+
+@dataclass(frozen=True)
+class PreVote:
+    """A pre-vote granted to ``candidate`` for ``term`` (only grants are sent)."""
+
+    term: int
+    candidate: bytes
+    sender: bytes
+    signature: bytes = b""
+    kind: ClassVar[str] = "r_prevote"
+
+    @property
+    def height(self) -> int:
+        return 0
+
+    def signed_bytes(self, chain_id: str) -> bytes:
+        return codec.encode({"type": self.kind, "chain_id": chain_id, "term": self.term, "candidate": self.candidate,
+                             "sender": self.sender})
+
+    def to_map(self) -> dict[str, Any]:
+        return {"t": self.kind, "term": self.term, "cand": self.candidate, "sender": self.sender, "sig": self.signature}
+
+    @classmethod
+    def from_map(cls, m: Any) -> PreVote:
+        m = fields(cls.kind, m, {"term": u64, "cand": SENDER})
+        return cls(m["term"], m["cand"], m["sender"], m["sig"])
+
+
+@dataclass(frozen=True)
 class Vote:
     term: int
     candidate: bytes
@@ -118,8 +175,8 @@ class Ack:
         return cls(m["term"], m["height"], m["hash"], m["sender"], m["sig"])
 
 
-RaftMessage = RequestVote | Vote | Append | Ack
-CODEC = MessageCodec("raft", (RequestVote, Vote, Append, Ack))
+RaftMessage = RequestVote | Vote | Append | Ack | PreVoteRequest | PreVote
+CODEC = MessageCodec("raft", (RequestVote, Vote, Append, Ack, PreVoteRequest, PreVote))
 
 
 def decode_message(data: bytes) -> RaftMessage:
@@ -127,4 +184,4 @@ def decode_message(data: bytes) -> RaftMessage:
     return msg
 
 
-__all__ = ["Ack", "Append", "RaftMessage", "RequestVote", "Vote", "decode_message", "encode_message", "sign_message", "verify_message"]
+__all__ = ["Ack", "Append", "PreVote", "PreVoteRequest", "RaftMessage", "RequestVote", "Vote", "decode_message", "encode_message", "sign_message", "verify_message"]

@@ -111,3 +111,31 @@ def test_wiped_follower_rebuilds(tmp_path):
         assert_safe(net)
     finally:
         net.close()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_validators_returning_from_isolation_do_not_depose_the_leader(tmp_path, seed):
+    """Two of four cut off for 10 s (no majority anywhere meanwhile). When they return, the
+    leader keeps its term and commits resume within a heartbeat or two, instead of an election
+    forced by terms the isolated ones ran up while alone (PreVote)."""
+    net = make(tmp_path, seed)
+    try:
+        assert net.run_until(lambda: net.min_honest_height() >= 3 and leaders(net), 60_000)
+        leader = leaders(net)[0]
+        term = net.nodes[leader].core.term
+        mate = next(i for i in range(4) if i != leader)
+        isolated = [i for i in range(4) if i not in (leader, mate)]
+        net.partition({leader, mate}, {isolated[0]}, {isolated[1]})
+        net.submit(3)
+        net.run_for(10_000)
+        assert all(net.nodes[i].core.term == term for i in isolated)  # pre-votes failed: no term was run up
+        frozen = max(net.heights())
+        net.heal()
+        healed_at = net.time_ms
+        assert net.run_until(lambda: net.min_honest_height() >= frozen + 1, 60_000), net.heights()
+        timeout = net.genesis.params["consensus_timeout_ms"]
+        assert net.time_ms - healed_at < timeout, (net.time_ms - healed_at, timeout)
+        assert leaders(net) == [leader] and net.nodes[leader].core.term == term
+        assert_safe(net)
+    finally:
+        net.close()
