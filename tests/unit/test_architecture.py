@@ -45,6 +45,7 @@ LAYER_OF = {
     "node.cli": "tools",
     "node.bench": "tools",
     "node.bench_cluster": "tools",
+    "node.chaos": "tools",
 }
 
 BELOW = {
