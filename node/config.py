@@ -121,7 +121,8 @@ class NodeConfig:
 
 
 def save_key(path: Path, key: KeyPair) -> None:
-    """Write a key file readable only by its owner."""
+    """Write a key file readable only by its owner: JSON ``{suite, private_key, public_key}``,
+    the keys as 0x-hex in the suite's encoding (docs/transaction-format.md, "Key files")."""
     body = json.dumps(
         {"suite": key.suite, "private_key": "0x" + key.private_bytes.hex(), "public_key": "0x" + key.public_bytes.hex()},
         indent=2,
@@ -138,7 +139,12 @@ def load_key(path: Path) -> KeyPair:
         priv = raw["private_key"]
         if not isinstance(priv, str) or not priv.startswith("0x"):
             raise ValueError("private_key must be 0x-hex")
-        return suite.keypair_from_private(bytes.fromhex(priv[2:]))
+        key = suite.keypair_from_private(bytes.fromhex(priv[2:]))
+        public = raw.get("public_key")
+        if public is not None and (not isinstance(public, str) or public.lower() != "0x" + key.public_bytes.hex()):
+            # A file edited by hand or by another tool: refuse rather than sign as someone else.
+            raise ValueError("public_key does not belong to private_key")
+        return key
     except FileNotFoundError:
         raise ConfigError(f"key file {path} not found") from None
     except ConsortiaError as exc:
