@@ -11,14 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from node.chain import Chain
 from node.chainview import ChainReader
 from node.errors import InvalidTransaction
+from node.store.chainstore import ChainStore
 from node.testing.simnet import SimNetwork
 from node.txcheck import check_transaction
 from node.txpool import DROP_EXPIRED, DROP_INVALID, DROP_NONCE_USED, DROPPED_MEMORY, PoolLimits, TxPool
 from node.wire import codec
 from node.wire.types import Transaction
 from tests.conftest import SYSCONFIG, make_testnet
+from tests.unit.rpc_node import rpc_node
+from tests.unit.test_chain import seal
 
 
 def _signed(net: SimNetwork, nonce: bytes, value: int) -> Transaction:
@@ -129,3 +133,27 @@ def test_admission_refuses_a_transaction_that_cannot_enter_the_next_block():
     with pytest.raises(InvalidTransaction, match="expired"):
         pool.check(net.tx(net.user, expiry_height=6).encode())
     assert pool.check(net.tx(net.user, expiry_height=7).encode()).tx.expiry_height == 7
+
+
+async def test_tx_get_reports_a_dropped_transaction_over_json_rpc(tmp_path: Path):
+    """This node pooled B; a block from elsewhere commits A with B's sender and nonce."""
+    async with rpc_node(tmp_path / "here", run_engine=False) as n:
+        net = n.net
+        nonce = b"\x42" * 16
+        b = net.tx(net.admin, method="set", args={"key": "min_seal_ms", "value": 8}, nonce=nonce)
+        a = net.tx(net.admin, method="set", args={"key": "min_seal_ms", "value": 9}, nonce=nonce)
+        b_hash = (await n.call("tx_send", ["0x" + b.encode().hex()]))["result"]
+        assert (await n.call("tx_get", [b_hash]))["result"]["status"] == "pending"
+        elsewhere = ChainStore(tmp_path / "there")
+        try:
+            other = Chain(net.genesis, elsewhere)
+            other.submit(a.encode())
+            block = seal(other, net.validator)
+            n.chain.commit(block, other.store.get_certificate(1))
+        finally:
+            elsewhere.close()
+        got = (await n.call("tx_get", {"hash": b_hash}))["result"]
+        assert got == {"hash": b_hash, "status": "dropped", "reason": "nonce_used", "height": 1,
+                       "detail": "another transaction of the same sender with the same nonce committed in block 1"}
+        assert len(n.chain.pool) == 0
+        assert (await n.call("tx_getReceipt", [b_hash]))["result"] is None
