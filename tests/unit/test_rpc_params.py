@@ -85,6 +85,9 @@ async def test_out_of_range_integers_are_invalid_params(tmp_path: Path):
             reply = await n.call(method, params)
             assert reply["error"]["code"] == -32602 and reply["error"]["message"], (method, params, reply)
         assert (await n.call("chain_getBlockByNumber", [2**64 - 1]))["result"] is None
+        unknown = "0x" + "ee" * 32
+        assert (await n.call("chain_getBlockByHash", [unknown]))["result"] is None
+        assert (await n.call("chain_getBlockByHash", [unknown, "yes"]))["error"]["code"] == -32602
         async with n.session.ws_connect(n.url + "/ws") as ws:
             for i, params in enumerate((["blocks", 2**64], {"topic": "events", "from_height": -3},
                                         ["blocks", None, {"name": 5}], {"topic": "nope"})):

@@ -30,12 +30,9 @@ def chain_get_block_by_number(env: RpcEnv, height: Any, full: Any = False) -> di
 
 @rpc_method("chain_getBlockByHash")
 def chain_get_block_by_hash(env: RpcEnv, hash: Any, full: Any = False) -> dict[str, Any] | None:
-    block_hash = parse_hex(hash, "hash", size=32)
+    block_hash, want_full = parse_hex(hash, "hash", size=32), bool_param(full, "full")
     height = env.reader.height_of(block_hash)
-    if height is None:
-        return None  # ``full`` is only checked for a known block, as it always was
-    want_full = bool_param(full, "full")
-    return _block(env, env.reader.block(height), want_full)
+    return None if height is None else _block(env, env.reader.block(height), want_full)
 
 
 @rpc_method("chain_getCertificate")
