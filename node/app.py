@@ -90,6 +90,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
         max_body_bytes=parts.config.rpc.max_body_bytes,
         max_batch=parts.config.rpc.max_batch,
         max_ws_subscriptions=parts.config.rpc.max_ws_subscriptions,
+        cors_origins=parts.config.rpc.cors_origins,
     )
     failures: list[NodeFailed] = []
 

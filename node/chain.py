@@ -260,8 +260,8 @@ class Chain:
         if result.dropped:
             # Only drop what is invalid for good; a nonce used by a pending block may come back
             # if that block is abandoned by a view change.
-            final = [c for c, reason in result.dropped if (c.sender, c.tx.nonce) not in parent.used_nonces]
-            self.pool.remove(c.hash for c in final)
+            final = [(c, reason) for c, reason in result.dropped if (c.sender, c.tx.nonce) not in parent.used_nonces]
+            self.pool.drop_invalid(final, height)
             for c, reason in result.dropped:
                 log.info("event=tx_dropped tx=%s reason=%r", c.hash.hex(), reason)
         header = BlockHeader(
@@ -353,8 +353,7 @@ class Chain:
             )
         )
         self._prune_pending(block_hash, block.height)
-        self.pool.remove(c.hash for c in result.txs)
-        self.pool.evict_expired(block.height)
+        self.pool.on_commit(block.height, (c.hash for c in result.txs), ((n.sender, n.nonce) for n in result.nonces))
         self.bus.publish(BlockCommitted(block=block, block_hash=block_hash, receipts=tuple(result.receipts), certificate=certificate))
 
     def _prune_pending(self, head_hash: bytes, head_height: int) -> None:

@@ -20,6 +20,7 @@ from node.merkle import merkle_proof
 from node.proofs import ReceiptProof
 from node.store.chainstore import ChainStore
 from node.txcheck import CheckedTx
+from node.txpool import DropRecord
 from node.wire.types import Block, CommitCertificate, Receipt, Transaction
 
 
@@ -27,6 +28,8 @@ class PendingTxs(Protocol):
     """The pool, as far as reading pending transactions goes."""
 
     def get(self, tx_hash: bytes) -> CheckedTx | None: ...
+
+    def dropped(self, tx_hash: bytes) -> DropRecord | None: ...
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,13 @@ class ChainReader:
         if block is None or not 0 <= index < len(block.txs):
             return None
         return FoundTx(block.txs[index], TxLocation(height, index, self.store.get_block_hash(height)))
+
+    def dropped(self, tx_hash: bytes) -> DropRecord | None:
+        """Why a transaction this node had pooled left without being committed (recent ones only);
+        None when it is unknown, pending or committed."""
+        if self.pool is None or self.store.get_tx_location(tx_hash) is not None:
+            return None
+        return self.pool.dropped(tx_hash)
 
     def receipt(self, tx_hash: bytes) -> FoundReceipt | None:
         """The receipt of a committed transaction, or None (not committed, or not in the store)."""

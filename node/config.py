@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +26,20 @@ KEY_FILE = "node.key"
 DATA_DIR = "data"
 
 
+# A web origin as browsers send it in the Origin header: scheme://host[:port], nothing after.
+_ORIGIN_RE = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)(:[0-9]{1,5})?$")
+
+
+def check_origin(value: object) -> str:
+    """``value`` as a normalized (lower-case) web origin, or ConfigError: CORS compares exactly."""
+    if not isinstance(value, str) or not _ORIGIN_RE.match(value.lower()):
+        raise ConfigError(
+            f"rpc.cors_origins: {value!r} is not an origin like 'https://app.example.com' or 'http://localhost:3000' "
+            "(scheme, host and optional port; no path, no trailing slash, no wildcard)"
+        )
+    return value.lower()
+
+
 @dataclass
 class RpcConfig:
     host: str = "127.0.0.1"
@@ -32,6 +47,9 @@ class RpcConfig:
     max_body_bytes: int = 4 * 1024 * 1024
     max_batch: int = 500
     max_ws_subscriptions: int = 64
+    # Web origins whose pages may call this node from a browser (CORS and WebSocket Origin).
+    # Empty: no browser page on another origin may (no CORS headers, preflights refused).
+    cors_origins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -93,11 +111,18 @@ class NodeConfig:
         for what, port in (("rpc.port", cfg.rpc.port), ("p2p.port", cfg.p2p.port)):
             if not isinstance(port, int) or not 0 <= port < 65536:
                 raise ConfigError(f"{path}: {what} must be 0..65535")
+        if not isinstance(cfg.rpc.cors_origins, list):
+            raise ConfigError(f"{path}: rpc.cors_origins must be a list of origins")
+        try:
+            cfg.rpc.cors_origins = [check_origin(o) for o in cfg.rpc.cors_origins]
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc.message}") from None
         return cfg
 
 
 def save_key(path: Path, key: KeyPair) -> None:
-    """Write a key file readable only by its owner."""
+    """Write a key file readable only by its owner: JSON ``{suite, private_key, public_key}``,
+    the keys as 0x-hex in the suite's encoding (docs/transaction-format.md, "Key files")."""
     body = json.dumps(
         {"suite": key.suite, "private_key": "0x" + key.private_bytes.hex(), "public_key": "0x" + key.public_bytes.hex()},
         indent=2,
@@ -114,7 +139,12 @@ def load_key(path: Path) -> KeyPair:
         priv = raw["private_key"]
         if not isinstance(priv, str) or not priv.startswith("0x"):
             raise ValueError("private_key must be 0x-hex")
-        return suite.keypair_from_private(bytes.fromhex(priv[2:]))
+        key = suite.keypair_from_private(bytes.fromhex(priv[2:]))
+        public = raw.get("public_key")
+        if public is not None and (not isinstance(public, str) or public.lower() != "0x" + key.public_bytes.hex()):
+            # A file edited by hand or by another tool: refuse rather than sign as someone else.
+            raise ValueError("public_key does not belong to private_key")
+        return key
     except FileNotFoundError:
         raise ConfigError(f"key file {path} not found") from None
     except ConsortiaError as exc:

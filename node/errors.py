@@ -60,15 +60,26 @@ class DecodeError(ConsortiaError):
 
 
 class InvalidTransaction(ConsortiaError):
-    """A transaction failed admission: size, chain id, expiry, signature, suite."""
+    """A transaction failed admission: size, chain id, expiry window, fuel limit (subclasses: the
+    signature, the sender key)."""
 
     code = -32002
     kind = "invalid_transaction"
 
 
 class BadSignature(InvalidTransaction):
+    """The signature has the wrong size for the chain's suite, or does not verify."""
+
     code = -32003
     kind = "bad_signature"
+
+
+class InvalidSenderKey(InvalidTransaction):
+    """The sender public key is not a valid key of the chain's suite (wrong size, a key of the
+    other suite, off the curve, small order): malformed key material, so the crypto_error code."""
+
+    code = -32011
+    kind = "crypto_error"
 
 
 class DuplicateTransaction(ConsortiaError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from node.crypto.base import CryptoSuite
-from node.errors import BadSignature, ConsortiaError, CryptoError, DecodeError, InvalidTransaction
+from node.errors import BadSignature, CryptoError, DecodeError, InvalidSenderKey, InvalidTransaction
 from node.wire.types import Transaction
 
 
@@ -21,13 +21,17 @@ class CheckedTx:
 
 
 def check_transaction(suite: CryptoSuite, chain_id: str, tx: Transaction, *, size: int, verify: bool = True) -> CheckedTx:
-    """Validate everything about ``tx`` that does not depend on chain state."""
+    """Validate everything about ``tx`` that does not depend on chain state.
+
+    Each cause has its own error (and JSON-RPC code): another chain's id is InvalidTransaction, a
+    sender key that is not a valid key of the chain's suite is InvalidSenderKey, a signature of the
+    wrong size or that does not verify is BadSignature."""
     if tx.chain_id != chain_id:
         raise InvalidTransaction(f"wrong chain id '{tx.chain_id}' (this chain is '{chain_id}')")
     try:
         suite.validate_public_key(tx.sender_pubkey)
     except CryptoError as exc:
-        raise InvalidTransaction(
+        raise InvalidSenderKey(
             f"sender public key is not a valid {suite.name} key ({exc.message}); this chain uses the '{suite.name}' suite"
         ) from None
     if len(tx.signature) != suite.signature_size:
@@ -44,8 +48,5 @@ def decode_and_check(suite: CryptoSuite, chain_id: str, raw: bytes, *, max_bytes
         raise DecodeError("transaction must be bytes")
     if len(raw) > max_bytes:
         raise InvalidTransaction(f"transaction is {len(raw)} bytes, limit is {max_bytes}")
-    try:
-        tx = Transaction.decode(bytes(raw), max_bytes=max_bytes)
-    except ConsortiaError:
-        raise
+    tx = Transaction.decode(bytes(raw), max_bytes=max_bytes)
     return check_transaction(suite, chain_id, tx, size=len(raw), verify=verify)

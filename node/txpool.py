@@ -6,7 +6,10 @@ sender (pooled or committed within the live window), capacity, and finally the s
 
 Selection is round-robin over senders in order of first arrival, so one busy sender cannot starve
 the others; within a sender, transactions leave in arrival order. A transaction stays in the pool
-until a block containing it commits (or it expires), so nothing is lost and nothing runs twice.
+until a block containing it commits, or until it is dropped: it expired, another transaction of
+its sender with the same nonce committed (possible when conflicting transactions were sent to
+different nodes), or a proposer found it can no longer be included. The pool remembers the last
+``DROPPED_MEMORY`` dropped hashes with the reason, so ``tx_get`` can say what became of them.
 """
 
 from __future__ import annotations
@@ -21,6 +24,22 @@ from dataclasses import dataclass
 from node.crypto.base import CryptoSuite
 from node.errors import BadSignature, DuplicateTransaction, InvalidTransaction, PoolFull
 from node.txcheck import CheckedTx, decode_and_check
+
+DROPPED_MEMORY = 10_000  # dropped transactions remembered (in memory, newest kept) for tx_get
+
+# Why a transaction left the pool without being committed (``DropRecord.reason``).
+DROP_EXPIRED = "expired"  # its expiry_height was reached
+DROP_NONCE_USED = "nonce_used"  # another transaction of its sender with the same nonce committed
+DROP_INVALID = "invalid"  # a proposer found it can no longer be included (e.g. fuel_limit above max_tx_fuel)
+
+
+@dataclass(frozen=True)
+class DropRecord:
+    """What became of a transaction that left the pool without being committed."""
+
+    reason: str  # DROP_EXPIRED, DROP_NONCE_USED or DROP_INVALID
+    detail: str  # one human-readable line
+    height: int  # the head height when it was dropped
 
 
 @dataclass(frozen=True)
@@ -55,11 +74,12 @@ class TxPool:
         self._by_hash: dict[bytes, CheckedTx] = {}
         self._arrival: dict[bytes, float] = {}  # insertion-ordered: oldest first
         self._local: set[bytes] = set()  # admitted from our own clients (we re-gossip these)
-        self._nonces: set[tuple[bytes, bytes]] = set()
+        self._nonces: dict[tuple[bytes, bytes], bytes] = {}  # (sender, nonce) -> the pooled hash using it
         self._queues: OrderedDict[bytes, deque[CheckedTx]] = OrderedDict()
         self._expiry_heap: list[int] = []  # expiry heights with a bucket in _by_expiry
         self._by_expiry: dict[int, list[bytes]] = {}
         self._arrived = asyncio.Event() if _has_loop() else None
+        self._dropped: OrderedDict[bytes, DropRecord] = OrderedDict()
         self.rejected = 0
 
     # --- admission -------------------------------------------------------------------------
@@ -73,6 +93,10 @@ class TxPool:
     def get(self, tx_hash: bytes) -> CheckedTx | None:
         return self._by_hash.get(tx_hash)
 
+    def dropped(self, tx_hash: bytes) -> DropRecord | None:
+        """Why ``tx_hash`` left the pool uncommitted, if it is among the last DROPPED_MEMORY dropped."""
+        return self._dropped.get(tx_hash)
+
     def check(self, raw: bytes) -> CheckedTx:
         """Every admission rule except capacity and the signature; cheap, raises on failure."""
         checked = decode_and_check(self.suite, self.chain_id, raw, max_bytes=self._max_tx_bytes(), verify=False)
@@ -80,8 +104,10 @@ class TxPool:
         head = self._head_height()
         next_height = head + 1
         window = self._expiry_window()
-        if tx.expiry_height < next_height:
-            raise InvalidTransaction(f"transaction expired: expiry_height {tx.expiry_height} is below the next block {next_height}")
+        if tx.expiry_height <= next_height:  # valid only in blocks below expiry_height: not even the next one
+            raise InvalidTransaction(
+                f"transaction expired: expiry_height {tx.expiry_height} must be above the next block's height {next_height}"
+            )
         if tx.expiry_height > head + window:
             raise InvalidTransaction(
                 f"expiry_height {tx.expiry_height} is too far ahead: at most head ({head}) + {window}"
@@ -129,7 +155,7 @@ class TxPool:
             raise DuplicateTransaction(f"transaction 0x{checked.hash.hex()} is already known")
         if (checked.sender, checked.tx.nonce) in self._nonces or self._nonce_used(checked.sender, checked.tx.nonce):
             raise DuplicateTransaction("nonce already used by this sender (replay)")
-        if checked.tx.expiry_height <= self._head_height():
+        if checked.tx.expiry_height <= self._head_height() + 1:
             raise InvalidTransaction("transaction expired while its signature was being checked")
 
     def _check_capacity(self, checked: CheckedTx) -> None:
@@ -171,7 +197,8 @@ class TxPool:
     def _insert(self, checked: CheckedTx) -> None:
         self._arrival[checked.hash] = time.monotonic()
         self._by_hash[checked.hash] = checked
-        self._nonces.add((checked.sender, checked.tx.nonce))
+        self._nonces[(checked.sender, checked.tx.nonce)] = checked.hash
+        self._dropped.pop(checked.hash, None)  # admitted again: pending, no longer dropped
         queue = self._queues.get(checked.sender)
         if queue is None:
             queue = self._queues[checked.sender] = deque()
@@ -228,7 +255,8 @@ class TxPool:
             self._local.discard(h)
             if checked is None:
                 continue
-            self._nonces.discard((checked.sender, checked.tx.nonce))
+            if self._nonces.get((checked.sender, checked.tx.nonce)) == h:
+                del self._nonces[(checked.sender, checked.tx.nonce)]
             removed[checked.sender] = removed.get(checked.sender, 0) + 1
         by_hash = self._by_hash
         for sender, count in removed.items():
@@ -246,15 +274,58 @@ class TxPool:
                 del self._queues[sender]
 
     def evict_expired(self, head: int) -> int:
-        """Remove transactions that can no longer be included after block ``head``
-        (O(expired), not O(pool): buckets by expiry height)."""
+        """Remove transactions that can no longer be included after block ``head``: those valid
+        only below a height <= head + 1 (O(expired), not O(pool): buckets by expiry height)."""
         stale: list[bytes] = []
         heap = self._expiry_heap
-        while heap and heap[0] <= head:
+        while heap and heap[0] <= head + 1:
             height = heapq.heappop(heap)
             stale.extend(h for h in self._by_expiry.pop(height, ()) if h in self._by_hash)
+        for h in stale:
+            expiry = self._by_hash[h].tx.expiry_height
+            self._remember_dropped(h, DropRecord(DROP_EXPIRED, f"expired: valid only below height {expiry}, and block {head} "
+                                                 "is committed", head))
         self.remove(stale)
         return len(stale)
+
+    def on_commit(self, height: int, committed: Iterable[bytes], used_nonces: Iterable[tuple[bytes, bytes]]) -> None:
+        """A block at ``height`` committed ``committed`` and consumed ``used_nonces`` (sender, nonce):
+        those transactions leave the pool, and so does every other pooled transaction with one of
+        those (sender, nonce) pairs, which can now never commit; then the expired leave."""
+        committed = set(committed)
+        self.remove(committed)
+        conflicting: list[bytes] = []
+        for pair in used_nonces:
+            h = self._nonces.get(pair)
+            if h is not None and h not in committed:
+                conflicting.append(h)
+                self._remember_dropped(h, DropRecord(
+                    DROP_NONCE_USED, f"another transaction of the same sender with the same nonce committed in block {height}",
+                    height))
+        self.remove(conflicting)
+        self.evict_expired(height)
+
+    def drop_invalid(self, dropped: Iterable[tuple[CheckedTx, str]], height: int) -> None:
+        """Remove transactions a proposal for block ``height`` found it can never include, with why."""
+        gone: list[bytes] = []
+        for checked, why in dropped:
+            if checked.hash not in self._by_hash:
+                continue
+            if checked.tx.expiry_height <= height:
+                reason = DROP_EXPIRED
+            elif self._nonce_used(checked.sender, checked.tx.nonce):
+                reason = DROP_NONCE_USED
+            else:
+                reason = DROP_INVALID
+            self._remember_dropped(checked.hash, DropRecord(reason, why, self._head_height()))
+            gone.append(checked.hash)
+        self.remove(gone)
+
+    def _remember_dropped(self, tx_hash: bytes, record: DropRecord) -> None:
+        self._dropped[tx_hash] = record
+        self._dropped.move_to_end(tx_hash)
+        while len(self._dropped) > DROPPED_MEMORY:
+            self._dropped.popitem(last=False)
 
 
 def _has_loop() -> bool:

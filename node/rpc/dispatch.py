@@ -133,8 +133,9 @@ class Dispatcher:
 
     @staticmethod
     def _bind(method: str, entry: RpcMethod, params: list[Any] | dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments for the handler from ``params`` by position or by (JSON) name."""
         public = entry.params
-        names = [p.name for p in public]
+        names = entry.names
         kwargs: dict[str, Any] = {}
         if isinstance(params, list):
             if len(params) > len(public):
@@ -142,11 +143,14 @@ class Dispatcher:
             for p, value in zip(public, params):
                 kwargs[p.name] = value
         else:
-            unknown = set(params) - set(names)
+            by_name = dict(zip(names, public))
+            unknown = set(params) - set(by_name)
             if unknown:
-                raise InvalidParams(f"{method}: unknown parameters {sorted(unknown)} (expected {', '.join(names)})")
-            kwargs.update(params)
-        for p in public:
+                shown = sorted(str(k) for k in unknown)
+                raise InvalidParams(f"{method}: unknown parameters {shown} (expected {', '.join(names) or 'none'})")
+            for key, value in params.items():
+                kwargs[by_name[key].name] = value
+        for p, name in zip(public, names):
             if p.name not in kwargs and p.default is inspect.Parameter.empty:
-                raise InvalidParams(f"{method}: missing parameter '{p.name}'")
+                raise InvalidParams(f"{method}: missing parameter '{name}'")
         return kwargs

@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from node.errors import InvalidParams
+from node.wire.fields import U64_MAX
 
 
-def int_param(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidParams(f"'{name}' must be a non-negative integer")
+def int_param(value: Any, name: str, *, maximum: int = U64_MAX) -> int:
+    """A JSON integer in 0..maximum (heights, indexes: unsigned 64-bit unless said otherwise);
+    anything else, including a number too large for the wire, is invalid_params."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidParams(f"'{name}' must be an integer")
+    if not 0 <= value <= maximum:
+        raise InvalidParams(f"'{name}' must be between 0 and {maximum}")
     return value
 
 

@@ -3,7 +3,9 @@
 A handler is a plain function whose first parameter is the ``RpcEnv`` (``env``) and, for
 WebSocket-only methods, whose second is the connection's subscription session (``session``);
 its remaining parameters are the method's JSON-RPC parameters, bound by position or by name.
-``env`` and ``session`` are supplied by the dispatcher and are never JSON-RPC parameters.
+``env`` and ``session`` are supplied by the dispatcher and are never JSON-RPC parameters. A
+parameter whose JSON name is a Python keyword is spelled with one trailing underscore (``from_``
+is the JSON parameter ``from``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class RpcMethod:
     name: str
     handler: Callable[..., Any]
     params: tuple[inspect.Parameter, ...]  # the JSON-RPC parameters, in positional order
+    names: tuple[str, ...]  # their JSON names, in the same order (``from_`` -> ``from``)
     websocket: bool  # takes the WebSocket session; refused over HTTP
     is_async: bool
 
@@ -50,7 +53,9 @@ class MethodRegistry:
         public = tuple(
             p for p in params[len(injected):] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         )
-        entry = RpcMethod(name=name, handler=fn, params=public, websocket=websocket, is_async=inspect.iscoroutinefunction(fn))
+        names = tuple(json_name(p.name) for p in public)
+        entry = RpcMethod(name=name, handler=fn, params=public, names=names, websocket=websocket,
+                          is_async=inspect.iscoroutinefunction(fn))
         self._methods[name] = entry
         return entry
 
@@ -66,6 +71,11 @@ class MethodRegistry:
 
     def __len__(self) -> int:
         return len(self._methods)
+
+
+def json_name(python_name: str) -> str:
+    """The JSON-RPC name of a handler parameter: a trailing underscore (keyword clash) dropped."""
+    return python_name[:-1] if python_name.endswith("_") and not python_name.endswith("__") else python_name
 
 
 METHODS = MethodRegistry()

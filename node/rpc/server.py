@@ -13,10 +13,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from node.errors import RequestTooLarge
+from node.errors import ConsortiaError, InvalidRequest, PermissionDenied, RequestTooLarge
 from node.rpc.dispatch import Dispatcher, error_object
 from node.rpc.env import RpcEnv
 from node.rpc.handlers import all_methods
+from node.rpc.origin import OriginPolicy, json_content_type
 from node.rpc.subscriptions import BlockNotifier, SubscriptionSession
 
 log = logging.getLogger("consortia.rpc")
@@ -32,8 +33,10 @@ class RpcServer:
         max_body_bytes: int,
         max_batch: int,
         max_ws_subscriptions: int = 64,
+        cors_origins: tuple[str, ...] | list[str] = (),
     ) -> None:
         self.env = env
+        self.origins = OriginPolicy.of(cors_origins)
         self.host = host
         self.port = port
         self.max_body_bytes = max_body_bytes
@@ -48,6 +51,7 @@ class RpcServer:
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body_bytes)
         app.router.add_post("/", self._http)
+        app.router.add_route("OPTIONS", "/", self._preflight)
         app.router.add_get("/ws", self._websocket)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/health", self._health)
@@ -75,22 +79,44 @@ class RpcServer:
     # --- HTTP ------------------------------------------------------------------------------
 
     async def _http(self, request: web.Request) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if not self.origins.permits(origin):
+            return self._refuse_origin(origin)
+        cors = self.origins.response_headers(origin)
+        if not json_content_type(request.headers.get("Content-Type")):
+            err = InvalidRequest("Content-Type must be application/json (optionally with charset=utf-8)")
+            return self._error(415, err, cors)
         if request.content_length is not None and request.content_length > self.max_body_bytes:
-            return self._too_large()
+            return self._too_large(cors)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return self._too_large()
+            return self._too_large(cors)
         if len(body) > self.max_body_bytes:
-            return self._too_large()
+            return self._too_large(cors)
         reply = await self.dispatcher.handle_body(body)
         if reply is None:
-            return web.Response(status=204)
-        return web.Response(text=json.dumps(reply), content_type="application/json")
+            return web.Response(status=204, headers=cors)
+        return web.Response(text=json.dumps(reply), content_type="application/json", headers=cors)
 
-    def _too_large(self) -> web.Response:
-        err = error_object(RequestTooLarge(f"request body exceeds {self.max_body_bytes} bytes"), None)
-        return web.Response(status=413, text=json.dumps(err), content_type="application/json")
+    async def _preflight(self, request: web.Request) -> web.Response:
+        """CORS preflight: answered for listed origins only; refused when CORS is off."""
+        origin = request.headers.get("Origin")
+        if origin is None or not self.origins.permits(origin):
+            return self._refuse_origin(origin)
+        return web.Response(status=204, headers=self.origins.preflight_headers(origin))
+
+    def _refuse_origin(self, origin: str | None) -> web.Response:
+        shown = "a request without an Origin" if origin is None else f"origin {origin!r}"
+        return self._error(403, PermissionDenied(f"{shown} may not call this node from a browser (see rpc.cors_origins)"), {})
+
+    def _too_large(self, headers: dict[str, str] | None = None) -> web.Response:
+        return self._error(413, RequestTooLarge(f"request body exceeds {self.max_body_bytes} bytes"), headers or {})
+
+    @staticmethod
+    def _error(status: int, exc: ConsortiaError, headers: dict[str, str]) -> web.Response:
+        return web.Response(status=status, text=json.dumps(error_object(exc, None)), content_type="application/json",
+                            headers=headers)
 
     async def _health(self, request: web.Request) -> web.Response:
         failure = self.env.metrics.failure
@@ -130,6 +156,9 @@ class RpcServer:
         notifier = self.notifier
         if notifier is None:  # routes are only served between start() and stop()
             raise web.HTTPServiceUnavailable(text="the RPC server is not started")
+        origin = request.headers.get("Origin")
+        if not self.origins.permits(origin):  # browsers do not preflight WebSockets: this is the check
+            return self._refuse_origin(origin)
         ws = web.WebSocketResponse(max_msg_size=self.max_body_bytes, heartbeat=30)
         await ws.prepare(request)
         self._ws.add(ws)

@@ -20,6 +20,7 @@ from node.chainview import ChainReader
 from node.errors import InvalidParams, RequestTooLarge
 from node.events import BlockCommitted, EventBus
 from node.rpc.jsonfmt import block_json, hx, parse_hex
+from node.rpc.params import int_param
 
 log = logging.getLogger("consortia.rpc")
 
@@ -80,19 +81,12 @@ class SubscriptionSession:
         self.max_subscriptions = max_subscriptions
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def subscribe(self, params: Any) -> str:
-        if not isinstance(params, dict):
-            raise InvalidParams("sub_subscribe takes {topic, from_height, filter}")
-        unknown = set(params) - {"topic", "from_height", "filter"}
-        if unknown:
-            raise InvalidParams(f"unknown subscription fields {sorted(unknown)}")
-        topic = params.get("topic")
+    def subscribe(self, topic: Any, from_height: Any = None, filter: Any = None) -> str:
+        """Start a subscription; ``from_height`` None means the next block."""
         if topic not in TOPICS:
             raise InvalidParams(f"'topic' must be one of {', '.join(TOPICS)}")
-        from_height = params.get("from_height", self.reader.height + 1)
-        if not isinstance(from_height, int) or isinstance(from_height, bool) or from_height < 0:
-            raise InvalidParams("'from_height' must be a non-negative integer")
-        flt = EventFilter.parse(params.get("filter"))
+        from_height = self.reader.height + 1 if from_height is None else int_param(from_height, "from_height")
+        flt = EventFilter.parse(filter)
         if topic == "blocks" and (flt.contract or flt.name):
             raise InvalidParams("the blocks topic takes no filter")
         if len(self._tasks) >= self.max_subscriptions:

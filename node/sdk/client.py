@@ -95,7 +95,13 @@ class RpcClient:
         return reply.get("result")
 
     async def call(self, method: str, *params: Any) -> Any:
+        """Call ``method`` with its parameters by position."""
         reply = await self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)})
+        return self._result(reply)
+
+    async def call_named(self, method: str, params: dict[str, Any]) -> Any:
+        """Call ``method`` with its parameters by name (optional ones may be left out)."""
+        reply = await self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
         return self._result(reply)
 
     async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
@@ -153,10 +159,10 @@ class RpcClient:
             await asyncio.sleep(poll)
 
     async def query_raw(self, to: bytes, method: str, args: bytes = b"", sender: bytes | None = None) -> bytes:
-        call: dict[str, Any] = {"to": _hex(to), "method": method, "args": _hex(args)}
+        params: dict[str, Any] = {"to": _hex(to), "method": method, "args": _hex(args)}
         if sender is not None:
-            call["from"] = _hex(sender)
-        result = await self.call("state_call", call)
+            params["from"] = _hex(sender)
+        result = await self.call_named("state_call", params)
         return _unhex(result["return_value"])
 
     async def query(self, to: bytes, method: str, args: Any = None, sender: bytes | None = None) -> Any:

@@ -70,11 +70,12 @@ async def test_send_and_prove_receipt(node):
 async def test_state_call_and_node_info(node):
     net, chain, rpc, session, url = node
     args = "0x" + codec.encode({"key": "block_tx_limit"}).hex()
-    reply = await call(session, url, "state_call", {"to": "0x" + "00" * 18 + "1000", "method": "get", "args": args})
+    reply = await call(session, url, "state_call", "0x" + "00" * 18 + "1000", "get", args)
     assert codec.decode(bytes.fromhex(reply["result"]["return_value"][2:])) == 2000
     info = (await call(session, url, "node_info"))["result"]
     assert info["chain_id"] == "test-chain" and info["suite"] == "std" and info["validators"]
-    bad = await call(session, url, "state_call", {"to": "0x" + "00" * 18 + "1000", "method": "set", "args": args})
+    status, bad = await post(session, url, {"jsonrpc": "2.0", "id": 1, "method": "state_call",
+                                            "params": {"to": "0x" + "00" * 18 + "1000", "method": "set", "args": args}})
     assert bad["error"]["code"] == -32007
 
 
@@ -95,7 +96,7 @@ async def test_state_call_and_node_info(node):
         ({"jsonrpc": "2.0", "id": 1, "method": "tx_get", "params": ["0x1234"]}, -32602),
         ({"jsonrpc": "2.0", "id": 1, "method": "tx_send", "params": ["0xzz"]}, -32602),
         ({"jsonrpc": "2.0", "id": 1, "method": "tx_send", "params": ["0xc1"]}, -32001),
-        ({"jsonrpc": "2.0", "id": 1, "method": "sub_subscribe", "params": [{"topic": "blocks"}]}, -32010),
+        ({"jsonrpc": "2.0", "id": 1, "method": "sub_subscribe", "params": ["blocks"]}, -32010),
         ({"jsonrpc": "2.0", "id": 1, "method": "sub_subscribe", "params": {"nope": 1}}, -32602),  # bound before the transport check
         ({"jsonrpc": "2.0", "id": 1, "method": "sub_unsubscribe", "params": {"session": "0x1"}}, -32602),
         ({"jsonrpc": "2.0", "id": 1, "method": "chain_blockNumber", "params": {"env": None}}, -32602),
@@ -217,7 +218,7 @@ async def test_subscription_replays_then_streams_and_resumes(node):
     heights = [g["height"] for g in got]
     assert heights == list(range(1, 6))
     async with session.ws_connect(url + "/ws") as ws:
-        await ws.send_json({"jsonrpc": "2.0", "id": 2, "method": "sub_subscribe", "params": [{"topic": "blocks", "from_height": heights[-1] + 1}]})
+        await ws.send_json({"jsonrpc": "2.0", "id": 2, "method": "sub_subscribe", "params": ["blocks", heights[-1] + 1]})
         await ws.receive_json()
         again = await _collect(ws, 3)
     assert [g["height"] for g in again] == list(range(6, 9))

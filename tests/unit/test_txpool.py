@@ -42,10 +42,11 @@ def test_evict_expired_removes_exactly_the_stale():
         for c in group:
             pool.add_verified(c)
     pool.remove([txs[7][0].hash])  # committed earlier: its bucket entry is skipped later
-    assert pool.evict_expired(4) == 0
-    assert pool.evict_expired(7) == 5
+    # After block h only transactions valid in block h + 1 stay: expiry_height > h + 1.
+    assert pool.evict_expired(3) == 0
+    assert pool.evict_expired(6) == 5
     assert sorted(c.hash for c in pool.select(100)) == sorted(c.hash for c in txs[9])
     late = _checked(net, net.user, 8)  # arrives after those heights were evicted
     pool.add_verified(late)
-    assert pool.evict_expired(8) == 1 and late.hash not in pool
+    assert pool.evict_expired(7) == 1 and late.hash not in pool
     assert pool.evict_expired(100) == 3 and len(pool) == 0

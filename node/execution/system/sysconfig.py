@@ -17,6 +17,7 @@ from node.errors import ChainParamError
 from node.execution.context import CallContext, Revert
 from node.execution.system.base import SystemContract, method, require_arg
 from node.params import PARAMS, SYSCONFIG_ADDRESS, ChainParams, check_consistency, param_storage_key, param_value, validate_param
+from node.wire import codec
 
 _ADMIN = b"admin/"
 _NODE = b"node/"
@@ -111,5 +112,7 @@ class SysConfig(SystemContract):
         except ChainParamError as exc:
             raise Revert(exc.message) from None  # a bad value fails the transaction, not the node
         ctx.storage_set(param_storage_key(name), msgpack.packb(value))
-        ctx.emit("ParamChanged", msgpack.packb({"key": name, "value": value, "effective_height": ctx.block.height + 1}))
-        return {"key": name, "value": value, "effective_height": ctx.block.height + 1}
+        change = {"key": name, "value": value, "effective_height": ctx.block.height + 1}
+        # Event data is stored in receipts and hashed into receipt_root: canonical, like every stored encoding.
+        ctx.emit("ParamChanged", codec.encode(change))
+        return change

@@ -6,7 +6,7 @@ from typing import Any
 
 from node.chainview import StoredBlock
 from node.rpc.env import RpcEnv
-from node.rpc.jsonfmt import block_json, hx, parse_hex
+from node.rpc.jsonfmt import block_json, cert_json, parse_hex
 from node.rpc.params import bool_param, int_param
 from node.rpc.registry import rpc_method
 
@@ -30,17 +30,12 @@ def chain_get_block_by_number(env: RpcEnv, height: Any, full: Any = False) -> di
 
 @rpc_method("chain_getBlockByHash")
 def chain_get_block_by_hash(env: RpcEnv, hash: Any, full: Any = False) -> dict[str, Any] | None:
-    block_hash = parse_hex(hash, "hash", size=32)
+    block_hash, want_full = parse_hex(hash, "hash", size=32), bool_param(full, "full")
     height = env.reader.height_of(block_hash)
-    if height is None:
-        return None  # ``full`` is only checked for a known block, as it always was
-    want_full = bool_param(full, "full")
-    return _block(env, env.reader.block(height), want_full)
+    return None if height is None else _block(env, env.reader.block(height), want_full)
 
 
 @rpc_method("chain_getCertificate")
 def chain_get_certificate(env: RpcEnv, height: Any) -> dict[str, Any] | None:
-    cert = env.reader.certificate(int_param(height, "height"))
-    if cert is None:
-        return None
-    return {"raw": hx(cert.encode()), "height": cert.height, "block_hash": hx(cert.block_hash), "votes": len(cert.votes)}
+    """The same object as a block's ``certificate`` (votes as an array), or null."""
+    return cert_json(env.reader.certificate(int_param(height, "height")))

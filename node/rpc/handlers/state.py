@@ -8,20 +8,15 @@ from node.errors import InvalidParams
 from node.rpc.env import RpcEnv
 from node.rpc.jsonfmt import hx, parse_hex
 from node.rpc.registry import rpc_method
-from node.wire.types import MAX_METHOD_LEN, MAX_TX_BYTES
+from node.wire.types import MAX_TX_BYTES, METHOD_RE
 
 
 @rpc_method("state_call")
-async def state_call(env: RpcEnv, call: Any) -> dict[str, Any]:
-    if not isinstance(call, dict):
-        raise InvalidParams("'call' must be an object {to, method, args}")
-    unknown = set(call) - {"to", "method", "args", "from"}
-    if unknown:
-        raise InvalidParams(f"unknown fields in call: {sorted(unknown)}")
-    to = parse_hex(call.get("to"), "to", size=20)
-    method = call.get("method")
-    if not isinstance(method, str) or not method or len(method) > MAX_METHOD_LEN:
-        raise InvalidParams("'method' must be a non-empty string")
-    args = parse_hex(call.get("args", "0x"), "args", max_size=MAX_TX_BYTES)
-    sender = parse_hex(call["from"], "from", size=20) if "from" in call else bytes(20)
-    return {"return_value": hx(await env.chain.query_async(to, method, args, sender=sender))}
+async def state_call(env: RpcEnv, to: Any, method: Any, args: Any = "0x", from_: Any = None) -> dict[str, Any]:
+    """Parameters like every method's: ``[to, method, args, from]`` or ``{to, method, args, from}``."""
+    address = parse_hex(to, "to", size=20)
+    if not isinstance(method, str) or not METHOD_RE.match(method):
+        raise InvalidParams("'method' must be a method name: [A-Za-z_][A-Za-z0-9_.]{0,63}")
+    call_args = parse_hex(args, "args", max_size=MAX_TX_BYTES)
+    sender = bytes(20) if from_ is None else parse_hex(from_, "from", size=20)
+    return {"return_value": hx(await env.chain.query_async(address, method, call_args, sender=sender))}

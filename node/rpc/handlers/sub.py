@@ -10,18 +10,10 @@ from node.rpc.subscriptions import SubscriptionSession
 
 
 @rpc_method("sub_subscribe", websocket=True)
-def sub_subscribe(env: RpcEnv, session: SubscriptionSession, topic: Any = None, from_height: Any = None,
+def sub_subscribe(env: RpcEnv, session: SubscriptionSession, topic: Any, from_height: Any = None,
                   filter: Any = None) -> str:
-    """Takes named params {topic, from_height, filter} or one positional object with them."""
-    if isinstance(topic, dict) and from_height is None and filter is None:
-        params = topic
-    else:
-        params = {"topic": topic}
-        if from_height is not None:
-            params["from_height"] = from_height
-        if filter is not None:
-            params["filter"] = filter
-    return session.subscribe(params)
+    """``[topic, from_height, filter]`` or ``{topic, from_height, filter}``; null means the default."""
+    return session.subscribe(topic, from_height, filter)
 
 
 @rpc_method("sub_unsubscribe", websocket=True)

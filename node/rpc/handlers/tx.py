@@ -9,20 +9,26 @@ from node.rpc.env import RpcEnv
 from node.rpc.jsonfmt import hx, parse_hex, receipt_json, tx_json
 from node.rpc.params import bool_param
 from node.rpc.registry import rpc_method
-from node.wire.types import MAX_TX_BYTES
 
 
 @rpc_method("tx_send")
 async def tx_send(env: RpcEnv, raw: Any) -> str:
-    data = parse_hex(raw, "raw", max_size=MAX_TX_BYTES)
+    # No size limit here: an oversized transaction is refused by admission like any other
+    # (invalid_transaction), with the body limit bounding what reaches this point.
+    data = parse_hex(raw, "raw")
     return hx(await env.chain.submit_async(data))
 
 
 @rpc_method("tx_get")
 def tx_get(env: RpcEnv, hash: Any) -> dict[str, Any] | None:
-    found = env.reader.transaction(parse_hex(hash, "hash", size=32))
+    tx_hash = parse_hex(hash, "hash", size=32)
+    found = env.reader.transaction(tx_hash)
     if found is None:
-        return None
+        dropped = env.reader.dropped(tx_hash)
+        if dropped is None:
+            return None
+        return {"hash": hx(tx_hash), "status": "dropped", "reason": dropped.reason, "detail": dropped.detail,
+                "height": dropped.height}
     out = tx_json(found.tx, env.reader.suite)
     loc = found.location
     if loc is None:
