@@ -15,7 +15,8 @@ from node.errors import ConfigError, ConsortiaError
 from node.execution.system.sysconfig import NodeRecord, admin_key, node_key
 from node.merkle import merkle_root
 from node.params import PARAMS, param_key, validate_param
-from node.state import ZERO_ROOT, next_state_root
+from node.statetree import EMPTY_ROOT, TreeUpdate
+from node.statetree import update as update_tree
 from node.wire.types import CHAIN_ID_RE, Block, BlockHeader
 
 CONSENSUS_ENGINES = tuple(ENGINES)
@@ -92,6 +93,11 @@ class Genesis:
             writes[node_key(node.pubkey)] = record.encode()
         return writes
 
+    def state_tree(self) -> TreeUpdate:
+        """The state tree of the initial state: its root is genesis's ``state_root``, its nodes are
+        committed with the genesis block."""
+        return update_tree(get_suite(self.suite).hash, {}, EMPTY_ROOT, self.initial_writes())
+
     def block(self) -> tuple[Block, dict[bytes, bytes | None]]:
         """The height-0 block and the state writes it commits."""
         suite = get_suite(self.suite)
@@ -107,7 +113,7 @@ class Genesis:
             tx_count=0,
             tx_root=empty,
             receipt_root=empty,
-            state_root=next_state_root(suite.hash, ZERO_ROOT, writes),
+            state_root=self.state_tree().root,
         )
         return Block(header=header, txs=()), writes
 
