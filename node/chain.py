@@ -23,7 +23,7 @@ from node.genesis import Genesis
 from node.params import ChainParams
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
-from node.statetree import CommittedNodes, NodeLayer, NodeSource
+from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource
 from node.store.chainstore import BlockCommit, ChainStore
 from node.store.db import RESYNC_HINT
 from node.txcheck import CheckedTx, check_transaction
@@ -81,7 +81,7 @@ class Chain:
         self.suite = get_suite(genesis.suite)
         self.store = store
         self.state = CommittedState(store.state_get)
-        self.tree = CommittedNodes(store.tree_node)
+        self.tree = CachedNodes(CommittedNodes(store.tree_node))
         self.executor = Executor(
             self.suite,
             self.chain_id,
@@ -344,6 +344,7 @@ class Chain:
                 tree_nodes=result.tree_nodes,
             )
         )
+        self.tree.add(result.tree_nodes)  # the next block reads the upper levels just written
         self._prune_pending(block_hash, block.height)
         self.pool.remove(c.hash for c in result.txs)
         self.pool.evict_expired(block.height)

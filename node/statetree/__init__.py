@@ -11,12 +11,13 @@ This package is in the data layer and knows nothing of the store: it reads nodes
 committed-node reader all satisfy.
 """
 
-from node.statetree.nodes import EMPTY_ROOT, CommittedNodes, NodeLayer, NodeSource, TreeError
+from node.statetree.nodes import EMPTY_ROOT, CachedNodes, CommittedNodes, NodeLayer, NodeSource, TreeError
 from node.statetree.proof import ProofError, StateProof, TreeProof, prove, verify_tree_proof
 from node.statetree.tree import TreeUpdate, lookup, update
 
 __all__ = [
     "EMPTY_ROOT",
+    "CachedNodes",
     "CommittedNodes",
     "NodeLayer",
     "NodeSource",

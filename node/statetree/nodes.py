@@ -55,6 +55,43 @@ class CommittedNodes:
         return self._getter(node_hash)
 
 
+class CachedNodes:
+    """The committed nodes with the most recently read or committed ones kept in memory.
+
+    Nodes never change, so a cached node is never stale. Each block rewrites the upper levels of
+    the tree, so the nodes of the last commit (``add``) are the ones the next block reads first;
+    the oldest entries go first when ``capacity`` is reached."""
+
+    __slots__ = ("_cache", "_capacity", "_source")
+
+    def __init__(self, source: NodeSource, capacity: int = 65_536) -> None:
+        self._source = source
+        self._capacity = capacity
+        self._cache: dict[bytes, bytes] = {}
+
+    def get(self, node_hash: bytes, /) -> bytes | None:
+        raw = self._cache.get(node_hash)
+        if raw is None:
+            raw = self._source.get(node_hash)
+            if raw is not None:
+                self._remember(node_hash, raw)
+        return raw
+
+    def add(self, nodes: Mapping[bytes, bytes]) -> None:
+        """Nodes just committed to the source."""
+        for node_hash, raw in nodes.items():
+            self._remember(node_hash, raw)
+
+    def _remember(self, node_hash: bytes, raw: bytes) -> None:
+        cache = self._cache
+        if len(cache) >= self._capacity:
+            del cache[next(iter(cache))]
+        cache[node_hash] = raw
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
 class NodeLayer:
     """A pending block's new nodes over its parent's: reads fall through, nothing is copied."""
 

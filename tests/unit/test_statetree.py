@@ -265,3 +265,25 @@ def test_a_proof_step_names_the_sibling_not_taken():
     _, proof = prove(h, result.nodes, result.root, b"a")
     (step,) = proof.steps
     assert isinstance(step, Step) and step.sibling == h(b"\x00" + h(b"b") + h(b"2"))
+
+
+def test_the_node_cache_reads_through_keeps_committed_nodes_and_stays_bounded():
+    from node.statetree import CachedNodes
+
+    reads: list[bytes] = []
+    backing = {bytes([i]) * 32: bytes([i]) for i in range(10)}
+
+    class Source:
+        def get(self, node_hash: bytes, /) -> bytes | None:
+            reads.append(node_hash)
+            return backing.get(node_hash)
+
+    cache = CachedNodes(Source(), capacity=4)
+    first = bytes([1]) * 32
+    assert cache.get(first) == b"\x01" and cache.get(first) == b"\x01" and reads == [first]  # read once
+    assert cache.get(b"\xee" * 32) is None and len(cache) == 1  # a miss is not remembered
+    cache.add({bytes([i]) * 32: bytes([i]) for i in range(2, 7)})
+    assert len(cache) == 4
+    reads.clear()
+    assert cache.get(bytes([6]) * 32) == b"\x06" and reads == []  # just committed: no read
+    assert cache.get(first) == b"\x01" and reads == [first]  # evicted oldest first: read again
