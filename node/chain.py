@@ -23,6 +23,7 @@ from node.genesis import Genesis
 from node.params import ChainParams
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
+from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource
 from node.store.chainstore import BlockCommit, ChainStore
 from node.store.db import RESYNC_HINT
 from node.txcheck import CheckedTx, check_transaction
@@ -39,7 +40,8 @@ log = logging.getLogger("consortia.chain")
 @dataclass(frozen=True)
 class PendingBlock:
     """A block executed (proposed or validated) but not committed: pipelined consensus builds the
-    next block on it before it commits."""
+    next block on it before it commits. Its new state-tree nodes (``result.tree_nodes``) live
+    only here until it commits, and are dropped with it if it is abandoned."""
 
     block: Block
     block_hash: bytes
@@ -56,6 +58,7 @@ class ParentState:
     state_root: bytes
     timestamp_ms: int
     state: StateReader | None  # None: the committed state itself
+    tree: NodeSource | None  # the state-tree nodes under ``state_root``; None: the committed ones
     params: ChainParams  # in force for the child (a pending parent may have just changed them)
     used_nonces: frozenset[tuple[bytes, bytes]]
     tx_hashes: frozenset[bytes]
@@ -89,6 +92,7 @@ class Chain:
         self.suite = get_suite(genesis.suite)
         self.store = store
         self.state = CommittedState(store.state_get)
+        self.tree = CachedNodes(CommittedNodes(store.tree_node))
         self.executor = Executor(
             self.suite,
             self.chain_id,
@@ -96,6 +100,7 @@ class Chain:
             store,
             (*system_contracts(), *extra_contracts),
             vm=vm if vm is not None else WasmVM(self.suite, cache_dir=wasm_cache_dir),
+            tree=self.tree,
         )
         self.bus = bus if bus is not None else EventBus()
         if store.on_failure is None:
@@ -134,6 +139,7 @@ class Chain:
                     tx_hashes=(),
                     state_writes=writes,
                     nonces=(),
+                    tree_nodes=self.genesis.state_tree().nodes,
                 )
             )
             log.info("event=genesis_committed chain_id=%s hash=%s", self.chain_id, genesis_hash.hex())
@@ -218,7 +224,7 @@ class Chain:
         next block's validators and quorum are only known once it commits."""
         head = self.head()
         if parent_hash is None or parent_hash == head.block_hash:
-            return ParentState(head.height, head.block_hash, head.state_root, head.timestamp_ms, None, self.params(),
+            return ParentState(head.height, head.block_hash, head.state_root, head.timestamp_ms, None, None, self.params(),
                                frozenset(), frozenset())
         ancestry: list[PendingBlock] = []
         cursor = parent_hash
@@ -229,6 +235,7 @@ class Chain:
             ancestry.append(pending)
             cursor = pending.block.header.parent_hash
         state: StateReader = self.state
+        tree: NodeSource = self.tree
         nonces: set[tuple[bytes, bytes]] = set()
         tx_hashes: set[bytes] = set()
         for pending in reversed(ancestry):
@@ -236,10 +243,11 @@ class Chain:
             if any(key.startswith(NODE_PREFIX) for key in writes):
                 raise ConsensusError(f"pending block {pending.block.height} changes the node list: the next block waits for it to commit")
             state = PendingState(state, writes)
+            tree = NodeLayer(tree, pending.result.tree_nodes)
             nonces.update((n.sender, n.nonce) for n in pending.result.nonces)
             tx_hashes.update(c.hash for c in pending.result.txs)
         parent = ancestry[0].block.header
-        return ParentState(parent.height, parent_hash, parent.state_root, parent.timestamp_ms, state, ChainParams.read(state),
+        return ParentState(parent.height, parent_hash, parent.state_root, parent.timestamp_ms, state, tree, ChainParams.read(state),
                            frozenset(nonces), frozenset(tx_hashes))
 
     def propose(self, *, height: int, view: int, proposer: bytes, timestamp_ms: int, max_txs: int,
@@ -255,7 +263,7 @@ class Chain:
         timestamp_ms = max(timestamp_ms, parent.timestamp_ms)
         result = self.executor.execute_block(
             candidates, height=height, timestamp_ms=timestamp_ms, prev_state_root=parent.state_root, strict=False,
-            base=parent.state, used_nonces=parent.used_nonces, params=parent.params,
+            base=parent.state, used_nonces=parent.used_nonces, params=parent.params, tree=parent.tree,
         )
         if result.dropped:
             # Only drop what is invalid for good; a nonce used by a pending block may come back
@@ -311,7 +319,7 @@ class Chain:
             raise ConsensusError(f"block {hdr.height} carries {size} bytes of transactions, over max_block_bytes {parent.params.max_block_bytes}")
         result = self.executor.execute_block(
             checked, height=hdr.height, timestamp_ms=hdr.timestamp_ms, prev_state_root=parent.state_root, strict=True,
-            base=parent.state, used_nonces=parent.used_nonces, params=parent.params,
+            base=parent.state, used_nonces=parent.used_nonces, params=parent.params, tree=parent.tree,
         )
         for name, claimed, computed in (("tx_root", hdr.tx_root, result.tx_root),
                                         ("receipt_root", hdr.receipt_root, result.receipt_root),
@@ -350,14 +358,17 @@ class Chain:
                 tx_hashes=tuple(c.hash for c in result.txs),
                 state_writes=result.state_writes,
                 nonces=tuple(result.nonces),
+                tree_nodes=result.tree_nodes,
             )
         )
+        self.tree.add(result.tree_nodes)  # the next block reads the upper levels just written
         self._prune_pending(block_hash, block.height)
         self.pool.on_commit(block.height, (c.hash for c in result.txs), ((n.sender, n.nonce) for n in result.nonces))
         self.bus.publish(BlockCommitted(block=block, block_hash=block_hash, receipts=tuple(result.receipts), certificate=certificate))
 
     def _prune_pending(self, head_hash: bytes, head_height: int) -> None:
-        """Keep only pending blocks that descend from the new head; the rest can never commit."""
+        """Keep only pending blocks that descend from the new head; the rest can never commit (their
+        state-tree nodes go with them: nothing else refers to them)."""
         keep: dict[bytes, PendingBlock] = {}
         for pending in sorted(self._pending.values(), key=lambda p: p.block.height):
             parent = pending.block.header.parent_hash

@@ -1,4 +1,5 @@
-"""The chain's read side: committed blocks, transactions and receipts, and receipt inclusion proofs.
+"""The chain's read side: committed blocks, transactions and receipts, receipt inclusion proofs and
+state proofs.
 
 Everything a client may read about the chain is answered here from the store (plus the pool for
 transactions not committed yet), so transports (JSON-RPC, WebSocket subscriptions, later the
@@ -18,6 +19,7 @@ from node.errors import StoreError
 from node.genesis import Genesis
 from node.merkle import merkle_proof
 from node.proofs import ReceiptProof
+from node.statetree import CommittedNodes, StateProof, prove
 from node.store.chainstore import ChainStore
 from node.txcheck import CheckedTx
 from node.txpool import DropRecord
@@ -189,5 +191,27 @@ class ChainReader:
             tx_index=index,
             tx_proof=tuple(merkle_proof(hash_fn, tx_hashes, index)),
             receipt_proof=tuple(merkle_proof(hash_fn, receipts, index)),
+            certificate_raw=None if stored.certificate is None else stored.certificate.encode(),
+        )
+
+    def state_proof(self, key: bytes, height: int | None = None) -> StateProof | None:
+        """The value of state ``key`` after block ``height`` (default: the head), or its absence,
+        with the proof against that block's state root and the block's certificate.
+
+        None when the block is not in the store. Every committed root's tree nodes are kept (there
+        is no pruning yet), so any committed height can be proven; a missing tree node is a
+        ``TreeError`` (a ``StoreError``): this node's database is damaged."""
+        stored = self.block(self.height if height is None else height)
+        if stored is None:
+            return None
+        header = stored.block.header
+        value, proof = prove(self.suite.hash, CommittedNodes(self.store.tree_node), header.state_root, key)
+        return StateProof(
+            key=key,
+            value=value,
+            height=header.height,
+            block_hash=stored.block_hash,
+            header_raw=header.encode(),
+            proof=proof.encode(),
             certificate_raw=None if stored.certificate is None else stored.certificate.encode(),
         )

@@ -15,7 +15,8 @@ from node.errors import ChainParamError, ConfigError, ConsortiaError
 from node.execution.system.sysconfig import VALIDATOR_COUNT_KEY, NodeRecord, admin_key, encode_count, node_key
 from node.merkle import merkle_root
 from node.params import PARAMS, ChainParams, check_consistency, param_key, validate_param
-from node.state import ZERO_ROOT, next_state_root
+from node.statetree import EMPTY_ROOT, TreeUpdate
+from node.statetree import update as update_tree
 from node.wire.types import CHAIN_ID_RE, Block, BlockHeader
 
 CONSENSUS_ENGINES = tuple(ENGINES)
@@ -104,6 +105,11 @@ class Genesis:
         except ChainParamError as exc:
             raise ConfigError(f"genesis parameters: {exc.message}") from None
 
+    def state_tree(self) -> TreeUpdate:
+        """The state tree of the initial state: its root is genesis's ``state_root``, its nodes are
+        committed with the genesis block."""
+        return update_tree(get_suite(self.suite).hash, {}, EMPTY_ROOT, self.initial_writes())
+
     def block(self) -> tuple[Block, dict[bytes, bytes | None]]:
         """The height-0 block and the state writes it commits."""
         self.check_params()
@@ -120,7 +126,7 @@ class Genesis:
             tx_count=0,
             tx_root=empty,
             receipt_root=empty,
-            state_root=next_state_root(suite.hash, ZERO_ROOT, writes),
+            state_root=self.state_tree().root,
         )
         return Block(header=header, txs=()), writes
 

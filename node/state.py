@@ -4,10 +4,11 @@ A block executes in a ``StateOverlay`` over the committed state; each transactio
 overlay that is merged on success and dropped on failure, so a failed transaction leaves nothing
 behind. Keys are ``contract address (20 bytes) + contract key``.
 
-State root: ``root_h = hash(b"consortia-state" + root_{h-1} + hash(canonical sorted write set))``.
-It commits to the whole state after block h given the genesis state (which is the write set of
-block 0), so two nodes whose states diverge disagree at the first differing block; computing it
-costs O(writes in the block), not O(state).
+The state root in a block header is the root of the authenticated state tree over every key and
+value after the block (``node.statetree``, docs/state-proofs.md): it proves single entries, and
+two nodes whose states diverge disagree at the first differing block. The executor updates the
+tree with the block's write set (``StateOverlay.writes``) in one batch; a ``PendingState``'s tree
+nodes stay in memory beside it until its block commits (``node.chain``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
-from node.wire import codec
-
-ZERO_ROOT = bytes(32)
 _DELETED = None
 
 
@@ -85,12 +83,3 @@ class PendingState:
             return writes[key]
         return self._parent.get(key)
 
-
-def write_set_digest(hash_fn: Callable[[bytes], bytes], writes: Mapping[bytes, bytes | None]) -> bytes:
-    """Hash of the block's writes in key order (``nil`` marks a deletion)."""
-    entries = [[k, writes[k]] for k in sorted(writes)]
-    return hash_fn(codec.encode_sorted(entries))  # only bytes and nil: already canonical
-
-
-def next_state_root(hash_fn: Callable[[bytes], bytes], prev_root: bytes, writes: Mapping[bytes, bytes | None]) -> bytes:
-    return hash_fn(b"consortia-state" + prev_root + write_set_digest(hash_fn, writes))

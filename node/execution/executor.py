@@ -25,7 +25,9 @@ from node.execution.context import (
 from node.execution.system.base import SystemContract
 from node.merkle import merkle_root
 from node.params import ChainParams
-from node.state import StateOverlay, StateReader, next_state_root
+from node.state import StateOverlay, StateReader
+from node.statetree import NodeSource
+from node.statetree import update as update_tree
 from node.store.chainstore import NonceRecord
 from node.txcheck import CheckedTx
 from node.wire.types import MAX_ERROR_LEN, MAX_RETURN_BYTES, STATUS_FAILED, STATUS_OK, Receipt
@@ -67,6 +69,7 @@ class BlockExecution:
     tx_root: bytes
     receipt_root: bytes
     state_root: bytes
+    tree_nodes: dict[bytes, bytes]  # the state-tree nodes ``state_root`` adds to its parent's tree
     dropped: list[tuple[CheckedTx, str]] = field(default_factory=list)
 
 
@@ -81,10 +84,12 @@ class Executor:
         nonces: NonceSource,
         system_contracts: Sequence[SystemContract],
         vm: ContractVM | None = None,
+        tree: NodeSource | None = None,
     ) -> None:
         self.suite = suite
         self.chain_id = chain_id
         self.state = state
+        self.tree: NodeSource = tree if tree is not None else {}  # committed state-tree nodes; none: blocks start from the empty state
         self.nonces = nonces
         self.system = {c.address: c for c in system_contracts}
         self.vm = vm
@@ -124,6 +129,7 @@ class Executor:
         base: StateReader | None = None,
         used_nonces: frozenset[tuple[bytes, bytes]] = frozenset(),
         params: ChainParams | None = None,
+        tree: NodeSource | None = None,
     ) -> BlockExecution:
         """Execute ``txs`` as block ``height``.
 
@@ -133,7 +139,9 @@ class Executor:
 
         ``base`` is the parent's state when the parent is not committed yet (pipelined
         consensus executes a block over its uncommitted parents); ``used_nonces`` are the
-        (sender, nonce) pairs those parents consume, which this block may not reuse.
+        (sender, nonce) pairs those parents consume, which this block may not reuse; ``tree``
+        the parent's state-tree nodes (its pending ones over the committed ones), so the new
+        state root is computed over an uncommitted parent's tree without copying it.
         """
         parent_state = base if base is not None else self.state
         params = params if params is not None else self.params(parent_state)  # the caller's copy, if it read them
@@ -156,6 +164,7 @@ class Executor:
             receipts.append(self._apply(ctx_tx, block_state, info, index=len(included)))
             included.append(ctx_tx)
         writes = dict(block_state.writes)
+        state_tree = update_tree(self.suite.hash, tree if tree is not None else self.tree, prev_state_root, writes)
         return BlockExecution(
             height=height,
             txs=included,
@@ -164,7 +173,8 @@ class Executor:
             nonces=nonces,
             tx_root=merkle_root(self.suite.hash, [t.hash for t in included]),
             receipt_root=merkle_root(self.suite.hash, [r.encode() for r in receipts]),
-            state_root=next_state_root(self.suite.hash, prev_state_root, writes),
+            state_root=state_tree.root,
+            tree_nodes=state_tree.nodes,
             dropped=dropped,
         )
 

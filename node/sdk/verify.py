@@ -1,4 +1,5 @@
-"""Checking a receipt without trusting the node that served it: Merkle proofs + commit certificate."""
+"""Checking a receipt or a state entry without trusting the node that served it: Merkle proofs
+against a certified block header."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from node.crypto.base import CryptoSuite
 from node.errors import ConsensusError, ConsortiaError
 from node.merkle import verify_proof
 from node.proofs import MalformedProof, ReceiptProof
+from node.statetree import ProofError, StateProof, verify_tree_proof
 from node.wire.types import BlockHeader, CommitCertificate, Receipt
 
 
@@ -64,6 +66,57 @@ def verify_receipt_proof(
         verify_certificate(suite, cert, chain_id=chain_id, height=header.height, block_hash=proof.block_hash, validators=validators,
                            quorum=certificate_quorum(consensus, len(validators)))
         return proven
+    except ConsensusError:
+        raise
+    except ConsortiaError as exc:
+        raise ConsensusError(f"malformed proof: {exc.message}") from None
+
+
+def verify_state_proof(
+    suite: CryptoSuite,
+    response: dict[str, Any],
+    *,
+    key: bytes,
+    chain_id: str,
+    validators: Sequence[bytes],
+    height: int | None = None,
+    consensus: str = "pbft",
+) -> bytes | None:
+    """Return the proven value of state ``key`` (None: proven absent), or raise ConsensusError
+    saying which check failed.
+
+    ``response`` is what ``state_getProof`` returned. Checks, in order: it is for ``key`` (and
+    ``height``, if given); the header hashes to the block hash and is for this chain and height;
+    the tree proof leads from the key and the claimed value (or its absence) to the header's
+    state root (docs/state-proofs.md); and the block carries a commit certificate with a quorum
+    of the given validators.
+    """
+    try:
+        proof = StateProof.from_json(response)
+    except ProofError as exc:
+        raise ConsensusError(str(exc)) from None
+    if proof.key != key:
+        raise ConsensusError("proof is for another key")
+    if height is not None and proof.height != height:
+        raise ConsensusError(f"proof is for height {proof.height}, not {height}")
+    try:
+        if suite.hash(proof.header_raw) != proof.block_hash:
+            raise ConsensusError("header does not hash to the block hash")
+        header = BlockHeader.decode(proof.header_raw)
+        if header.chain_id != chain_id:
+            raise ConsensusError("proof is for another chain")
+        if header.height != proof.height:
+            raise ConsensusError("proof height does not match the block")
+        try:
+            verify_tree_proof(suite.hash, header.state_root, key, proof.value, proof.proof)
+        except ProofError as exc:
+            raise ConsensusError(f"state proof refused: {exc}") from None
+        if proof.certificate_raw is None:
+            raise ConsensusError("block has no commit certificate")
+        cert = CommitCertificate.decode(proof.certificate_raw)
+        verify_certificate(suite, cert, chain_id=chain_id, height=header.height, block_hash=proof.block_hash, validators=validators,
+                           quorum=certificate_quorum(consensus, len(validators)))
+        return proof.value
     except ConsensusError:
         raise
     except ConsortiaError as exc:

@@ -1,8 +1,8 @@
 """Blocks, receipts, indexes, world state and used nonces in one LevelDB, one key space per prefix.
 
 A block commits in a single synchronous ``WriteBatch`` holding the block, its certificate, its
-receipts, the tx index, the state writes, the nonce records and the head pointer, so a node killed
-at any instant finds either the whole block or none of it.
+receipts, the tx index, the state writes, the new state-tree nodes, the nonce records and the head
+pointer, so a node killed at any instant finds either the whole block or none of it.
 
 Key spaces (one-byte prefixes, heights and indexes big-endian so that iteration is in order):
 
@@ -17,6 +17,9 @@ prefix key                            value
 ``r``  height + index (4)             receipt
 ``t``  tx hash                        height + index
 ``s``  state key                      state value
+``T``  tree node hash                 state-tree node (``node.statetree``; content-addressed,
+                                      never overwritten or deleted: every committed root stays
+                                      provable)
 ``n``  sender address + nonce         expiry height
 ``x``  expiry height + address+nonce  (empty) -- lets expired nonces be pruned in order
 ``m``  name                           node-local metadata (consensus, sync)
@@ -55,6 +58,7 @@ P_CERT = b"c"
 P_RECEIPT = b"r"
 P_TX_INDEX = b"t"
 P_STATE = b"s"
+P_TREE = b"T"
 P_NONCE = b"n"
 P_NONCE_EXPIRY = b"x"
 P_META = b"m"
@@ -84,6 +88,7 @@ class BlockCommit:
     tx_hashes: tuple[bytes, ...]
     state_writes: Mapping[bytes, bytes | None]
     nonces: tuple[NonceRecord, ...]
+    tree_nodes: Mapping[bytes, bytes]  # the state-tree nodes this block's root adds, by hash
 
 
 class ChainStore:
@@ -217,6 +222,10 @@ class ChainStore:
     def state_get(self, key: bytes) -> bytes | None:
         return self._get(P_STATE + key)
 
+    def tree_node(self, node_hash: bytes) -> bytes | None:
+        """A committed state-tree node by its hash."""
+        return self._get(P_TREE + node_hash)
+
     def state_snapshot(self) -> StateSnapshot:
         """A consistent read-only view of the state as of now, unaffected by later commits."""
         return StateSnapshot(self._db.snapshot())
@@ -275,6 +284,8 @@ class ChainStore:
                     wb.delete(P_STATE + key)
                 else:
                     wb.put(P_STATE + key, value)
+            for node_hash, node in c.tree_nodes.items():
+                wb.put(P_TREE + node_hash, node)
             for rec in c.nonces:
                 wb.put(P_NONCE + rec.sender + rec.nonce, u64(rec.expiry_height))
                 wb.put(P_NONCE_EXPIRY + u64(rec.expiry_height) + rec.sender + rec.nonce, b"")

@@ -25,6 +25,7 @@ LAYER_OF = {
     "node.events": "data",
     "node.txcheck": "data",
     "node.proofs": "data",
+    "node.statetree": "data",
     "node.config": "data",
     "consensus": "consensus",
     "node.execution": "execution",

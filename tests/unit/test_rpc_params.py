@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from node.params import param_key
 from node.rpc.handlers import all_methods
 from node.wire import codec
 from tests.unit.rpc_node import RpcNode, rpc_node
@@ -36,6 +37,7 @@ async def test_every_http_method_answers_the_same_by_position_and_by_name(tmp_pa
             "state_call": {"to": SYSCONFIG_HEX, "method": "get", "args": args, "from": "0x" + "11" * 20},
             "node_info": {},
             "node_peers": {},
+            "state_getProof": {"key": "0x" + param_key("min_seal_ms").hex(), "height": 1},
         }
         http_methods = {m.name for m in all_methods() if not m.websocket} - {"tx_send"}
         assert set(samples) == http_methods, "give every method a sample"

@@ -17,9 +17,9 @@ def _block(height: int) -> Block:
     return Block(header=header, txs=())
 
 
-def _commit(store: ChainStore, height: int, writes=None, nonces=()):
+def _commit(store: ChainStore, height: int, writes=None, nonces=(), tree_nodes=None):
     store.commit(BlockCommit(block=_block(height), block_hash=bytes([height]) * 32, certificate=None, receipts=(),
-                             tx_hashes=(), state_writes=writes or {}, nonces=tuple(nonces)))
+                             tx_hashes=(), state_writes=writes or {}, nonces=tuple(nonces), tree_nodes=tree_nodes or {}))
 
 
 def test_commit_and_read_back(tmp_path):
