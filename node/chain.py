@@ -23,7 +23,7 @@ from node.genesis import Genesis
 from node.params import ChainParams
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
-from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource
+from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource, head_root_is_stored
 from node.store.chainstore import BlockCommit, ChainStore
 from node.store.db import RESYNC_HINT
 from node.txcheck import CheckedTx, check_transaction
@@ -151,8 +151,9 @@ class Chain:
             )
 
     def _check_head(self) -> None:
-        """Refuse to start on a damaged store: the head block must be the one its hash names, and
-        its certificate must be for it, signed by the keys it lists (a damaged byte breaks one)."""
+        """Refuse to start on a damaged store: the head block must be the one its hash names, the
+        root node of its state tree must be stored and hash to its state root, and its certificate
+        must be for it, signed by the keys it lists (a damaged byte breaks one of these)."""
         head = self.store.head_height
         if head is None or head == 0:
             return
@@ -160,6 +161,9 @@ class Chain:
         block_hash = self.store.get_block_hash(head)
         if block is None or block_hash is None or self.suite.hash(block.header.encode()) != block_hash:
             raise StoreError(f"database at {self.store.path} is damaged: head block {head} does not match its hash; {RESYNC_HINT}")
+        if not head_root_is_stored(self.suite.hash, self.tree, block.header.state_root):
+            raise StoreError(f"database at {self.store.path} is damaged: the state tree root of block {head} is missing or "
+                             f"does not match its hash; {RESYNC_HINT}")
         cert = self.store.get_certificate(head)
         if cert is None:
             return  # stored without one: nothing to check (never the case for consensus commits)

@@ -11,7 +11,15 @@ This package is in the data layer and knows nothing of the store: it reads nodes
 committed-node reader all satisfy.
 """
 
-from node.statetree.nodes import EMPTY_ROOT, CachedNodes, CommittedNodes, NodeLayer, NodeSource, TreeError
+from node.statetree.nodes import (
+    EMPTY_ROOT,
+    CachedNodes,
+    CommittedNodes,
+    NodeLayer,
+    NodeSource,
+    TreeError,
+    head_root_is_stored,
+)
 from node.statetree.proof import ProofError, StateProof, TreeProof, prove, verify_tree_proof
 from node.statetree.tree import TreeUpdate, lookup, update
 
@@ -26,6 +34,7 @@ __all__ = [
     "TreeError",
     "TreeProof",
     "TreeUpdate",
+    "head_root_is_stored",
     "lookup",
     "prove",
     "update",

@@ -144,6 +144,19 @@ def read_node(source: NodeSource, node_hash: bytes) -> bytes:
     raise TreeError(f"state tree node {node_hash.hex()} is malformed")
 
 
+def head_root_is_stored(hash_fn: HashFn, source: NodeSource, root: bytes) -> bool:
+    """Whether the tree under ``root`` starts with a well-formed stored node whose hash is ``root``
+    (a start-up check: a damaged or missing root node means the state cannot be trusted)."""
+    if root == EMPTY_ROOT:
+        return True
+    try:
+        raw = read_node(source, root)
+    except StoreError:
+        return False
+    head = LEAF_HEAD if raw[0] == LEAF else BRANCH_HEAD
+    return hash_fn(raw[:head]) == root
+
+
 def leaf_key_value(raw: bytes) -> tuple[bytes, bytes]:
     """The key and value stored in a leaf read by ``read_node``."""
     size = _U32.unpack_from(raw, LEAF_HEAD)[0]

@@ -206,3 +206,21 @@ def test_a_damaged_head_certificate_is_refused_at_start(testnet, tmp_path):
     finally:
         store.close()
 
+
+
+def test_a_missing_head_state_root_is_refused_at_start(testnet, tmp_path):
+    from node.store.chainstore import P_TREE
+
+    path = tmp_path / "data"
+    store = ChainStore(path)
+    chain = Chain(testnet.genesis, store)
+    chain.submit(testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 7}).encode())
+    block = seal(chain, testnet.validator)
+    store._db.delete(P_TREE + block.header.state_root)
+    store.close()
+    store = ChainStore(path)
+    try:
+        with pytest.raises(StoreError, match="state tree root of block 1 is missing"):
+            Chain(testnet.genesis, store)
+    finally:
+        store.close()

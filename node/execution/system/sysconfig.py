@@ -51,7 +51,7 @@ class NodeRecord:
     p2p_port: int
 
     def encode(self) -> bytes:
-        return msgpack.packb({"name": self.name, "role": self.role, "host": self.host, "p2p_port": self.p2p_port})
+        return codec.encode({"name": self.name, "role": self.role, "host": self.host, "p2p_port": self.p2p_port})
 
     @classmethod
     def decode(cls, pubkey: bytes, raw: bytes) -> NodeRecord:
