@@ -25,6 +25,23 @@ def _hex(value: Any, what: str) -> bytes:
         raise ConsensusError(f"proof field '{what}' is not valid hex") from None
 
 
+def _certified_header(suite: CryptoSuite, header_raw: bytes, block_hash: bytes, certificate_raw: bytes | None, *,
+                      chain_id: str, validators: Sequence[bytes], consensus: str) -> BlockHeader:
+    """The header, once it hashes to ``block_hash``, is for ``chain_id`` and its block carries a
+    commit certificate with a quorum of ``validators``: what every proof ends in."""
+    if suite.hash(header_raw) != block_hash:
+        raise ConsensusError("header does not hash to the block hash")
+    header = BlockHeader.decode(header_raw)
+    if header.chain_id != chain_id:
+        raise ConsensusError("proof is for another chain")
+    if certificate_raw is None:
+        raise ConsensusError("block has no commit certificate")
+    cert = CommitCertificate.decode(certificate_raw)
+    verify_certificate(suite, cert, chain_id=chain_id, height=header.height, block_hash=block_hash, validators=validators,
+                       quorum=certificate_quorum(consensus, len(validators)))
+    return header
+
+
 def verify_receipt_proof(
     suite: CryptoSuite,
     receipt: dict[str, Any],
@@ -45,11 +62,8 @@ def verify_receipt_proof(
     except MalformedProof as exc:
         raise ConsensusError(str(exc)) from None
     try:
-        if suite.hash(proof.header_raw) != proof.block_hash:
-            raise ConsensusError("header does not hash to the block hash")
-        header = BlockHeader.decode(proof.header_raw)
-        if header.chain_id != chain_id:
-            raise ConsensusError("proof is for another chain")
+        header = _certified_header(suite, proof.header_raw, proof.block_hash, proof.certificate_raw, chain_id=chain_id,
+                                   validators=validators, consensus=consensus)
         raw = _hex(receipt.get("raw"), "raw")
         proven = Receipt.decode(raw)
         if tx_hash is not None and proven.tx_hash != tx_hash:
@@ -60,11 +74,6 @@ def verify_receipt_proof(
             raise ConsensusError("transaction is not in the block's tx root")
         if not verify_proof(suite.hash, raw, proof.receipt_proof, header.receipt_root):
             raise ConsensusError("receipt is not in the block's receipt root")
-        if proof.certificate_raw is None:
-            raise ConsensusError("block has no commit certificate")
-        cert = CommitCertificate.decode(proof.certificate_raw)
-        verify_certificate(suite, cert, chain_id=chain_id, height=header.height, block_hash=proof.block_hash, validators=validators,
-                           quorum=certificate_quorum(consensus, len(validators)))
         return proven
     except ConsensusError:
         raise
@@ -86,10 +95,10 @@ def verify_state_proof(
     saying which check failed.
 
     ``response`` is what ``state_getProof`` returned. Checks, in order: it is for ``key`` (and
-    ``height``, if given); the header hashes to the block hash and is for this chain and height;
-    the tree proof leads from the key and the claimed value (or its absence) to the header's
-    state root (docs/state-proofs.md); and the block carries a commit certificate with a quorum
-    of the given validators.
+    ``height``, if given); the header hashes to the block hash, is for this chain and its block
+    carries a commit certificate with a quorum of the given validators; the header is for the
+    proof's height; and the tree proof leads from the key and the claimed value (or its absence)
+    to the header's state root (docs/state-proofs.md).
     """
     try:
         proof = StateProof.from_json(response)
@@ -100,22 +109,14 @@ def verify_state_proof(
     if height is not None and proof.height != height:
         raise ConsensusError(f"proof is for height {proof.height}, not {height}")
     try:
-        if suite.hash(proof.header_raw) != proof.block_hash:
-            raise ConsensusError("header does not hash to the block hash")
-        header = BlockHeader.decode(proof.header_raw)
-        if header.chain_id != chain_id:
-            raise ConsensusError("proof is for another chain")
+        header = _certified_header(suite, proof.header_raw, proof.block_hash, proof.certificate_raw, chain_id=chain_id,
+                                   validators=validators, consensus=consensus)
         if header.height != proof.height:
             raise ConsensusError("proof height does not match the block")
         try:
             verify_tree_proof(suite.hash, header.state_root, key, proof.value, proof.proof)
         except ProofError as exc:
             raise ConsensusError(f"state proof refused: {exc}") from None
-        if proof.certificate_raw is None:
-            raise ConsensusError("block has no commit certificate")
-        cert = CommitCertificate.decode(proof.certificate_raw)
-        verify_certificate(suite, cert, chain_id=chain_id, height=header.height, block_hash=proof.block_hash, validators=validators,
-                           quorum=certificate_quorum(consensus, len(validators)))
         return proof.value
     except ConsensusError:
         raise
