@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consensus.api import ChainHead, Proposal
+from node.chainview import committed_head
 from node.crypto import get_suite
 from node.errors import ConfigError, ConsensusError, ConsortiaError, PoolFull, StoreError
 from node.events import BlockCommitted, EventBus, NodeFailed, TxAdmitted
@@ -190,12 +191,7 @@ class Chain:
         return 0 if h is None else h
 
     def head(self) -> ChainHead:
-        height = self.height
-        header = self.store.get_header(height)
-        block_hash = self.store.get_block_hash(height)
-        if header is None or block_hash is None:
-            raise StoreError(f"head block {height} is missing")
-        return ChainHead(height=height, block_hash=block_hash, state_root=header.state_root, timestamp_ms=header.timestamp_ms)
+        return committed_head(self.store)
 
     def params(self) -> ChainParams:
         height = self.height

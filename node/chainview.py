@@ -74,6 +74,16 @@ class BlockEvent:
     data: bytes
 
 
+def committed_head(store: ChainStore) -> ChainHead:
+    """The last committed block as consensus and clients see it."""
+    height = store.head_height or 0
+    header = store.get_header(height)
+    block_hash = store.get_block_hash(height)
+    if header is None or block_hash is None:
+        raise StoreError(f"head block {height} is missing")
+    return ChainHead(height=height, block_hash=block_hash, state_root=header.state_root, timestamp_ms=header.timestamp_ms)
+
+
 class ChainReader:
     """Read-only queries over the committed chain (and the pool, for pending transactions)."""
 
@@ -95,12 +105,7 @@ class ChainReader:
         return 0 if h is None else h
 
     def head(self) -> ChainHead:
-        height = self.height
-        header = self.store.get_header(height)
-        block_hash = self.store.get_block_hash(height)
-        if header is None or block_hash is None:
-            raise StoreError(f"head block {height} is missing")
-        return ChainHead(height=height, block_hash=block_hash, state_root=header.state_root, timestamp_ms=header.timestamp_ms)
+        return committed_head(self.store)
 
     def genesis_hash(self) -> bytes:
         block_hash = self.store.get_block_hash(0)

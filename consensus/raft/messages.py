@@ -8,7 +8,7 @@ Signing, encoding and strict decoding are shared with PBFT (``consensus.messages
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from consensus.messages import HASH, SENDER, MessageCodec, encode_message, fields, sign_message, verify_message
 from node.wire import codec
@@ -19,13 +19,16 @@ PAYLOAD = byte_string(0, 1 << 26)  # an encoded block or certificate, or empty
 
 
 @dataclass(frozen=True)
-class RequestVote:
+class _Candidacy:
+    """A request to back ``sender`` in ``term``, with its last entry (term, height): the shape of
+    both a vote request and a pre-vote request."""
+
     term: int
     last_term: int
     last_height: int
     sender: bytes
     signature: bytes = b""
-    kind: ClassVar[str] = "r_vote_req"
+    kind: ClassVar[str] = ""
 
     @property
     def height(self) -> int:
@@ -39,39 +42,25 @@ class RequestVote:
         return {"t": self.kind, "term": self.term, "lt": self.last_term, "lh": self.last_height, "sender": self.sender, "sig": self.signature}
 
     @classmethod
-    def from_map(cls, m: Any) -> RequestVote:
+    def from_map(cls, m: Any) -> Self:
         m = fields(cls.kind, m, {"term": u64, "lt": u64, "lh": u64})
         return cls(m["term"], m["lt"], m["lh"], m["sender"], m["sig"])
 
 
 @dataclass(frozen=True)
-class PreVoteRequest:
+class RequestVote(_Candidacy):
+    """Vote for me in ``term`` (a candidate that has incremented its term)."""
+
+    kind: ClassVar[str] = "r_vote_req"
+
+
+@dataclass(frozen=True)
+class PreVoteRequest(_Candidacy):
     """Would you vote for me in ``term`` (our current term + 1)? Asked before starting an election,
     without changing anyone's term: a validator cut off from the others cannot run its term up
     and depose a working leader when it returns (Raft thesis, section 9.6)."""
 
-    term: int  # the term the sender would stand in
-    last_term: int
-    last_height: int
-    sender: bytes
-    signature: bytes = b""
     kind: ClassVar[str] = "r_prevote_req"
-
-    @property
-    def height(self) -> int:
-        return self.last_height
-
-    def signed_bytes(self, chain_id: str) -> bytes:
-        return codec.encode({"type": self.kind, "chain_id": chain_id, "term": self.term, "last_term": self.last_term,
-                             "last_height": self.last_height, "sender": self.sender})
-
-    def to_map(self) -> dict[str, Any]:
-        return {"t": self.kind, "term": self.term, "lt": self.last_term, "lh": self.last_height, "sender": self.sender, "sig": self.signature}
-
-    @classmethod
-    def from_map(cls, m: Any) -> PreVoteRequest:
-        m = fields(cls.kind, m, {"term": u64, "lt": u64, "lh": u64})
-        return cls(m["term"], m["lt"], m["lh"], m["sender"], m["sig"])
 
 
 @dataclass(frozen=True)
