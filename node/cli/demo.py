@@ -19,12 +19,14 @@ from node.cli.common import CliError, network_nodes
 from node.config import load_key
 from node.crypto import SUITES, get_suite
 from node.devnet import free_port_block
-from node.errors import ConsortiaError
+from node.errors import ConsensusError, ConsortiaError
 from node.execution.system.registry import address_of
+from node.params import param_key
 from node.sdk.args import decode_return
 from node.sdk.client import Account, RpcClient, RpcError
 from node.sdk.tx import build_transaction
-from node.sdk.verify import verify_receipt_proof
+from node.sdk.verify import verify_receipt_proof, verify_state_proof
+from node.wire import codec
 from node.wire.types import Transaction
 
 SYSCONFIG = address_of("sysconfig")
@@ -123,7 +125,7 @@ async def _scenario(root: Path) -> bool:
         for height, text in seen:
             print(f"    height {height}: {text}")
 
-        step(9, "the regulator's observer followed every block and proves the receipt on its own")
+        step(9, "the regulator's observer followed every block and proves a receipt and a state entry on its own")
         await _observer_check(observer_url, sent["hash"], client)
 
         final = await client.node_info()
@@ -184,6 +186,20 @@ async def _observer_check(observer_url: str, tx_hash: str, validator: RpcClient)
         print(f"    observer {info['node_name']} at height {info['height']} (role {info['role']}, does not vote)")
         print(f"    block {head}: same hash on validator and observer: {same}; receipt proof verified by the observer "
               f"against {len(validators)} validators")
+        # A state read it need not trust: the parameter set in step 4, proven against the state root.
+        key = param_key("block_interval_ms")
+        answer = await obs.call("state_getProof", "0x" + key.hex())
+        value = verify_state_proof(suite, answer, key=key, chain_id=info["chain_id"], validators=validators,
+                                   consensus=info["consensus"])
+        shown = None if value is None else decode_return(value)
+        lie = {**answer, "value": "0x" + codec.encode(250).hex()}
+        try:
+            verify_state_proof(suite, lie, key=key, chain_id=info["chain_id"], validators=validators, consensus=info["consensus"])
+            caught = "NOT caught"
+        except ConsensusError as exc:
+            caught = f"caught ({exc.message})"
+        print(f"    state proof at height {answer['height']}: block_interval_ms = {shown}, proven against the state root "
+              f"and the certificate; a node answering 250 instead is {caught}")
 
 
 async def _follow_events(url: str, seen: list[tuple[int, str]]) -> None:
