@@ -103,3 +103,10 @@ def test_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     for cmd in ("node", "net", "key", "tx", "chain", "contract", "evidence", "demo", "bench"):
         assert cmd in out
+
+
+@pytest.mark.parametrize("args", [["--seconds", "0"], ["--rate", "-1"]])
+def test_chaos_refuses_non_positive_durations_and_rates_in_one_line(args, capsys):
+    assert main(["chaos", *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "must be positive" in err and len(err.strip().splitlines()) == 1
