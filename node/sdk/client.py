@@ -39,6 +39,14 @@ class ReceiptTimeout(ConsortiaError):
     kind = "timeout"
 
 
+class TransactionDropped(ConsortiaError):
+    """The node reports the transaction dropped (expired, its nonce used by another, or refused
+    by a proposer): it will never get a receipt, so waiting longer is pointless."""
+
+    code = -32002
+    kind = "dropped"
+
+
 def _hex(b: bytes) -> str:
     return "0x" + b.hex()
 
@@ -149,13 +157,19 @@ class RpcClient:
 
     async def wait_for_receipt(self, tx_hash: bytes | str, timeout: float = 30.0, poll: float = 0.05, proof: bool = False) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
+        shown = tx_hash if isinstance(tx_hash, str) else _hex(tx_hash)
+        polls = 0
         while True:
             receipt = await self.get_receipt(tx_hash, proof)
             if receipt is not None:
                 return receipt
+            polls += 1
+            if polls % 10 == 0 or time.monotonic() >= deadline:  # now and then: has it been dropped?
+                found = await self.call("tx_get", shown)
+                if found is not None and found.get("status") == "dropped":
+                    raise TransactionDropped(f"transaction {shown} was dropped ({found.get('reason')}): {found.get('detail', '')}".rstrip(": "))
             if time.monotonic() >= deadline:
-                shown = tx_hash if isinstance(tx_hash, str) else _hex(tx_hash)
-                raise ReceiptTimeout(f"no receipt for {shown} after {timeout:.0f}s (still pending, or expired)")
+                raise ReceiptTimeout(f"no receipt for {shown} after {timeout:.0f}s (still pending, or lost with the node that had it)")
             await asyncio.sleep(poll)
 
     async def query_raw(self, to: bytes, method: str, args: bytes = b"", sender: bytes | None = None) -> bytes:

@@ -7,6 +7,7 @@ leave every pool at once instead of lingering as ``pending`` until they expire.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,11 @@ async def test_tx_get_reports_a_dropped_transaction_over_json_rpc(tmp_path: Path
                        "detail": "another transaction of the same sender with the same nonce committed in block 1"}
         assert len(n.chain.pool) == 0
         assert (await n.call("tx_getReceipt", [b_hash]))["result"] is None
+        # The SDK stops waiting for a receipt that can never come, instead of timing out.
+        from node.sdk import RpcClient, TransactionDropped
+
+        async with RpcClient(n.url) as client:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(TransactionDropped, match="nonce_used"):
+                await client.wait_for_receipt(b_hash, timeout=30)
+            assert asyncio.get_running_loop().time() - started < 5
