@@ -53,6 +53,7 @@ class ChaosReport:
     committed: int = 0
     height: int = 0
     longest_stall_s: float = 0.0
+    uncommitted: dict[str, int] = field(default_factory=dict)  # acknowledged, never committed: by what the nodes say
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -66,6 +67,7 @@ class ChaosReport:
             f"height={self.height} sent={self.sent} acknowledged={self.acknowledged} committed={self.committed} "
             f"uncommitted={self.acknowledged - self.committed} longest_stall_s={self.longest_stall_s:.1f}",
             f"faults {faults or 'none'}",
+            "uncommitted " + (" ".join(f"{k}={v}" for k, v in sorted(self.uncommitted.items())) or "none"),
             "result " + ("ok" if self.ok else f"{len(self.violations)} violation(s)"),
         ]
         lines += [f"violation {v}" for v in self.violations]
@@ -235,6 +237,7 @@ async def _check(net: LocalNet, report: ChaosReport, acknowledged: list[bytes]) 
             if r is not None:
                 receipts[tx_hash] = (r["height"], r["index"])
     report.committed = len(receipts)
+    await _explain_uncommitted(net, report, [h for h in acknowledged if h not in receipts])
     for n in net.nodes[1:]:
         async with RpcClient(n.url, timeout=10) as c:
             for tx_hash, place in receipts.items():
@@ -244,6 +247,22 @@ async def _check(net: LocalNet, report: ChaosReport, acknowledged: list[bytes]) 
                     report.violations.append(
                         f"{n.name}: transaction 0x{tx_hash.hex()} committed on {reference.name} at {place} is at {found}"
                     )
+
+
+async def _explain_uncommitted(net: LocalNet, report: ChaosReport, missing: list[bytes]) -> None:
+    """What the nodes say about acknowledged transactions that never committed: dropped (with
+    the reason), still pending somewhere, or unknown everywhere (lost with a node's pool)."""
+    for tx_hash in missing:
+        fate = "unknown"
+        for n in net.nodes:
+            async with RpcClient(n.url, timeout=10) as c:
+                found = await c.call("tx_get", "0x" + tx_hash.hex())
+            if found is not None and found.get("status") == "dropped":
+                fate = f"dropped_{found.get('reason')}"
+                break
+            if found is not None and found.get("status") == "pending":
+                fate = "pending"
+        report.uncommitted[fate] = report.uncommitted.get(fate, 0) + 1
 
 
 def _leftover_processes(root: Path) -> list[int]:

@@ -34,6 +34,9 @@ class RpcError(ConsortiaError):
         self.kind = data.get("kind", "rpc_error") if isinstance(data, dict) else "rpc_error"
 
 
+EXPIRY_MARGIN = 600  # blocks after the head a transaction stays valid (at most the chain's tx_expiry_window - 1)
+
+
 class ReceiptTimeout(ConsortiaError):
     code = -32010
     kind = "timeout"
@@ -269,7 +272,9 @@ class Account:
             method=method,
             args=raw_args if raw_args is not None else encode_args(args),
             fuel_limit=fuel_limit,
-            expiry_height=head + max(1, min(100, self.expiry_window - 1)),
+            # Generous: ``head`` is this node's, which may lag the network (just restarted, catching
+            # up); a margin of a few blocks would be expired on arrival at the validators.
+            expiry_height=head + max(1, min(EXPIRY_MARGIN, self.expiry_window - 1)),
         )
 
     async def send(self, to: bytes, method: str, args: Any = None, *, fuel_limit: int = 1_000_000, wait: bool = True,
