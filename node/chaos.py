@@ -298,7 +298,7 @@ async def run_chaos(*, seconds: float = 120, suite: str = "std", consensus: str 
         try:
             net.start()
             await net.wait_ready(60)
-            load = _Load(net, live, rate, rng)
+            load = _Load(net, live, rate, random.Random(seed + 1))  # its own generator: the faults replay by seed
             load_task = asyncio.create_task(load.run())
             watch_task = asyncio.create_task(_watch_stalls(net, report, stop_watch))
             await _faults(net, live, rng, report, time.monotonic() + seconds)
