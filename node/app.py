@@ -17,7 +17,9 @@ from node.crypto.base import KeyPair
 from node.errors import ConfigError, StoreError
 from node.events import NodeFailed
 from node.genesis import Genesis
+from node.keyfiles import check_private
 from node.metrics import NodeMetrics
+from node.p2p.certs import NODE_KEY, TLS_DIR
 from node.p2p.service import NetworkService
 from node.rpc.env import NodeIdentity, RpcEnv
 from node.rpc.server import RpcServer
@@ -38,6 +40,11 @@ def setup_logging(level: str = "info") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+def node_key_files(home: Path) -> list[Path]:
+    """The secret files of a node home: its chain key and its TLS key."""
+    return [home / KEY_FILE, home / TLS_DIR / NODE_KEY]
+
+
 @dataclass
 class NodeParts:
     config: NodeConfig
@@ -50,6 +57,7 @@ class NodeParts:
 def open_node(home: Path) -> NodeParts:
     """Load and cross-check everything in a node home; raise ConfigError/StoreError if anything is off."""
     config = NodeConfig.load(home)
+    check_private(*node_key_files(home))  # before any key is used: a readable key may already be someone else's
     genesis = Genesis.load(home / GENESIS_FILE)
     key = load_key(home / KEY_FILE)
     if key.suite != genesis.suite:

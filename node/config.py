@@ -7,7 +7,6 @@ the same on every node (chain parameters, the validator set) lives in genesis an
 from __future__ import annotations
 
 import json
-import os
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -19,6 +18,7 @@ import tomli_w
 from node.crypto import get_suite
 from node.crypto.base import KeyPair
 from node.errors import ConfigError, ConsortiaError
+from node.keyfiles import write_private
 
 CONFIG_FILE = "config.toml"
 GENESIS_FILE = "genesis.json"
@@ -127,9 +127,7 @@ def save_key(path: Path, key: KeyPair) -> None:
         {"suite": key.suite, "private_key": "0x" + key.private_bytes.hex(), "public_key": "0x" + key.public_bytes.hex()},
         indent=2,
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(body + "\n")
+    write_private(Path(path), (body + "\n").encode())
 
 
 def load_key(path: Path) -> KeyPair:

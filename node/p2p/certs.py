@@ -9,7 +9,6 @@ only if its certificate chains to the CA *and* that public key is in the on-chai
 from __future__ import annotations
 
 import datetime
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from node.errors import ConfigError
+from node.keyfiles import write_private
 
 NODE_URI_PREFIX = "consortia:node:"
 TLS_DIR = "tls"
 CA_CERT = "ca.crt"
 NODE_CERT = "node.crt"
 NODE_KEY = "node.key"
+CA_KEY = "ca.key"
 VALIDITY_DAYS = 3650
 
 
@@ -89,17 +90,13 @@ def write_node_tls(home: Path, ca: CertAuthority, node_name: str, chain_pubkey: 
     key_pem, cert_pem = issue_node_cert(ca, node_name, chain_pubkey)
     (tls / CA_CERT).write_bytes(ca.cert_pem)
     (tls / NODE_CERT).write_bytes(cert_pem)
-    fd = os.open(tls / NODE_KEY, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key_pem)
+    write_private(tls / NODE_KEY, key_pem)
 
 
 def write_ca(directory: Path, ca: CertAuthority) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CA_CERT).write_bytes(ca.cert_pem)
-    fd = os.open(directory / "ca.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(_pem_key(ca.key))
+    write_private(directory / CA_KEY, _pem_key(ca.key))
 
 
 def node_pubkey_from_cert(der: bytes) -> bytes:

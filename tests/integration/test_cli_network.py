@@ -133,3 +133,34 @@ def _contract_flow(net: Path, nodes: list[dict], tmp_path: Path) -> None:
     assert points["complete"] is False
     r = cli("contract", "query", "--net", str(net), "--to", address, "--method", "count")
     assert r.returncode == 0 and json.loads(r.stdout) == 2
+
+
+def test_net_init_force_makes_every_key_file_0600_again(tmp_path):
+    import os
+    import stat
+
+    net = tmp_path / "net"
+    args = ("net", "init", str(net), "--validators", "1", "--base-port", str(free_port_block(1)))
+    assert cli(*args).returncode == 0
+    keys = [net / "admin.key", net / "ca" / "ca.key", net / "validator-0" / "node.key", net / "validator-0" / "tls" / "node.key"]
+    for path in keys:
+        os.chmod(path, 0o644)
+    r = cli(*args, "--force")
+    assert r.returncode == 0, r.stderr
+    assert {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in keys} == {str(p): "0o600" for p in keys}
+
+
+@pytest.mark.parametrize("key", ["node.key", "tls/node.key"])
+def test_a_node_whose_key_others_can_read_refuses_to_start(tmp_path, key):
+    import os
+
+    net = tmp_path / "net"
+    assert cli("net", "init", str(net), "--validators", "1", "--base-port", str(free_port_block(1))).returncode == 0
+    path = net / "validator-0" / key
+    os.chmod(path, 0o644)
+    r = cli("node", "run", "--home", str(net / "validator-0"), timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()], r.stderr
+    assert str(path.resolve()) in r.stderr or str(path) in r.stderr
+    assert "chmod 600" in r.stderr
+    assert not (net / "validator-0" / "data").exists()  # refused before anything was opened

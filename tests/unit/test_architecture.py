@@ -19,6 +19,7 @@ LAYER_OF = {
     "node.wire": "foundation",
     "node.crypto": "foundation",
     "node.params": "foundation",
+    "node.keyfiles": "foundation",
     "node.state": "data",
     "node.merkle": "data",
     "node.store": "data",
