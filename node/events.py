@@ -71,10 +71,21 @@ class PeerDisconnected:
 
 @dataclass(frozen=True)
 class PeerRefused:
-    """A connection attempt was refused or a link closed for abuse (for metrics and audit)."""
+    """A connection attempt was refused or a link closed for abuse (for metrics and audit).
+    ``code``: the refusal's category, one of a small fixed set (a metrics label)."""
 
     reason: str
     abuse: bool
+    code: str = "other"
+
+
+@dataclass(frozen=True)
+class ConnectionRefused:
+    """A listener (``listener``: "p2p" or "rpc") closed a new connection before serving it, or
+    failed to accept one (``reason``: fd_reserve, too_many_pending, accept_failed, ...)."""
+
+    listener: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,7 @@ __all__ = [
     "PeerConnected",
     "PeerDisconnected",
     "PeerRefused",
+    "ConnectionRefused",
     "SyncProgress",
     "TxAdmitted",
     "ViewChanged",
