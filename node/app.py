@@ -6,8 +6,10 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from consensus.api import ConsensusEngine
 from node.chain import Chain
@@ -16,11 +18,15 @@ from node.consensus_engine import build_engine
 from node.crypto.base import KeyPair
 from node.errors import ConfigError, StoreError
 from node.events import NodeFailed
+from node.fdlimit import LimitChange, raise_soft_limit
 from node.genesis import Genesis
 from node.keyfiles import check_private
 from node.metrics import NodeMetrics
 from node.p2p.certs import NODE_KEY, TLS_DIR
 from node.p2p.service import NetworkService
+from node.p2p.transport import PeerLimits
+from node.ratelog import RateLimitedLog
+from node.rpc.connections import RpcLimits
 from node.rpc.env import NodeIdentity, RpcEnv
 from node.rpc.server import RpcServer
 from node.sigverify import BatchVerifier
@@ -76,9 +82,24 @@ def open_node(home: Path) -> NodeParts:
     return NodeParts(config=config, genesis=genesis, key=key, store=store, chain=chain)
 
 
+def peer_limits(config: NodeConfig) -> PeerLimits:
+    p2p = config.p2p
+    return PeerLimits(handshake_timeout=p2p.handshake_timeout, max_pending=p2p.max_pending, max_pending_per_ip=p2p.max_pending_per_ip,
+                      fd_reserve=config.limits.fd_reserve, keepalive_interval=p2p.keepalive_interval, idle_timeout=p2p.idle_timeout,
+                      log_interval=config.limits.log_interval)
+
+
+def rpc_limits(config: NodeConfig) -> RpcLimits:
+    rpc = config.rpc
+    return RpcLimits(max_connections=rpc.max_connections, max_pending=rpc.max_pending, max_pending_per_ip=rpc.max_pending_per_ip,
+                     handshake_timeout=rpc.handshake_timeout, fd_reserve=config.limits.fd_reserve // 2,
+                     log_interval=config.limits.log_interval)
+
+
 def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, ConsensusEngine | None]:
     """Peer networking for every node, and the genesis-chosen consensus engine for validators."""
-    network = NetworkService(parts.chain, parts.key, home, parts.config.p2p.host, parts.config.p2p.port)
+    network = NetworkService(parts.chain, parts.key, home, parts.config.p2p.host, parts.config.p2p.port,
+                             limits=peer_limits(parts.config))
     if parts.config.role != "validator":
         return network, None
     engine = build_engine(parts.chain, parts.key, send=network.send_consensus, request_sync=network.sync.request,
@@ -99,6 +120,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
         max_batch=parts.config.rpc.max_batch,
         max_ws_subscriptions=parts.config.rpc.max_ws_subscriptions,
         cors_origins=parts.config.rpc.cors_origins,
+        limits=rpc_limits(parts.config),
     )
     failures: list[NodeFailed] = []
 
@@ -142,6 +164,34 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
         raise StoreError(f"the node stopped: {failures[0].reason}")
 
 
+def report_open_files(change: LimitChange) -> None:
+    level = logging.WARNING if change.short_of_wanted else logging.INFO
+    log.log(level, "event=open_files soft=%d hard=%d raised_from=%d wanted=%d%s", change.soft, change.hard, change.before,
+            change.wanted, " note='the hard limit allows no more: raise it (ulimit -Hn, LimitNOFILE=)'" if change.short_of_wanted else "")
+
+
+def loop_error_logger(interval: float) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """asyncio's unhandled errors (a failed accept, a transport error) as one line per kind per
+    interval with a count, never a traceback per socket."""
+    ratelog = RateLimitedLog(logging.getLogger("consortia.asyncio"), interval=interval)
+    flush_pending: list[asyncio.TimerHandle] = []
+
+    def flush() -> None:
+        flush_pending.clear()
+        ratelog.flush()
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        message = str(context.get("message", "unhandled error"))
+        error = f"{exc.__class__.__name__}: {exc}" if exc is not None else ""
+        ratelog.flush()
+        ratelog.log(logging.ERROR, (message, exc.__class__.__name__), f"event=loop_error message={message!r} error={error!r}")
+        if not flush_pending:  # so the count of the last burst is written too
+            flush_pending.append(loop.call_later(interval * 1.05, flush))
+
+    return handle
+
+
 def run_node(home: Path) -> None:
     """Run a node in the foreground until SIGINT/SIGTERM."""
     home = Path(home)
@@ -149,10 +199,12 @@ def run_node(home: Path) -> None:
         raise ConfigError(f"node home {home} does not exist")
     parts = open_node(home)
     setup_logging(parts.config.log_level)
+    report_open_files(raise_soft_limit(parts.config.limits.open_files))
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(loop_error_logger(parts.config.limits.log_interval))
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await serve(parts, stop, home)

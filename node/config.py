@@ -50,12 +50,37 @@ class RpcConfig:
     # Web origins whose pages may call this node from a browser (CORS and WebSocket Origin).
     # Empty: no browser page on another origin may (no CORS headers, preflights refused).
     cors_origins: list[str] = field(default_factory=list)
+    # Connection limits (docs/security.md): open connections in total, connections that have not
+    # yet sent a complete first request (in total and per source address), and the seconds they get.
+    max_connections: int = 4096
+    max_pending: int = 512
+    max_pending_per_ip: int = 256
+    handshake_timeout: float = 10.0
 
 
 @dataclass
 class P2PConfig:
     host: str = "127.0.0.1"
     port: int = 26656
+    # Before a peer is authenticated (docs/security.md): seconds for TLS and the hello, and how many
+    # such connections may be open in total and per source address.
+    handshake_timeout: float = 5.0
+    max_pending: int = 64
+    max_pending_per_ip: int = 8
+    # Links ping every keepalive_interval seconds; one silent for idle_timeout seconds is closed.
+    keepalive_interval: float = 5.0
+    idle_timeout: float = 20.0
+
+
+@dataclass
+class LimitsConfig:
+    # Raise the soft open-file limit to this at start (as far as the hard limit allows; 0: leave it).
+    open_files: int = 65536
+    # Descriptors kept free: the P2P port takes no new connection within fd_reserve of the soft
+    # limit, the RPC port none within fd_reserve / 2; the rest is for established peers and the database.
+    fd_reserve: int = 128
+    # Refusal and accept-error log lines: at most one per source and reason per this many seconds.
+    log_interval: float = 10.0
 
 
 @dataclass
@@ -72,6 +97,7 @@ class NodeConfig:
     rpc: RpcConfig = field(default_factory=RpcConfig)
     p2p: P2PConfig = field(default_factory=P2PConfig)
     pool: PoolConfig = field(default_factory=PoolConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     log_level: str = "info"
 
     def to_toml(self) -> dict[str, Any]:
@@ -80,6 +106,7 @@ class NodeConfig:
             "rpc": asdict(self.rpc),
             "p2p": asdict(self.p2p),
             "pool": asdict(self.pool),
+            "limits": asdict(self.limits),
         }
 
     def save(self, home: Path) -> None:
@@ -103,9 +130,14 @@ class NodeConfig:
                 rpc=RpcConfig(**raw.get("rpc", {})),
                 p2p=P2PConfig(**raw.get("p2p", {})),
                 pool=PoolConfig(**raw.get("pool", {})),
+                limits=LimitsConfig(**raw.get("limits", {})),
             )
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"{path}: missing or unknown setting ({exc})") from None
+        try:
+            check_limits(cfg)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc.message}") from None
         if cfg.role not in ("validator", "observer"):
             raise ConfigError(f"{path}: node.role must be 'validator' or 'observer'")
         for what, port in (("rpc.port", cfg.rpc.port), ("p2p.port", cfg.p2p.port)):
@@ -118,6 +150,41 @@ class NodeConfig:
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc.message}") from None
         return cfg
+
+
+# (setting, smallest, largest) of every connection limit; seconds may be fractional.
+_COUNTS = (
+    ("rpc.max_connections", 1, 1_000_000), ("rpc.max_pending", 1, 1_000_000), ("rpc.max_pending_per_ip", 1, 1_000_000),
+    ("p2p.max_pending", 1, 100_000), ("p2p.max_pending_per_ip", 1, 100_000),
+    ("limits.open_files", 0, 1 << 30), ("limits.fd_reserve", 16, 1 << 20),
+)
+_SECONDS = (
+    ("rpc.handshake_timeout", 0.1, 600.0), ("p2p.handshake_timeout", 0.1, 600.0),
+    ("p2p.keepalive_interval", 0.05, 600.0), ("p2p.idle_timeout", 0.1, 3600.0), ("limits.log_interval", 0.1, 3600.0),
+)
+
+
+def _setting(cfg: NodeConfig, name: str) -> object:
+    section, key = name.split(".")
+    return getattr(getattr(cfg, section), key)
+
+
+def check_limits(cfg: NodeConfig) -> None:
+    """ConfigError naming the first connection limit that is out of range or inconsistent."""
+    for name, low, high in _COUNTS:
+        value = _setting(cfg, name)
+        if type(value) is not int or not low <= value <= high:
+            raise ConfigError(f"{name} must be an integer from {low} to {high} (got {value!r})")
+    for name, low_s, high_s in _SECONDS:
+        value = _setting(cfg, name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not low_s <= value <= high_s:
+            raise ConfigError(f"{name} must be a number of seconds from {low_s} to {high_s} (got {value!r})")
+    if cfg.p2p.idle_timeout < 2 * cfg.p2p.keepalive_interval:
+        raise ConfigError("p2p.idle_timeout must be at least twice p2p.keepalive_interval (a link would close between pings)")
+    for section, per_ip, total in (("rpc", cfg.rpc.max_pending_per_ip, cfg.rpc.max_pending),
+                                   ("p2p", cfg.p2p.max_pending_per_ip, cfg.p2p.max_pending)):
+        if per_ip > total:
+            raise ConfigError(f"{section}.max_pending_per_ip must not exceed {section}.max_pending")
 
 
 def save_key(path: Path, key: KeyPair) -> None:

@@ -7,10 +7,12 @@ a new counter is one more subscription.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from node.events import (
     BlockCommitted,
+    ConnectionRefused,
     EventBus,
     NodeFailed,
     PeerConnected,
@@ -32,6 +34,8 @@ class NodeMetrics:
         self.blocks_committed = 0
         self.txs_committed = 0
         self.refused = 0
+        self.refused_by_reason: Counter[str] = Counter()  # PeerRefused.code of peers refused
+        self.connections_refused: Counter[tuple[str, str]] = Counter()  # (listener, reason)
         self.closed_for_abuse = 0
         self.blocks_synced = 0
         self.view_changes = 0
@@ -42,6 +46,7 @@ class NodeMetrics:
             bus.subscribe(PeerConnected, self._on_connect),
             bus.subscribe(PeerDisconnected, self._on_disconnect),
             bus.subscribe(PeerRefused, self._on_refused),
+            bus.subscribe(ConnectionRefused, self._on_connection_refused),
             bus.subscribe(SyncProgress, self._on_sync),
             bus.subscribe(ViewChanged, self._on_view_change),
             bus.subscribe(NodeFailed, self._on_failed),
@@ -56,13 +61,21 @@ class NodeMetrics:
         """The peer and sync samples of /metrics by name (none without peer networking)."""
         if not self.p2p:
             return {}
-        return {
+        samples = {
             "consortia_p2p_peers": self.peers,
             "consortia_p2p_refused_total": self.refused,
             "consortia_p2p_closed_for_abuse_total": self.closed_for_abuse,
             "consortia_sync_blocks_total": self.blocks_synced,
             "consortia_view_changes_total": self.view_changes,
         }
+        for reason, n in sorted(self.refused_by_reason.items()):
+            samples[f'consortia_p2p_refused_by_reason_total{{reason="{reason}"}}'] = n
+        return samples
+
+    def connection_samples(self) -> dict[str, int]:
+        """Connections the P2P and RPC listeners closed before serving them, by listener and reason."""
+        return {f'consortia_connections_refused_total{{listener="{listener}",reason="{reason}"}}': n
+                for (listener, reason), n in sorted(self.connections_refused.items())}
 
     def close(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -86,6 +99,10 @@ class NodeMetrics:
             self.closed_for_abuse += 1
         else:
             self.refused += 1
+            self.refused_by_reason[event.code] += 1
+
+    def _on_connection_refused(self, event: ConnectionRefused) -> None:
+        self.connections_refused[(event.listener, event.reason)] += 1
 
     def _on_sync(self, event: SyncProgress) -> None:
         self.blocks_synced += event.applied

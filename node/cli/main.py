@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = ns.add_parser("run", help="run one node in the foreground until SIGINT/SIGTERM")
     run.add_argument("--home", required=True, type=Path, help="node home made by 'consortia net init'")
     run.set_defaults(func=_node_run)
+    check = ns.add_parser("check", help="check a node home without starting it: keys, certificates, open-file limit")
+    from node.cli import nodecheck
+
+    nodecheck.add_arguments(check)
+    check.set_defaults(func=nodecheck.run)
 
     net.register(sub)
     keycmd.register(sub)

@@ -17,7 +17,7 @@ from node.crypto.base import KeyPair
 from node.errors import ConsortiaError, DuplicateTransaction
 from node.events import BlockCommitted, PeerConnected, TxAdmitted
 from node.p2p.sync import BlockSync
-from node.p2p.transport import P2PNetwork, PeerAddress
+from node.p2p.transport import P2PNetwork, PeerAddress, PeerLimits
 from node.params import largest_frame_bytes
 
 log = logging.getLogger("consortia.p2p")
@@ -29,7 +29,7 @@ SEEN_LIMIT = 200_000
 
 
 class NetworkService:
-    def __init__(self, chain: Chain, key: KeyPair, home: Path, host: str, port: int) -> None:
+    def __init__(self, chain: Chain, key: KeyPair, home: Path, host: str, port: int, limits: PeerLimits | None = None) -> None:
         self.chain = chain
         self.key = key
         self.engine: ConsensusEngine | None = None  # the consensus engine on validators; observers have none
@@ -45,6 +45,7 @@ class NetworkService:
             on_message=self.on_message,
             bus=chain.bus,
             max_frame_bytes=self.frame_limit,
+            limits=limits,
         )
         self.sync = BlockSync(chain, self.net)
         self._forward: list[bytes] = []

@@ -14,6 +14,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from node.errors import ConsortiaError, InvalidRequest, PermissionDenied, RequestTooLarge
+from node.fdlimit import FdGauge
+from node.ratelog import RateLimitedLog
+from node.rpc.connections import RpcLimits, RpcListener
 from node.rpc.dispatch import Dispatcher, error_object
 from node.rpc.env import RpcEnv
 from node.rpc.handlers import all_methods
@@ -34,8 +37,13 @@ class RpcServer:
         max_batch: int,
         max_ws_subscriptions: int = 64,
         cors_origins: tuple[str, ...] | list[str] = (),
+        limits: RpcLimits | None = None,
+        fds: FdGauge | None = None,
     ) -> None:
         self.env = env
+        self.limits = limits if limits is not None else RpcLimits()
+        self.fds = fds if fds is not None else FdGauge()
+        self._listener: RpcListener | None = None
         self.origins = OriginPolicy.of(cors_origins)
         self.host = host
         self.port = port
@@ -61,13 +69,19 @@ class RpcServer:
         self.notifier = BlockNotifier(self.env.bus, self.env.reader)
         self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        if self.port == 0 and self._runner.addresses:
-            self.port = self._runner.addresses[0][1]
-        log.info("event=rpc_listening url=http://%s:%d", self.host, self.port)
+        server = self._runner.server
+        assert server is not None  # set by setup()
+        self._listener = RpcListener(server, self.host, self.port, limits=self.limits, bus=self.env.bus,
+                                     ratelog=RateLimitedLog(log, interval=self.limits.log_interval), fds=self.fds)
+        await self._listener.start()
+        self.port = self._listener.port
+        log.info("event=rpc_listening url=http://%s:%d max_connections=%d max_pending=%d max_pending_per_ip=%d handshake_timeout=%s",
+                 self.host, self.port, self.limits.max_connections, self.limits.max_pending, self.limits.max_pending_per_ip,
+                 self.limits.handshake_timeout)
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()  # no new connections while the open ones close
         for ws in list(self._ws):
             await ws.close()
         if self._runner is not None:
@@ -147,6 +161,15 @@ class RpcServer:
         for code, n in sorted(self.dispatcher.errors.items()):
             lines.append(f'consortia_rpc_errors_total{{code="{code}"}} {n}')
         for name, value in sorted(env.metrics.p2p_samples().items()):
+            lines.append(f"{name} {value}")
+        lines += ["# TYPE consortia_rpc_connections gauge",
+                  f"consortia_rpc_connections {self._listener.connections if self._listener is not None else 0}"]
+        open_fds = self.fds.open_fds()
+        if open_fds is not None:
+            lines += ["# TYPE consortia_open_fds gauge", f"consortia_open_fds {open_fds}"]
+        lines += ["# TYPE consortia_open_fds_limit gauge", f"consortia_open_fds_limit {self.fds.soft_limit()}"]
+        lines.append("# TYPE consortia_connections_refused_total counter")
+        for name, value in sorted(env.metrics.connection_samples().items()):
             lines.append(f"{name} {value}")
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from node.events import BlockCommitted, EventBus, PeerConnected, PeerDisconnected, PeerRefused, SyncProgress, ViewChanged
+from node.events import (
+    BlockCommitted,
+    ConnectionRefused,
+    EventBus,
+    PeerConnected,
+    PeerDisconnected,
+    PeerRefused,
+    SyncProgress,
+    ViewChanged,
+)
 from node.metrics import NodeMetrics
 from node.wire.types import Block, BlockHeader
 from tests.conftest import make_testnet
@@ -27,7 +36,12 @@ def test_counters_follow_bus_events():
     bus.publish(PeerDisconnected(a, "replaced by a new connection"))
     bus.publish(PeerConnected(a, "validator"))  # the replacement link
     bus.publish(PeerDisconnected(b, "closed by peer"))
-    bus.publish(PeerRefused("wrong chain", abuse=False))
+    bus.publish(PeerRefused("wrong chain", abuse=False, code="wrong_chain"))
+    bus.publish(PeerRefused("no client certificate", abuse=False, code="no_client_cert"))
+    bus.publish(PeerRefused("no client certificate", abuse=False, code="no_client_cert"))
+    bus.publish(ConnectionRefused("p2p", "fd_reserve"))
+    bus.publish(ConnectionRefused("rpc", "handshake_timeout"))
+    bus.publish(ConnectionRefused("rpc", "handshake_timeout"))
     bus.publish(PeerRefused("abuse", abuse=True))
     bus.publish(PeerRefused("abuse", abuse=True))
     bus.publish(SyncProgress(applied=5, height=7, target=9))
@@ -36,10 +50,16 @@ def test_counters_follow_bus_events():
     assert (metrics.blocks_committed, metrics.txs_committed) == (2, 2)
     assert metrics.p2p_samples() == {
         "consortia_p2p_peers": 1,
-        "consortia_p2p_refused_total": 1,
+        "consortia_p2p_refused_total": 3,
         "consortia_p2p_closed_for_abuse_total": 2,
         "consortia_sync_blocks_total": 7,
         "consortia_view_changes_total": 1,
+        'consortia_p2p_refused_by_reason_total{reason="no_client_cert"}': 2,
+        'consortia_p2p_refused_by_reason_total{reason="wrong_chain"}': 1,
+    }
+    assert metrics.connection_samples() == {
+        'consortia_connections_refused_total{listener="p2p",reason="fd_reserve"}': 1,
+        'consortia_connections_refused_total{listener="rpc",reason="handshake_timeout"}': 2,
     }
     metrics.close()
     bus.publish(BlockCommitted(_block(3), bytes(32), (), None))

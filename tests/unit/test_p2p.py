@@ -249,7 +249,7 @@ async def test_a_second_connection_with_a_linked_nodes_certificate_is_refused(pa
         assert na.links[b.key.public_bytes] is real and nb.links[a.key.public_bytes].writer is not None
         assert na.conflicts == 1
         conflict = _lines(caplog, "peer_conflict")
-        assert len(conflict) == 1 and "name=b" in conflict[0] and "reason=link_conflict" in conflict[0]
+        assert len(conflict) == 1 and f"name={b.name} " in conflict[0] and "reason=link_conflict" in conflict[0]
         assert "compromised" in conflict[0] and "addr=127.0.0.1" in conflict[0]
         na.send(b.key.public_bytes, {"t": "status", "height": 9})  # the real link still carries frames
         assert await until(lambda: any(m.get("height") == 9 for _, m in b.inbox))

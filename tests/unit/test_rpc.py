@@ -156,6 +156,7 @@ async def test_metrics(node):
     assert samples == {
         "consortia_block_height", "consortia_txpool_size", "consortia_txpool_rejected_total", "consortia_blocks_committed_total",
         "consortia_txs_committed_total", "consortia_ws_connections", "consortia_rpc_calls_total", "consortia_rpc_errors_total",
+        "consortia_rpc_connections", "consortia_open_fds", "consortia_open_fds_limit",
     }  # the peer and sync samples only where the node runs peer networking
     assert 'consortia_rpc_errors_total{code="-32601"} 1' in text
     committed = int(next(line for line in text.splitlines() if line.startswith("consortia_blocks_committed_total")).split()[1])
