@@ -65,7 +65,7 @@ class P2PConfig:
     # Before a peer is authenticated (docs/security.md): seconds for TLS and the hello, and how many
     # such connections may be open in total and per source address.
     handshake_timeout: float = 5.0
-    max_pending: int = 64
+    max_pending: int = 256
     max_pending_per_ip: int = 8
     # Links ping every keepalive_interval seconds; one silent for idle_timeout seconds is closed.
     keepalive_interval: float = 5.0

@@ -82,7 +82,7 @@ class PeerRefused:
 @dataclass(frozen=True)
 class ConnectionRefused:
     """A listener (``listener``: "p2p" or "rpc") closed a new connection before serving it, or
-    failed to accept one (``reason``: fd_reserve, too_many_pending, accept_failed, ...)."""
+    failed to accept one (``reason``: fd_reserve, too_many_from_source, evicted, accept_failed, ...)."""
 
     listener: str
     reason: str

@@ -4,8 +4,9 @@
 for as long as its handshake takes (60 s for TLS). A few hundred half-open connections per second
 then exhaust the descriptors of the whole process: RPC stops answering, peers cannot connect,
 the database cannot open a file. Here every accepted socket is first admitted (``Admission``):
-connections that have not finished their handshake are capped in total and per source address,
-and none is taken while open descriptors are within a reserve of the soft limit. A refused
+connections that have not finished their handshake are capped per source address and in total
+(the oldest is evicted for a newcomer), and none is taken while open descriptors are within a
+reserve of the soft limit. A refused
 socket is closed at once; refusals and accept errors are logged once per interval per source
 with a count (``RateLimitedLog``) and published as ``ConnectionRefused`` for /metrics.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import socket
 from collections import Counter
@@ -32,7 +34,7 @@ BACKLOG = 512
 
 # Refusal reasons of the listener itself (the peer layer adds the handshake's own).
 FD_RESERVE = "fd_reserve"
-TOO_MANY_PENDING = "too_many_pending"
+EVICTED = "evicted"  # the oldest pending connection, closed to make room for a new one
 TOO_MANY_FROM_SOURCE = "too_many_from_source"
 TOO_MANY_CONNECTIONS = "too_many_connections"
 ACCEPT_FAILED = "accept_failed"
@@ -49,22 +51,39 @@ class ListenerLimits:
     handshake_timeout: float = 5.0
 
 
+@dataclass(eq=False)
+class Pending:
+    """One admitted connection still in its handshake; ``evict`` ends it (set by the listener)."""
+
+    ip: str
+    evict: Callable[[], None] = lambda: None
+    released: bool = False
+
+
 class Admission:
     """Which new connection may be taken now: bookkeeping only, no sockets.
 
     ``headroom`` says how many descriptors are left below the soft limit (None: unknown);
-    ``extra`` may refuse for reasons of the owner (the RPC port's total connection cap)."""
+    ``extra`` may refuse for reasons of the owner (the RPC port's total connection cap). When the
+    pending connections are at ``max_pending``, the oldest one is evicted to make room: an honest
+    client finishes its handshake in milliseconds, so the oldest pending connection is almost
+    always an attacker's, and a flood from many addresses cannot lock everyone else out."""
 
     def __init__(self, limits: ListenerLimits, headroom: Callable[[], int | None],
                  extra: Callable[[], str | None] | None = None) -> None:
         self.limits = limits
         self.headroom = headroom
         self.extra = extra
-        self.pending = 0
         self.per_ip: Counter[str] = Counter()
+        self.evicted = 0
+        self._pending: dict[Pending, None] = {}  # in admission order
 
-    def admit(self, ip: str) -> str | None:
-        """None and a pending slot taken, or why not."""
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def admit(self, ip: str) -> Pending | str:
+        """A pending slot for a connection from ``ip``, or why it is refused."""
         room = self.headroom()
         if room is not None and room <= self.limits.fd_reserve:
             return FD_RESERVE
@@ -72,19 +91,27 @@ class Admission:
             reason = self.extra()
             if reason is not None:
                 return reason
-        if self.pending >= self.limits.max_pending:
-            return TOO_MANY_PENDING
         if self.per_ip[ip] >= self.limits.max_pending_per_ip:
             return TOO_MANY_FROM_SOURCE
-        self.pending += 1
+        while len(self._pending) >= self.limits.max_pending:
+            oldest = next(iter(self._pending))
+            self.release(oldest)
+            self.evicted += 1
+            oldest.evict()
+        slot = Pending(ip)
+        self._pending[slot] = None
         self.per_ip[ip] += 1
-        return None
+        return slot
 
-    def release(self, ip: str) -> None:
-        self.pending -= 1
-        self.per_ip[ip] -= 1
-        if self.per_ip[ip] <= 0:
-            del self.per_ip[ip]
+    def release(self, slot: Pending) -> None:
+        """The connection finished its handshake or closed (idempotent)."""
+        if slot.released:
+            return
+        slot.released = True
+        del self._pending[slot]
+        self.per_ip[slot.ip] -= 1
+        if self.per_ip[slot.ip] <= 0:
+            del self.per_ip[slot.ip]
 
 
 # handler(sock, ip, done): serve an admitted socket; call done() once its handshake is over (the
@@ -156,35 +183,31 @@ class GuardedListener:
                 continue
             self.fds.opened()
             ip = str(addr[0])
-            reason = self.admission.admit(ip)
-            if reason is not None:
+            slot = self.admission.admit(ip)
+            if isinstance(slot, str):
                 _close(conn)
                 self.fds.opened(-1)
-                self.refuse(ip, reason)
+                self.refuse(ip, slot)
                 continue
-            task = asyncio.create_task(self._serve(conn, ip), name=f"{self.name}-conn")
+            task = asyncio.create_task(self._serve(conn, slot), name=f"{self.name}-conn")
+            slot.evict = functools.partial(self._evict, task, ip)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, conn: socket.socket, ip: str) -> None:
-        released = False
+    def _evict(self, task: asyncio.Task[None], ip: str) -> None:
+        task.cancel()  # the handler closes what it has opened
+        self.refuse(ip, EVICTED)
 
-        def done() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self.admission.release(ip)
-
+    async def _serve(self, conn: socket.socket, slot: Pending) -> None:
+        """Run the handler; it owns ``conn`` (and closes it, also when cancelled)."""
         try:
-            await self.handler(conn, ip, done)
+            await self.handler(conn, slot.ip, lambda: self.admission.release(slot))
         except asyncio.CancelledError:
-            _close(conn)
             raise
         except Exception:
-            _close(conn)
-            log.exception("event=connection_failed listener=%s addr=%s", self.name, ip)
+            log.exception("event=connection_failed listener=%s addr=%s", self.name, slot.ip)
         finally:
-            done()
+            self.admission.release(slot)
 
     async def _housekeeping(self) -> None:
         while True:

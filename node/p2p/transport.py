@@ -71,7 +71,7 @@ class PeerLimits:
     """What a connection may cost before and after it is authenticated (config ``[p2p]``)."""
 
     handshake_timeout: float = 5.0  # seconds for TLS and the hello together
-    max_pending: int = 64  # connections still in their handshake, in total
+    max_pending: int = 256  # connections still in their handshake, in total (the oldest makes room)
     max_pending_per_ip: int = 8  # ... and from one source address
     fd_reserve: int = 128  # refuse new connections within this many descriptors of the soft limit
     keepalive_interval: float = 5.0  # ping a link this often
@@ -318,9 +318,12 @@ class P2PNetwork:
                 loop.connect_accepted_socket(lambda: protocol, sock, ssl=self.server_ctx, ssl_handshake_timeout=timeout), timeout
             )
         except (TimeoutError, OSError, EOFError) as exc:  # ssl.SSLError is an OSError
-            sock.close()
+            sock.close()  # (a transport that was made has closed it already)
             self._refuse(ip, "inbound", classify_failure(exc))
             return
+        except asyncio.CancelledError:  # evicted for a newer connection, or shutdown
+            sock.close()
+            raise
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         await self._handshake(reader, writer, ip=ip, deadline=deadline, done=done)
 
@@ -361,6 +364,9 @@ class P2PNetwork:
             remaining = max(deadline - asyncio.get_running_loop().time(), 0.001)
             await asyncio.wait_for(self._exchange_hello(reader, writer, pubkey), remaining)
             addr = self._admissible(pubkey, expected=expected)  # again: another connection may have won meanwhile
+        except asyncio.CancelledError:
+            _close_writer(writer)
+            raise
         except (Refused, TimeoutError, ConsortiaError, OSError, EOFError, FrameTooLarge) as exc:
             refusal = classify_failure(exc)
             _close_writer(writer)

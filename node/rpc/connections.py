@@ -86,6 +86,7 @@ class RpcListener:
             made.append(handler)
             return handler
 
+        transport: asyncio.BaseTransport | None = None
         try:
             transport, protocol = await loop.connect_accepted_socket(protocol_factory, sock)
             first = self._first_request[protocol]
@@ -103,6 +104,12 @@ class RpcListener:
                 except TimeoutError:
                     pass
             done()
+        except asyncio.CancelledError:  # evicted for a newer connection, or shutdown
+            if transport is not None:
+                transport.close()
+            else:
+                sock.close()
+            raise
         finally:
             for handler in made:
                 self._first_request.pop(handler, None)

@@ -71,25 +71,38 @@ def _admission(headroom=lambda: 10_000, extra=None, **kw):
     return Admission(ListenerLimits(**{"max_pending": 4, "max_pending_per_ip": 2, "fd_reserve": 100, **kw}), headroom, extra)
 
 
-def test_admission_caps_pending_per_source_and_in_total_and_releases():
+def test_admission_caps_pending_per_source_and_evicts_the_oldest_for_a_newcomer():
     adm = _admission()
-    assert [adm.admit("a"), adm.admit("a"), adm.admit("a")] == [None, None, "too_many_from_source"]
-    assert [adm.admit("b"), adm.admit("c"), adm.admit("d")] == [None, None, "too_many_pending"]
-    adm.release("a")
-    assert adm.admit("d") is None and adm.pending == 4
-    for ip in ("a", "b", "c", "d"):
-        adm.release(ip)
-    assert adm.pending == 0 and not adm.per_ip
+    evicted: list[str] = []
+
+    def take(ip: str):
+        slot = adm.admit(ip)
+        if not isinstance(slot, str):
+            slot.evict = lambda ip=ip: evicted.append(ip)
+        return slot
+
+    a1, a2, a3 = take("a"), take("a"), take("a")
+    assert a3 == "too_many_from_source" and adm.pending == 2  # a refusal takes no slot
+    b, c = take("b"), take("c")
+    assert adm.pending == 4 and evicted == []
+    d = take("d")  # full: the oldest (a1) makes room, and d is in
+    assert evicted == ["a"] and a1.released and not isinstance(d, str) and adm.pending == 4
+    assert adm.per_ip == {"a": 1, "b": 1, "c": 1, "d": 1}
+    adm.release(a1)  # its handler ends later and releases again: nothing changes
+    assert adm.pending == 4
+    for slot in (a2, b, c, d):
+        adm.release(slot)
+    assert adm.pending == 0 and not adm.per_ip and adm.evicted == 1
 
 
 def test_admission_keeps_descriptors_in_reserve_and_asks_the_owner():
     room = [101]
     adm = _admission(headroom=lambda: room[0])
-    assert adm.admit("a") is None
+    assert not isinstance(adm.admit("a"), str)
     room[0] = 100
-    assert adm.admit("a") == "fd_reserve" and adm.pending == 1  # a refusal takes no slot
+    assert adm.admit("a") == "fd_reserve" and adm.pending == 1
     unknown = _admission(headroom=lambda: None)  # no /proc: the caps still hold
-    assert unknown.admit("a") is None
+    assert not isinstance(unknown.admit("a"), str)
     full = _admission(extra=lambda: "too_many_connections")
     assert full.admit("a") == "too_many_connections"
 
