@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -65,6 +66,7 @@ class LocalNode:
     key: KeyPair
     rpc_port: int
     proc: subprocess.Popen[bytes] | None = None
+    open_files: int | None = None  # run the process with this soft and hard open-file limit (ulimit -n)
 
     @property
     def url(self) -> str:
@@ -75,6 +77,12 @@ class LocalNode:
         return self.home / "node.log"
 
     def start(self) -> None:
+        limit = self.open_files
+
+        def lower_limit() -> None:
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "node.cli.main", "node", "run", "--home", str(self.home)],
@@ -82,6 +90,7 @@ class LocalNode:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=lower_limit if limit is not None else None,
             )
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
