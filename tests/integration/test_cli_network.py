@@ -164,3 +164,23 @@ def test_a_node_whose_key_others_can_read_refuses_to_start(tmp_path, key):
     assert str(path.resolve()) in r.stderr or str(path) in r.stderr
     assert "chmod 600" in r.stderr
     assert not (net / "validator-0" / "data").exists()  # refused before anything was opened
+
+
+@pytest.mark.parametrize("soft, hard, expect", [
+    (1024, 8192, "ok      open files: the node will run with a soft limit of 8192, raised from 1024 at start (hard limit 8192"),
+    (1024, 1024, "warning open files: the node will run with a soft limit of 1024 (hard limit 1024"),
+])
+def test_node_check_reports_the_open_file_limit_the_node_will_have(tmp_path, soft, hard, expect):
+    import resource
+
+    net = tmp_path / "net"
+    assert cli("net", "init", str(net), "--validators", "1", "--base-port", str(free_port_block(1))).returncode == 0
+    r = subprocess.run([sys.executable, "-m", "node.cli.main", "node", "check", "--home", str(net / "validator-0")], cwd=REPO,
+                       capture_output=True, text=True, timeout=60,
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert expect in r.stdout, r.stdout
+    assert "ok      key file" in r.stdout and "p2p limits: handshake_timeout=5.0s" in r.stdout
+    (net / "validator-0" / "tls" / "node.key").chmod(0o640)
+    r = cli("node", "check", "--home", str(net / "validator-0"))
+    assert r.returncode == 1 and "error   key file" in r.stdout and "chmod 600" in r.stdout

@@ -138,3 +138,54 @@ def test_the_soft_limit_is_raised_as_far_as_the_hard_limit_allows():
 def test_leaving_the_limit_alone():
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert raise_soft_limit(0).soft == soft
+
+
+async def test_accept_errors_are_one_line_per_interval_never_a_traceback(monkeypatch, caplog):
+    """Out of descriptors, accept() fails for every waiting connection: the listener says so once
+    (then once per interval with a count), backs off, and keeps going."""
+    import asyncio
+    import errno
+
+    from node import listener as listener_module
+    from node.events import ConnectionRefused, EventBus
+    from node.listener import GuardedListener
+
+    monkeypatch.setattr(listener_module, "ACCEPT_RETRY_DELAY", 0.001)
+    loop = asyncio.get_running_loop()
+    failures = [0]
+    gate = asyncio.Event()
+
+    async def failing_accept(sock):
+        if failures[0] < 200:
+            failures[0] += 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        await gate.wait()
+        raise ConnectionAbortedError
+
+    monkeypatch.setattr(loop, "sock_accept", failing_accept)
+    bus = EventBus()
+    events: list[ConnectionRefused] = []
+    bus.subscribe(ConnectionRefused, events.append)
+    logger = logging.getLogger("test.accept")
+    caplog.set_level(logging.INFO, logger="test.accept")
+
+    async def never(*args) -> None:
+        raise AssertionError("nothing was accepted")
+
+    guarded = GuardedListener("p2p", "127.0.0.1", 0, limits=ListenerLimits(), handler=never, bus=bus,
+                              ratelog=RateLimitedLog(logger, interval=60.0))
+    await guarded.start()
+    try:
+        for _ in range(500):
+            if failures[0] >= 200:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+    finally:
+        await guarded.stop()
+    records = [r for r in caplog.records if r.name == "test.accept"]
+    assert guarded.accept_errors == 200 and len(events) == 200 and {e.reason for e in events} == {"accept_failed"}
+    # 200 failures within one interval: one line (the rest are counted for the next line).
+    assert [r.getMessage() for r in records] == ["event=accept_failed listener=p2p errno=EMFILE error='Too many open files' count=1"]
+    assert records[0].levelno == logging.ERROR
+    assert all(r.exc_info is None for r in records)
