@@ -26,8 +26,6 @@ from node.events import ConnectionRefused, EventBus
 from node.fdlimit import FdGauge
 from node.ratelog import RateLimitedLog
 
-log = logging.getLogger("consortia.net")
-
 ACCEPT_RETRY_DELAY = 0.1  # after a failed accept (out of descriptors): the kernel keeps the backlog
 HOUSEKEEPING_INTERVAL = 1.0
 BACKLOG = 512
@@ -204,8 +202,9 @@ class GuardedListener:
             await self.handler(conn, slot.ip, lambda: self.admission.release(slot))
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("event=connection_failed listener=%s addr=%s", self.name, slot.ip)
+        except Exception as exc:  # a bug, but a stranger may trigger it at will: counted, not a traceback each
+            self.ratelog.log(logging.ERROR, ("failed", exc.__class__.__name__),
+                             f"event=connection_failed listener={self.name} addr={slot.ip} error={exc!r}")
         finally:
             self.admission.release(slot)
 
