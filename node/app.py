@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from node.crypto.base import KeyPair
 from node.errors import ConfigError, StoreError
 from node.events import NodeFailed
 from node.genesis import Genesis
+from node.logsetup import setup_logging
 from node.metrics import NodeMetrics
 from node.p2p.service import NetworkService
 from node.rpc.env import NodeIdentity, RpcEnv
@@ -26,16 +26,6 @@ from node.store.chainstore import ChainStore
 from node.txpool import PoolLimits
 
 log = logging.getLogger("consortia.node")
-
-
-def setup_logging(level: str = "info") -> None:
-    """One event per line, key=value fields, on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
 @dataclass
@@ -140,7 +130,7 @@ def run_node(home: Path) -> None:
     if not home.is_dir():
         raise ConfigError(f"node home {home} does not exist")
     parts = open_node(home)
-    setup_logging(parts.config.log_level)
+    setup_logging(parts.config.log.settings(home))
 
     async def main() -> None:
         stop = asyncio.Event()

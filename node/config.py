@@ -19,6 +19,7 @@ import tomli_w
 from node.crypto import get_suite
 from node.crypto.base import KeyPair
 from node.errors import ConfigError, ConsortiaError
+from node.logsetup import FORMATS, LEVELS, LogSettings, register_secret
 
 CONFIG_FILE = "config.toml"
 GENESIS_FILE = "genesis.json"
@@ -66,20 +67,46 @@ class PoolConfig:
 
 
 @dataclass
+class LogConfig:
+    level: str = "info"  # debug | info | warning | error
+    format: str = "kv"  # kv: key=value text; json: one JSON object per line
+    file: str = ""  # empty: stderr; else a path (relative to the node home) rotated by size
+    max_bytes: int = 50 * 1024 * 1024
+    backups: int = 5
+
+    def check(self, path: Path) -> None:
+        if self.level not in LEVELS:
+            raise ConfigError(f"{path}: log.level must be one of {', '.join(LEVELS)}")
+        if self.format not in FORMATS:
+            raise ConfigError(f"{path}: log.format must be one of {', '.join(FORMATS)}")
+        if not isinstance(self.file, str):
+            raise ConfigError(f"{path}: log.file must be a path (or empty for stderr)")
+        if not isinstance(self.max_bytes, int) or isinstance(self.max_bytes, bool) or self.max_bytes < 64 * 1024:
+            raise ConfigError(f"{path}: log.max_bytes must be an integer of at least 65536")
+        if not isinstance(self.backups, int) or isinstance(self.backups, bool) or not 0 <= self.backups <= 1000:
+            raise ConfigError(f"{path}: log.backups must be an integer 0..1000")
+
+    def settings(self, home: Path) -> LogSettings:
+        return LogSettings(level=self.level, format=self.format, file=(home / self.file) if self.file else None,
+                           max_bytes=self.max_bytes, backups=self.backups)
+
+
+@dataclass
 class NodeConfig:
     name: str
     role: str
     rpc: RpcConfig = field(default_factory=RpcConfig)
     p2p: P2PConfig = field(default_factory=P2PConfig)
     pool: PoolConfig = field(default_factory=PoolConfig)
-    log_level: str = "info"
+    log: LogConfig = field(default_factory=LogConfig)
 
     def to_toml(self) -> dict[str, Any]:
         return {
-            "node": {"name": self.name, "role": self.role, "log_level": self.log_level},
+            "node": {"name": self.name, "role": self.role},
             "rpc": asdict(self.rpc),
             "p2p": asdict(self.p2p),
             "pool": asdict(self.pool),
+            "log": asdict(self.log),
         }
 
     def save(self, home: Path) -> None:
@@ -99,7 +126,8 @@ class NodeConfig:
             cfg = cls(
                 name=str(node["name"]),
                 role=str(node["role"]),
-                log_level=str(node.get("log_level", "info")),
+                # ``node.log_level`` is the older spelling of ``log.level``: still read, never written.
+                log=LogConfig(**{"level": str(node.get("log_level", "info")), **raw.get("log", {})}),
                 rpc=RpcConfig(**raw.get("rpc", {})),
                 p2p=P2PConfig(**raw.get("p2p", {})),
                 pool=PoolConfig(**raw.get("pool", {})),
@@ -111,6 +139,7 @@ class NodeConfig:
         for what, port in (("rpc.port", cfg.rpc.port), ("p2p.port", cfg.p2p.port)):
             if not isinstance(port, int) or not 0 <= port < 65536:
                 raise ConfigError(f"{path}: {what} must be 0..65535")
+        cfg.log.check(path)
         if not isinstance(cfg.rpc.cors_origins, list):
             raise ConfigError(f"{path}: rpc.cors_origins must be a list of origins")
         try:
@@ -144,6 +173,7 @@ def load_key(path: Path) -> KeyPair:
         if public is not None and (not isinstance(public, str) or public.lower() != "0x" + key.public_bytes.hex()):
             # A file edited by hand or by another tool: refuse rather than sign as someone else.
             raise ValueError("public_key does not belong to private_key")
+        register_secret(key.private_bytes)
         return key
     except FileNotFoundError:
         raise ConfigError(f"key file {path} not found") from None

@@ -19,6 +19,7 @@ LAYER_OF = {
     "node.wire": "foundation",
     "node.crypto": "foundation",
     "node.params": "foundation",
+    "node.logsetup": "foundation",
     "node.state": "data",
     "node.merkle": "data",
     "node.store": "data",
