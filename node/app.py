@@ -16,6 +16,7 @@ from node.crypto.base import KeyPair
 from node.errors import ConfigError, StoreError
 from node.events import NodeFailed
 from node.genesis import Genesis
+from node.keyfile import PassphraseSource
 from node.logsetup import setup_logging
 from node.metrics import NodeMetrics
 from node.p2p.service import NetworkService
@@ -37,11 +38,11 @@ class NodeParts:
     chain: Chain
 
 
-def open_node(home: Path) -> NodeParts:
+def open_node(home: Path, passphrase: PassphraseSource | None = None) -> NodeParts:
     """Load and cross-check everything in a node home; raise ConfigError/StoreError if anything is off."""
     config = NodeConfig.load(home)
     genesis = Genesis.load(home / GENESIS_FILE)
-    key = load_key(home / KEY_FILE)
+    key = load_key(home / KEY_FILE, passphrase)
     if key.suite != genesis.suite:
         raise ConfigError(f"node key is a '{key.suite}' key but the chain uses the '{genesis.suite}' suite")
     me = next((n for n in genesis.nodes if n.pubkey == key.public_bytes), None)
@@ -124,12 +125,12 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
         raise StoreError(f"the node stopped: {failures[0].reason}")
 
 
-def run_node(home: Path) -> None:
-    """Run a node in the foreground until SIGINT/SIGTERM."""
+def run_node(home: Path, passphrase: PassphraseSource | None = None) -> None:
+    """Run a node in the foreground until SIGINT/SIGTERM (``passphrase``: for an encrypted node key)."""
     home = Path(home)
     if not home.is_dir():
         raise ConfigError(f"node home {home} does not exist")
-    parts = open_node(home)
+    parts = open_node(home, passphrase)
     setup_logging(parts.config.log.settings(home))
 
     async def main() -> None:

@@ -6,8 +6,6 @@ the same on every node (chain parameters, the validator set) lives in genesis an
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -16,10 +14,12 @@ from typing import Any
 
 import tomli_w
 
-from node.crypto import get_suite
-from node.crypto.base import KeyPair
-from node.errors import ConfigError, ConsortiaError
-from node.logsetup import FORMATS, LEVELS, LogSettings, register_secret
+from node.errors import ConfigError
+
+# Key files live in node.keyfile; re-exported because many callers read keys beside the config.
+from node.keyfile import load_key as load_key
+from node.keyfile import save_key as save_key
+from node.logsetup import FORMATS, LEVELS, LogSettings
 
 CONFIG_FILE = "config.toml"
 GENESIS_FILE = "genesis.json"
@@ -147,37 +147,3 @@ class NodeConfig:
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc.message}") from None
         return cfg
-
-
-def save_key(path: Path, key: KeyPair) -> None:
-    """Write a key file readable only by its owner: JSON ``{suite, private_key, public_key}``,
-    the keys as 0x-hex in the suite's encoding (docs/transaction-format.md, "Key files")."""
-    body = json.dumps(
-        {"suite": key.suite, "private_key": "0x" + key.private_bytes.hex(), "public_key": "0x" + key.public_bytes.hex()},
-        indent=2,
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(body + "\n")
-
-
-def load_key(path: Path) -> KeyPair:
-    try:
-        raw = json.loads(Path(path).read_text())
-        suite = get_suite(raw["suite"])
-        priv = raw["private_key"]
-        if not isinstance(priv, str) or not priv.startswith("0x"):
-            raise ValueError("private_key must be 0x-hex")
-        key = suite.keypair_from_private(bytes.fromhex(priv[2:]))
-        public = raw.get("public_key")
-        if public is not None and (not isinstance(public, str) or public.lower() != "0x" + key.public_bytes.hex()):
-            # A file edited by hand or by another tool: refuse rather than sign as someone else.
-            raise ValueError("public_key does not belong to private_key")
-        register_secret(key.private_bytes)
-        return key
-    except FileNotFoundError:
-        raise ConfigError(f"key file {path} not found") from None
-    except ConsortiaError as exc:
-        raise ConfigError(f"key file {path}: {exc.message}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"key file {path} is invalid ({exc.__class__.__name__}: {exc})") from None

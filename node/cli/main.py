@@ -15,8 +15,9 @@ from node.errors import ConsortiaError
 
 def _node_run(args: argparse.Namespace) -> int:
     from node.app import run_node
+    from node.keyfile import passphrase_from_file
 
-    run_node(Path(args.home))
+    run_node(Path(args.home), passphrase_from_file(args.passphrase_file) if args.passphrase_file else None)
     return 0
 
 
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     ns = node.add_subparsers(dest="node_cmd", required=True, metavar="COMMAND")
     run = ns.add_parser("run", help="run one node in the foreground until SIGINT/SIGTERM")
     run.add_argument("--home", required=True, type=Path, help="node home made by 'consortia net init'")
+    run.add_argument("--passphrase-file", type=Path, default=None,
+                     help="passphrase of an encrypted node.key (first line); else $CONSORTIA_KEY_PASSPHRASE or a prompt")
     run.set_defaults(func=_node_run)
 
     net.register(sub)

@@ -28,6 +28,7 @@ LAYER_OF = {
     "node.proofs": "data",
     "node.statetree": "data",
     "node.config": "data",
+    "node.keyfile": "data",
     "consensus": "consensus",
     "node.execution": "execution",
     "node.vm": "vm",
