@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node import __version__
-from node.cli import chaincmd, chaoscmd, contractcmd, keycmd, net, txcmd
+from node.cli import backupcmd, chaincmd, chaoscmd, contractcmd, keycmd, net, txcmd
 from node.cli.common import CliError, fail
 from node.errors import ConsortiaError
 
@@ -41,13 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"consortia {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    node = sub.add_parser("node", help="run a node")
+    node = sub.add_parser("node", help="run a node; back up and restore its database")
     ns = node.add_subparsers(dest="node_cmd", required=True, metavar="COMMAND")
     run = ns.add_parser("run", help="run one node in the foreground until SIGINT/SIGTERM")
     run.add_argument("--home", required=True, type=Path, help="node home made by 'consortia net init'")
     run.add_argument("--passphrase-file", type=Path, default=None,
                      help="passphrase of an encrypted node.key (first line); else $CONSORTIA_KEY_PASSPHRASE or a prompt")
     run.set_defaults(func=_node_run)
+    backupcmd.register(ns)
 
     net.register(sub)
     keycmd.register(sub)
