@@ -70,7 +70,7 @@ def _encryption_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--passphrase-file", type=Path, default=None, help="passphrase for --encrypt (first line of the file)")
 
 
-def _new_passphrase(path: Path | None, key_path: Path) -> str:
+def new_passphrase(path: Path | None, key_path: Path) -> str:
     """A passphrase for sealing: a file, the environment, or typed twice on a terminal."""
     if path is not None:
         value = passphrase_from_file(path)(key_path)
@@ -91,7 +91,7 @@ def _new_passphrase(path: Path | None, key_path: Path) -> str:
 def _write(args: argparse.Namespace, key: KeyPair) -> None:
     if args.out.exists() and not args.force:
         raise CliError(f"{args.out} exists; use --force to overwrite it")
-    passphrase = _new_passphrase(args.passphrase_file, args.out) if args.encrypt else None
+    passphrase = new_passphrase(args.passphrase_file, args.out) if args.encrypt else None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_key(args.out, key, passphrase)
     _print_key(key.suite, key.public_bytes, encrypted=passphrase is not None)
@@ -163,7 +163,7 @@ def key_export_public(args: argparse.Namespace) -> int:
 def key_change_passphrase(args: argparse.Namespace) -> int:
     current: PassphraseSource | None = passphrase_from_file(args.passphrase_file) if args.passphrase_file else None
     key = load_key(args.file, current)
-    new = None if args.decrypt else _new_passphrase(args.new_passphrase_file, args.file)
+    new = None if args.decrypt else new_passphrase(args.new_passphrase_file, args.file)
     save_key(args.file, key, new)
     print(f"{args.file}: {'decrypted (plaintext)' if new is None else 're-encrypted'}")
     if new is None:

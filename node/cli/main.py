@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node import __version__
-from node.cli import backupcmd, chaincmd, chaoscmd, contractcmd, keycmd, net, txcmd
+from node.cli import backupcmd, chaincmd, chaoscmd, contractcmd, keycmd, net, nodeinit, txcmd
 from node.cli.common import CliError, fail
 from node.errors import ConsortiaError
 
@@ -49,9 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="passphrase of an encrypted node.key (first line); else $CONSORTIA_KEY_PASSPHRASE or a prompt")
     run.set_defaults(func=_node_run)
     backupcmd.register(ns)
+    nodeinit.register_node_commands(ns)
 
     net.register(sub)
     keycmd.register(sub)
+    nodeinit.register_ca_commands(sub)
     txcmd.register(sub)
     contractcmd.register(sub)
     chaincmd.register(sub)
