@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,8 @@ from node.errors import ConfigError, StoreError
 from node.events import NodeFailed
 from node.fdlimit import LimitChange, raise_soft_limit
 from node.genesis import Genesis
-from node.keyfiles import check_private
+from node.keyfile import PassphraseSource, check_private
+from node.logsetup import setup_logging
 from node.metrics import NodeMetrics
 from node.p2p.certs import NODE_KEY, TLS_DIR
 from node.p2p.service import NetworkService
@@ -36,19 +36,8 @@ from node.txpool import PoolLimits
 log = logging.getLogger("consortia.node")
 
 
-def setup_logging(level: str = "info") -> None:
-    """One event per line, key=value fields, on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-
-
-def node_key_files(home: Path) -> list[Path]:
-    """The secret files of a node home: its chain key and its TLS key."""
-    return [home / KEY_FILE, home / TLS_DIR / NODE_KEY]
+def tls_key_file(home: Path) -> Path:
+    return home / TLS_DIR / NODE_KEY
 
 
 @dataclass
@@ -60,12 +49,13 @@ class NodeParts:
     chain: Chain
 
 
-def open_node(home: Path) -> NodeParts:
+def open_node(home: Path, passphrase: PassphraseSource | None = None) -> NodeParts:
     """Load and cross-check everything in a node home; raise ConfigError/StoreError if anything is off."""
     config = NodeConfig.load(home)
-    check_private(*node_key_files(home))  # before any key is used: a readable key may already be someone else's
+    if tls_key_file(home).exists():  # (a missing one is reported when the peer layer loads it)
+        check_private(tls_key_file(home), "TLS key file")
     genesis = Genesis.load(home / GENESIS_FILE)
-    key = load_key(home / KEY_FILE)
+    key = load_key(home / KEY_FILE, passphrase)  # refuses a node.key others may read, too
     if key.suite != genesis.suite:
         raise ConfigError(f"node key is a '{key.suite}' key but the chain uses the '{genesis.suite}' suite")
     me = next((n for n in genesis.nodes if n.pubkey == key.public_bytes), None)
@@ -192,13 +182,13 @@ def loop_error_logger(interval: float) -> Callable[[asyncio.AbstractEventLoop, d
     return handle
 
 
-def run_node(home: Path) -> None:
-    """Run a node in the foreground until SIGINT/SIGTERM."""
+def run_node(home: Path, passphrase: PassphraseSource | None = None) -> None:
+    """Run a node in the foreground until SIGINT/SIGTERM (``passphrase``: for an encrypted node key)."""
     home = Path(home)
     if not home.is_dir():
         raise ConfigError(f"node home {home} does not exist")
-    parts = open_node(home)
-    setup_logging(parts.config.log_level)
+    parts = open_node(home, passphrase)
+    setup_logging(parts.config.log.settings(home))
     report_open_files(raise_soft_limit(parts.config.limits.open_files))
 
     async def main() -> None:

@@ -6,7 +6,6 @@ the same on every node (chain parameters, the validator set) lives in genesis an
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -15,10 +14,12 @@ from typing import Any
 
 import tomli_w
 
-from node.crypto import get_suite
-from node.crypto.base import KeyPair
-from node.errors import ConfigError, ConsortiaError
-from node.keyfiles import write_private
+from node.errors import ConfigError
+
+# Key files live in node.keyfile; re-exported because many callers read keys beside the config.
+from node.keyfile import load_key as load_key
+from node.keyfile import save_key as save_key
+from node.logsetup import FORMATS, LEVELS, LogSettings
 
 CONFIG_FILE = "config.toml"
 GENESIS_FILE = "genesis.json"
@@ -91,21 +92,47 @@ class PoolConfig:
 
 
 @dataclass
+class LogConfig:
+    level: str = "info"  # debug | info | warning | error
+    format: str = "kv"  # kv: key=value text; json: one JSON object per line
+    file: str = ""  # empty: stderr; else a path (relative to the node home) rotated by size
+    max_bytes: int = 50 * 1024 * 1024
+    backups: int = 5
+
+    def check(self, path: Path) -> None:
+        if self.level not in LEVELS:
+            raise ConfigError(f"{path}: log.level must be one of {', '.join(LEVELS)}")
+        if self.format not in FORMATS:
+            raise ConfigError(f"{path}: log.format must be one of {', '.join(FORMATS)}")
+        if not isinstance(self.file, str):
+            raise ConfigError(f"{path}: log.file must be a path (or empty for stderr)")
+        if not isinstance(self.max_bytes, int) or isinstance(self.max_bytes, bool) or self.max_bytes < 64 * 1024:
+            raise ConfigError(f"{path}: log.max_bytes must be an integer of at least 65536")
+        if not isinstance(self.backups, int) or isinstance(self.backups, bool) or not 0 <= self.backups <= 1000:
+            raise ConfigError(f"{path}: log.backups must be an integer 0..1000")
+
+    def settings(self, home: Path) -> LogSettings:
+        return LogSettings(level=self.level, format=self.format, file=(home / self.file) if self.file else None,
+                           max_bytes=self.max_bytes, backups=self.backups)
+
+
+@dataclass
 class NodeConfig:
     name: str
     role: str
     rpc: RpcConfig = field(default_factory=RpcConfig)
     p2p: P2PConfig = field(default_factory=P2PConfig)
     pool: PoolConfig = field(default_factory=PoolConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
-    log_level: str = "info"
 
     def to_toml(self) -> dict[str, Any]:
         return {
-            "node": {"name": self.name, "role": self.role, "log_level": self.log_level},
+            "node": {"name": self.name, "role": self.role},
             "rpc": asdict(self.rpc),
             "p2p": asdict(self.p2p),
             "pool": asdict(self.pool),
+            "log": asdict(self.log),
             "limits": asdict(self.limits),
         }
 
@@ -126,7 +153,8 @@ class NodeConfig:
             cfg = cls(
                 name=str(node["name"]),
                 role=str(node["role"]),
-                log_level=str(node.get("log_level", "info")),
+                # ``node.log_level`` is the older spelling of ``log.level``: still read, never written.
+                log=LogConfig(**{"level": str(node.get("log_level", "info")), **raw.get("log", {})}),
                 rpc=RpcConfig(**raw.get("rpc", {})),
                 p2p=P2PConfig(**raw.get("p2p", {})),
                 pool=PoolConfig(**raw.get("pool", {})),
@@ -143,6 +171,7 @@ class NodeConfig:
         for what, port in (("rpc.port", cfg.rpc.port), ("p2p.port", cfg.p2p.port)):
             if not isinstance(port, int) or not 0 <= port < 65536:
                 raise ConfigError(f"{path}: {what} must be 0..65535")
+        cfg.log.check(path)
         if not isinstance(cfg.rpc.cors_origins, list):
             raise ConfigError(f"{path}: rpc.cors_origins must be a list of origins")
         try:
@@ -185,34 +214,3 @@ def check_limits(cfg: NodeConfig) -> None:
                                    ("p2p", cfg.p2p.max_pending_per_ip, cfg.p2p.max_pending)):
         if per_ip > total:
             raise ConfigError(f"{section}.max_pending_per_ip must not exceed {section}.max_pending")
-
-
-def save_key(path: Path, key: KeyPair) -> None:
-    """Write a key file readable only by its owner: JSON ``{suite, private_key, public_key}``,
-    the keys as 0x-hex in the suite's encoding (docs/transaction-format.md, "Key files")."""
-    body = json.dumps(
-        {"suite": key.suite, "private_key": "0x" + key.private_bytes.hex(), "public_key": "0x" + key.public_bytes.hex()},
-        indent=2,
-    )
-    write_private(Path(path), (body + "\n").encode())
-
-
-def load_key(path: Path) -> KeyPair:
-    try:
-        raw = json.loads(Path(path).read_text())
-        suite = get_suite(raw["suite"])
-        priv = raw["private_key"]
-        if not isinstance(priv, str) or not priv.startswith("0x"):
-            raise ValueError("private_key must be 0x-hex")
-        key = suite.keypair_from_private(bytes.fromhex(priv[2:]))
-        public = raw.get("public_key")
-        if public is not None and (not isinstance(public, str) or public.lower() != "0x" + key.public_bytes.hex()):
-            # A file edited by hand or by another tool: refuse rather than sign as someone else.
-            raise ValueError("public_key does not belong to private_key")
-        return key
-    except FileNotFoundError:
-        raise ConfigError(f"key file {path} not found") from None
-    except ConsortiaError as exc:
-        raise ConfigError(f"key file {path}: {exc.message}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"key file {path} is invalid ({exc.__class__.__name__}: {exc})") from None

@@ -12,6 +12,8 @@ import msgpack
 from consensus.registry import ENGINES
 from node.crypto import SUITES, get_suite
 from node.errors import ChainParamError, ConfigError, ConsortiaError
+from node.execution.system.acl import FLAG, role_key
+from node.execution.system.acl import ROLES as ACCOUNT_ROLES
 from node.execution.system.sysconfig import VALIDATOR_COUNT_KEY, NodeRecord, admin_key, encode_count, node_key
 from node.merkle import merkle_root
 from node.params import PARAMS, ChainParams, check_consistency, param_key, validate_param
@@ -44,6 +46,7 @@ class Genesis:
     nodes: tuple[GenesisNode, ...]
     admins: tuple[bytes, ...]
     params: dict[str, int] = field(default_factory=dict)
+    roles: dict[str, tuple[bytes, ...]] = field(default_factory=dict)  # account role -> holders (node.execution.system.acl)
 
     @property
     def validators(self) -> list[GenesisNode]:
@@ -58,6 +61,8 @@ class Genesis:
             "nodes": [n.to_json() for n in self.nodes],
             "admins": ["0x" + a.hex() for a in self.admins],
             "params": dict(sorted(self.params.items())),
+            **({"roles": {role: ["0x" + a.hex() for a in holders] for role, holders in sorted(self.roles.items())}}
+               if self.roles else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -92,6 +97,9 @@ class Genesis:
             record = NodeRecord(pubkey=node.pubkey, name=node.name, role=node.role, host=node.host, p2p_port=node.p2p_port)
             writes[node_key(node.pubkey)] = record.encode()
         writes[VALIDATOR_COUNT_KEY] = encode_count(len(self.validators))
+        for role, holders in self.roles.items():
+            for holder in holders:
+                writes[role_key(role, holder)] = FLAG
         return writes
 
     def chain_params(self) -> ChainParams:
@@ -143,7 +151,7 @@ def _hex_bytes(value: Any, what: str) -> bytes:
 def _parse(raw: Any) -> Genesis:
     if not isinstance(raw, dict):
         raise ConfigError("genesis must be a JSON object")
-    known = {"chain_id", "suite", "consensus", "timestamp_ms", "nodes", "admins", "params"}
+    known = {"chain_id", "suite", "consensus", "timestamp_ms", "nodes", "admins", "params", "roles"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown genesis fields {sorted(unknown)}")
@@ -190,6 +198,7 @@ def _parse(raw: Any) -> Genesis:
             params[name] = validate_param(name, value)
         except ConsortiaError as exc:
             raise ConfigError(exc.message) from None
+    roles = _parse_roles(raw.get("roles", {}))
     genesis = Genesis(
         chain_id=chain_id,
         suite=suite_name,
@@ -198,6 +207,25 @@ def _parse(raw: Any) -> Genesis:
         nodes=tuple(nodes),
         admins=admins,
         params=params,
+        roles=roles,
     )
     genesis.check_params()
     return genesis
+
+
+def _parse_roles(raw: Any) -> dict[str, tuple[bytes, ...]]:
+    """``{"regulator": ["0x<address>", ...], ...}``: account roles held from block 0."""
+    if not isinstance(raw, dict):
+        raise ConfigError("roles must be an object mapping a role name to a list of addresses")
+    roles: dict[str, tuple[bytes, ...]] = {}
+    for role, holders in raw.items():
+        if role not in ACCOUNT_ROLES:
+            raise ConfigError(f"unknown role {role!r} (known: {', '.join(ACCOUNT_ROLES)})")
+        if not isinstance(holders, list):
+            raise ConfigError(f"roles.{role} must be a list of addresses")
+        addresses = tuple(_hex_bytes(a, f"roles.{role} address") for a in holders)
+        if any(len(a) != 20 for a in addresses) or len(set(addresses)) != len(addresses):
+            raise ConfigError(f"roles.{role}: addresses are 20 bytes and listed once")
+        if addresses:
+            roles[role] = addresses
+    return roles

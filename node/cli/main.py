@@ -8,15 +8,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node import __version__
-from node.cli import chaincmd, chaoscmd, contractcmd, keycmd, net, txcmd
+from node.cli import backupcmd, chaincmd, chaoscmd, contractcmd, keycmd, net, nodeinit, txcmd
 from node.cli.common import CliError, fail
 from node.errors import ConsortiaError
 
 
 def _node_run(args: argparse.Namespace) -> int:
     from node.app import run_node
+    from node.keyfile import passphrase_from_file
 
-    run_node(Path(args.home))
+    run_node(Path(args.home), passphrase_from_file(args.passphrase_file) if args.passphrase_file else None)
     return 0
 
 
@@ -40,19 +41,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"consortia {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    node = sub.add_parser("node", help="run a node")
+    node = sub.add_parser("node", help="run a node; back up and restore its database")
     ns = node.add_subparsers(dest="node_cmd", required=True, metavar="COMMAND")
     run = ns.add_parser("run", help="run one node in the foreground until SIGINT/SIGTERM")
     run.add_argument("--home", required=True, type=Path, help="node home made by 'consortia net init'")
+    run.add_argument("--passphrase-file", type=Path, default=None,
+                     help="passphrase of an encrypted node.key (first line); else $CONSORTIA_KEY_PASSPHRASE or a prompt")
     run.set_defaults(func=_node_run)
     check = ns.add_parser("check", help="check a node home without starting it: keys, certificates, open-file limit")
     from node.cli import nodecheck
 
     nodecheck.add_arguments(check)
     check.set_defaults(func=nodecheck.run)
+    backupcmd.register(ns)
+    nodeinit.register_node_commands(ns)
 
     net.register(sub)
     keycmd.register(sub)
+    nodeinit.register_ca_commands(sub)
     txcmd.register(sub)
     contractcmd.register(sub)
     chaincmd.register(sub)

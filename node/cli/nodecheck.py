@@ -11,13 +11,13 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from node.app import node_key_files
-from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, load_key
+from node.app import tls_key_file
+from node.config import GENESIS_FILE, KEY_FILE, NodeConfig
 from node.errors import ConsortiaError
 from node.fdlimit import raise_soft_limit
 from node.genesis import Genesis
-from node.keyfiles import private_problem
-from node.p2p.certs import CA_CERT, NODE_CERT, NODE_KEY, TLS_DIR
+from node.keyfile import check_private, key_info
+from node.p2p.certs import CA_CERT, NODE_CERT, TLS_DIR
 
 # Below this many descriptors a node on a busy network has little room for RPC clients and peers.
 RECOMMENDED_OPEN_FILES = 4096
@@ -42,16 +42,19 @@ def run(args: argparse.Namespace) -> int:
     except ConsortiaError as exc:
         report("error", exc.message)
         return 1
-    for path in node_key_files(home):
-        problem = private_problem(path)
-        report("error" if problem else "ok", problem or f"key file {path} is readable by its owner only")
-    for name in (CA_CERT, NODE_CERT, NODE_KEY):
+    for path, what in ((home / KEY_FILE, "key file"), (tls_key_file(home), "TLS key file")):
+        try:
+            check_private(path, what)
+            report("ok", f"{what} {path} is readable by its owner only")
+        except ConsortiaError as exc:
+            report("error", exc.message)
+    for name in (CA_CERT, NODE_CERT):
         if not (home / TLS_DIR / name).exists():
             report("error", f"{home / TLS_DIR / name} is missing (re-run 'consortia net init' to issue node certificates)")
     try:
         genesis = Genesis.load(home / GENESIS_FILE)
-        key = load_key(home / KEY_FILE)
-        listed = any(n.pubkey == key.public_bytes for n in genesis.nodes)
+        public_key = key_info(home / KEY_FILE).public_key  # without a passphrase, for an encrypted key too
+        listed = any(n.pubkey == public_key for n in genesis.nodes)
         report("ok" if listed else "error",
                f"genesis chain '{genesis.chain_id}'" + ("" if listed else ": this node's key is not listed in it"))
     except ConsortiaError as exc:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from node.errors import ConfigError
-from node.keyfiles import write_private
+from node.keyfile import write_private
 
 NODE_URI_PREFIX = "consortia:node:"
 TLS_DIR = "tls"
@@ -90,13 +90,13 @@ def write_node_tls(home: Path, ca: CertAuthority, node_name: str, chain_pubkey: 
     key_pem, cert_pem = issue_node_cert(ca, node_name, chain_pubkey)
     (tls / CA_CERT).write_bytes(ca.cert_pem)
     (tls / NODE_CERT).write_bytes(cert_pem)
-    write_private(tls / NODE_KEY, key_pem)
+    write_private(tls / NODE_KEY, key_pem.decode())
 
 
 def write_ca(directory: Path, ca: CertAuthority) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CA_CERT).write_bytes(ca.cert_pem)
-    write_private(directory / CA_KEY, _pem_key(ca.key))
+    write_private(directory / CA_KEY, _pem_key(ca.key).decode())
 
 
 def node_pubkey_from_cert(der: bytes) -> bytes:

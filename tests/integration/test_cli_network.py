@@ -183,4 +183,4 @@ def test_node_check_reports_the_open_file_limit_the_node_will_have(tmp_path, sof
     assert "ok      key file" in r.stdout and "p2p limits: handshake_timeout=5.0s" in r.stdout
     (net / "validator-0" / "tls" / "node.key").chmod(0o640)
     r = cli("node", "check", "--home", str(net / "validator-0"))
-    assert r.returncode == 1 and "error   key file" in r.stdout and "chmod 600" in r.stdout
+    assert r.returncode == 1 and "error   TLS key file" in r.stdout and "chmod 600" in r.stdout

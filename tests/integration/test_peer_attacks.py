@@ -226,7 +226,7 @@ async def test_impostors_cannot_evict_a_real_peer_and_every_refusal_is_logged(tm
         await asyncio.sleep(1.0)
         log = low.log_path.read_text(errors="replace")
         conflicts = [line for line in log.splitlines() if "event=peer_conflict" in line]
-        assert conflicts and all("level=WARNING" in line and "compromised" in line for line in conflicts)
+        assert conflicts and all("level=warning" in line.lower() and "compromised" in line for line in conflicts)
         assert any(f"name={victim.name} " in line and "reason=wrong_direction" in line for line in conflicts)
         victim_log = victim.log_path.read_text(errors="replace")
         assert any(f"name={low.name} " in line and "reason=link_conflict" in line

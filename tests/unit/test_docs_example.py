@@ -98,6 +98,7 @@ def test_the_documented_key_file_loads_as_the_example_key(suite_name: str, tmp_p
     key_file = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
     path = tmp_path / "node.key"
     path.write_text(json.dumps(key_file))
+    path.chmod(0o600)  # the node refuses key files other users can read
     key = load_key(path)
     assert key.suite == suite_name and "0x" + key.public_bytes.hex() == doc["public_key"]
     save_key(tmp_path / "again.key", key)

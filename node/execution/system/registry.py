@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from node.execution.system.acl import Acl
 from node.execution.system.base import SystemContract, system_address
 from node.execution.system.contracts import ContractRegistry
 from node.execution.system.sysconfig import SysConfig
@@ -17,6 +18,7 @@ from node.execution.system.sysconfig import SysConfig
 SYSTEM_CONTRACTS: tuple[type[SystemContract], ...] = (
     SysConfig,
     ContractRegistry,
+    Acl,
 )
 
 
