@@ -94,15 +94,19 @@ async def _flood_and_probe(net: LocalNet, target: LocalNode, port: int) -> tuple
             s.close()
 
 
+def _configure(node: LocalNode, **config) -> None:
+    cfg = NodeConfig.load(node.home)
+    for name, value in config.items():
+        section, key = name.split(".")
+        setattr(getattr(cfg, section), key, value)
+    cfg.save(node.home)
+
+
 def _network(tmp_path, **config) -> LocalNet:
     net = make_local_net(tmp_path, "std", validators=4, params=PARAMS)
     target = net.nodes[0]
     target.open_files = OPEN_FILES
-    cfg = NodeConfig.load(target.home)
-    for name, value in config.items():
-        section, key = name.split(".")
-        setattr(getattr(cfg, section), key, value)
-    cfg.save(target.home)
+    _configure(target, **config)
     return net
 
 
@@ -241,5 +245,50 @@ async def test_impostors_cannot_evict_a_real_peer_and_every_refusal_is_logged(tm
             sample = next(line for line in metrics.splitlines() if f'refused_by_reason_total{{reason="{reason}"}}' in line)
             assert int(sample.split()[-1]) >= 5, sample
         assert json.loads(json.dumps(await _peers(low.url)))[victim.name]["outbound"] is True
+    finally:
+        net.stop()
+
+
+async def test_a_dead_link_is_noticed_by_keepalives_and_replaced(tmp_path):
+    """A peer whose process hangs (SIGSTOP: its kernel still holds the connection open, so no FIN
+    ever comes) is noticed within the idle timeout, and the link is dialled anew once it is back."""
+    import os
+    import signal
+
+    net = make_local_net(tmp_path, "std", validators=4, params=PARAMS)
+    for node in net.nodes:
+        _configure(node, **{"p2p.keepalive_interval": 0.5, "p2p.idle_timeout": 2.0})
+    low = min(net.nodes, key=lambda n: n.key.public_bytes)  # it dials the hung one, so it must notice
+    hung = next(n for n in net.nodes if n is not low)
+    net.start()
+    try:
+        await net.wait_ready(60)
+        deadline = time.monotonic() + 30
+        while hung.name not in await _peers(low.url) and time.monotonic() < deadline:
+            await asyncio.sleep(0.3)
+        first = (await _peers(low.url))[hung.name]["connected_since"]
+        assert hung.proc is not None
+        os.kill(hung.proc.pid, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 20
+            while hung.name in await _peers(low.url) and time.monotonic() < deadline:
+                await asyncio.sleep(0.3)
+            assert hung.name not in await _peers(low.url), "the hung peer's link was never closed"
+            await asyncio.sleep(1.5)  # so the new link's connected_since differs from the first one
+        finally:
+            os.kill(hung.proc.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while hung.name not in await _peers(low.url) and time.monotonic() < deadline:
+            await asyncio.sleep(0.3)
+        again = (await _peers(low.url)).get(hung.name)
+        assert again is not None and again["outbound"] is True and again["connected_since"] > first
+        log = low.log_path.read_text(errors="replace")
+        assert any(f"name={hung.name} " in line and "reason='idle: nothing received" in line
+                   for line in log.splitlines() if "event=peer_disconnected" in line)
+        before = await _rpc(hung.url, "chain_blockNumber")
+        deadline = time.monotonic() + 30
+        while await _rpc(hung.url, "chain_blockNumber") < before + 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.3)
+        assert await _rpc(hung.url, "chain_blockNumber") >= before + 3, "the resumed validator does not follow the chain"
     finally:
         net.stop()
