@@ -136,7 +136,10 @@ class GuardedListener:
         self._loops: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        sock = socket.create_server((self.host, self.port), backlog=BACKLOG, reuse_port=False)
+        infos = await asyncio.get_running_loop().getaddrinfo(self.host or None, self.port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)
+        family, _, _, _, address = infos[0]  # the first address the host name resolves to (IPv4 or IPv6)
+        sock = socket.create_server(address[:2] if family == socket.AF_INET else address, family=family, backlog=BACKLOG)
         sock.setblocking(False)
         self._sock = sock
         self.port = sock.getsockname()[1]
