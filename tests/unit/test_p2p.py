@@ -296,14 +296,14 @@ async def test_a_silent_link_is_replaced_by_a_new_connection(pair):
 
 async def test_keepalives_hold_a_quiet_link_and_a_dead_one_is_closed(pair):
     suite, ca, directory, a, b = pair
-    a.kw["limits"] = b.kw["limits"] = _limits(keepalive_interval=0.1, idle_timeout=0.5)
+    a.kw["limits"] = b.kw["limits"] = _limits(keepalive_interval=0.2, idle_timeout=1.5)
     na, nb = a.network(), b.network()
     await na.start()
     await nb.start()
     try:
         assert await until(lambda: len(na.links) == 1 and len(nb.links) == 1)
         link = na.links[b.key.public_bytes]
-        await asyncio.sleep(1.5)  # three idle timeouts without a single application frame
+        await asyncio.sleep(3.2)  # two idle timeouts without a single application frame
         assert na.links.get(b.key.public_bytes) is link and link.rtt is not None
         # A peer that completes its hello and then falls silent (a dead host) is closed.
         ghost = _peer_below(a, ca, suite, directory)
