@@ -268,7 +268,8 @@ class P2PNetwork:
         return [
             {"name": link.name, "role": link.role, "pubkey": "0x" + link.pubkey.hex(), "outbound": link.outbound,
              "frames_in": link.frames_in, "frames_out": link.frames_out, "dropped_out": link.dropped_out,
-             "connected_since": int(link.since)}
+             "connected_since": int(link.since), "rtt_ms": None if link.rtt is None else round(link.rtt * 1000, 1),
+             "idle_ms": int((time.monotonic() - link.last_received) * 1000)}
             for link in self.links.values()
         ]
 

@@ -305,6 +305,8 @@ async def test_keepalives_hold_a_quiet_link_and_a_dead_one_is_closed(pair):
         link = na.links[b.key.public_bytes]
         await asyncio.sleep(3.2)  # two idle timeouts without a single application frame
         assert na.links.get(b.key.public_bytes) is link and link.rtt is not None
+        (peer,) = na.peers()
+        assert peer["rtt_ms"] is not None and 0 <= peer["idle_ms"] < 1500
         # A peer that completes its hello and then falls silent (a dead host) is closed.
         ghost = _peer_below(a, ca, suite, directory)
         reader, writer = await _raw_client(ghost.home, a.port)
