@@ -70,7 +70,7 @@ def open_node(home: Path) -> NodeParts:
 
 def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, ConsensusEngine | None]:
     """Peer networking for every node, and the genesis-chosen consensus engine for validators."""
-    network = NetworkService(parts.chain, parts.key, home, parts.config.p2p.host, parts.config.p2p.port)
+    network = NetworkService(parts.chain, parts.key, home, parts.config.p2p.host, parts.config.p2p.port, parts.config.sync)
     if parts.config.role != "validator":
         return network, None
     engine = build_engine(parts.chain, parts.key, send=network.send_consensus, request_sync=network.sync.request,

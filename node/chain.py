@@ -25,7 +25,8 @@ from node.params import ChainParams
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
 from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource, head_root_is_stored
-from node.store.chainstore import BlockCommit, ChainStore
+from node.statetree.snapshot import TreeContents, collect
+from node.store.chainstore import BlockCommit, ChainStore, SnapshotInstall
 from node.store.db import RESYNC_HINT
 from node.txcheck import CheckedTx, check_transaction
 from node.txpool import PoolLimits, TxPool
@@ -375,6 +376,38 @@ class Chain:
             if pending.block.height > head_height and (parent == head_hash or parent in keep):
                 keep[pending.block_hash] = pending
         self._pending = keep
+
+    # --- snapshot sync -----------------------------------------------------------------------
+
+    def holds_tree(self, height: int) -> bool:
+        """Whether the whole state tree of committed block ``height`` is still stored here."""
+        return 0 <= height <= self.height
+
+    def snapshot_contents(self, root: bytes) -> TreeContents:
+        """The tree ``root`` read from the committed nodes and the staged snapshot nodes (what is
+        missing is listed in the result)."""
+        return collect(self.suite.hash, root, CommittedNodes(self.store.staged_node), self.tree)
+
+    def install_snapshot(self, block: Block, certificate: CommitCertificate, contents: TreeContents, *, record: str) -> None:
+        """Make a snapshot's certified block the head, with the state ``contents`` holds.
+
+        The caller has checked ``certificate`` against this node's validator set (its head's) and
+        that ``contents`` is complete (read under ``block.header.state_root``). Refused unless the
+        snapshot's own validator set is that same set: the blocks after it are certified by the
+        validators of its state, and a set that changed on the way needs the full replay, which
+        follows every change block by block."""
+        if contents.missing:
+            raise StoreError(f"snapshot at {block.height} is incomplete: {len(contents.missing)} tree nodes missing")
+        nodes = read_nodes(sorted((k, v) for k, v in contents.state.items() if k.startswith(NODE_PREFIX)))
+        if validator_keys(nodes) != self.validators():
+            raise ConsensusError(f"the validator set in the snapshot at {block.height} differs from this node's: "
+                                 "it changed since this node's head, so only a full replay can follow it")
+        block_hash = self.suite.hash(block.header.encode())
+        self.store.install_snapshot(SnapshotInstall(block, block_hash, certificate, contents.nodes, contents.state, record))
+        self.tree.add(contents.nodes)
+        self._pending.clear()
+        self.pool.on_commit(block.height, (), ())  # drop what expired at the new head
+        log.info("event=snapshot_installed height=%d keys=%d new_nodes=%d", block.height, len(contents.state), len(contents.nodes))
 
     @property
     def pending_count(self) -> int:

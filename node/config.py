@@ -66,12 +66,24 @@ class PoolConfig:
 
 
 @dataclass
+class SyncConfig:
+    """How this node catches up (docs/snapshot-sync.md). ``full``: fetch and re-execute every
+    block from its head (the default: the regulator and every archival node keep the whole
+    verified history). ``snapshot``: when it starts ``snapshot_min_blocks`` or more behind its
+    best peer, fetch the state at a recent certified block instead, then follow blocks."""
+
+    mode: str = "full"
+    snapshot_min_blocks: int = 1_000
+
+
+@dataclass
 class NodeConfig:
     name: str
     role: str
     rpc: RpcConfig = field(default_factory=RpcConfig)
     p2p: P2PConfig = field(default_factory=P2PConfig)
     pool: PoolConfig = field(default_factory=PoolConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
     log_level: str = "info"
 
     def to_toml(self) -> dict[str, Any]:
@@ -80,6 +92,7 @@ class NodeConfig:
             "rpc": asdict(self.rpc),
             "p2p": asdict(self.p2p),
             "pool": asdict(self.pool),
+            "sync": asdict(self.sync),
         }
 
     def save(self, home: Path) -> None:
@@ -103,6 +116,7 @@ class NodeConfig:
                 rpc=RpcConfig(**raw.get("rpc", {})),
                 p2p=P2PConfig(**raw.get("p2p", {})),
                 pool=PoolConfig(**raw.get("pool", {})),
+                sync=SyncConfig(**raw.get("sync", {})),
             )
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"{path}: missing or unknown setting ({exc})") from None
@@ -111,6 +125,11 @@ class NodeConfig:
         for what, port in (("rpc.port", cfg.rpc.port), ("p2p.port", cfg.p2p.port)):
             if not isinstance(port, int) or not 0 <= port < 65536:
                 raise ConfigError(f"{path}: {what} must be 0..65535")
+        if cfg.sync.mode not in ("full", "snapshot"):
+            raise ConfigError(f"{path}: sync.mode must be 'full' or 'snapshot'")
+        min_blocks = cfg.sync.snapshot_min_blocks
+        if not isinstance(min_blocks, int) or isinstance(min_blocks, bool) or min_blocks < 1:
+            raise ConfigError(f"{path}: sync.snapshot_min_blocks must be a positive integer")
         if not isinstance(cfg.rpc.cors_origins, list):
             raise ConfigError(f"{path}: rpc.cors_origins must be a list of origins")
         try:

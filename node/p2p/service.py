@@ -13,9 +13,11 @@ import msgpack
 
 from consensus.api import ConsensusEngine
 from node.chain import Chain
+from node.config import SyncConfig
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError, DuplicateTransaction
 from node.events import BlockCommitted, PeerConnected, TxAdmitted
+from node.p2p.snapshot import SnapshotSync, offer, serve_nodes
 from node.p2p.sync import BlockSync
 from node.p2p.transport import P2PNetwork, PeerAddress
 from node.params import largest_frame_bytes
@@ -29,7 +31,7 @@ SEEN_LIMIT = 200_000
 
 
 class NetworkService:
-    def __init__(self, chain: Chain, key: KeyPair, home: Path, host: str, port: int) -> None:
+    def __init__(self, chain: Chain, key: KeyPair, home: Path, host: str, port: int, sync: SyncConfig | None = None) -> None:
         self.chain = chain
         self.key = key
         self.engine: ConsensusEngine | None = None  # the consensus engine on validators; observers have none
@@ -47,6 +49,11 @@ class NetworkService:
             max_frame_bytes=self.frame_limit,
         )
         self.sync = BlockSync(chain, self.net)
+        sync = sync or SyncConfig()
+        self.snapshot: SnapshotSync | None = None  # fetching side, in snapshot mode only
+        if sync.mode == "snapshot":
+            self.snapshot = SnapshotSync(chain, self.net, self.sync, min_blocks=sync.snapshot_min_blocks,
+                                         frame_limit=self.frame_limit)
         self._forward: list[bytes] = []
         self._seen: OrderedDict[bytes, None] = OrderedDict()  # sha256 of raw forwarded txs handled
         self._flush_scheduled = False
@@ -65,12 +72,16 @@ class NetworkService:
 
     async def start(self) -> None:
         await self.net.start()
+        if self.snapshot is not None:
+            self.snapshot.start()
         await self.sync.start()
         self._regossip_task = asyncio.create_task(self._regossip(), name="tx-regossip")
 
     async def stop(self) -> None:
         if self._regossip_task is not None:
             self._regossip_task.cancel()
+        if self.snapshot is not None:
+            await self.snapshot.stop()
         await self.sync.stop()
         await self.net.stop()
 
@@ -182,6 +193,13 @@ class NetworkService:
             self.sync.serve(peer, msg)
         elif kind == "blocks":
             self.sync.on_blocks(peer, msg)
+        elif kind == "snap_head":
+            self.net.send(peer, offer(self.chain))
+        elif kind == "snap_get":
+            self.net.send(peer, serve_nodes(self.chain, msg, self.frame_limit(), holds=self.chain.holds_tree))
+        elif kind in ("snap_offer", "snap_nodes"):
+            if self.snapshot is not None:
+                (self.snapshot.on_offer if kind == "snap_offer" else self.snapshot.on_nodes)(peer, msg)
         else:
             raise ConsortiaError(f"unknown message type {kind!r}")
 

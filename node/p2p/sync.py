@@ -39,6 +39,7 @@ class BlockSync:
         self._progress_from = 0
         self.blocks_synced = 0
         self.rejected_batches = 0
+        self.paused = False  # held back while snapshot sync decides or fetches (node.p2p.snapshot)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -75,8 +76,14 @@ class BlockSync:
         """A peer is behind: tell it our height so that it asks us for blocks."""
         self.net.send(peer, {"t": "status", "height": self.chain.height})
 
+    def resume(self) -> None:
+        """Snapshot sync is done (or not used): fetch blocks from our head on."""
+        self.paused = False
+        self._request = None
+        self._maybe_request()
+
     def _maybe_request(self) -> None:
-        if self._applying:
+        if self._applying or self.paused:
             return
         now = time.monotonic()
         if self._request is not None and now - self._request[2] < REQUEST_TIMEOUT:
@@ -116,8 +123,12 @@ class BlockSync:
         items = msg.get("items")
         if type(items) is not list or len(items) > BATCH:
             raise ConsortiaError("malformed block batch")
-        if self._applying:
+        if self._applying or self.paused:
             return
+        if not items:
+            # It does not hold the blocks we asked for (e.g. it joined by snapshot above them):
+            # ask another peer; its next status makes it a candidate again.
+            self.peer_heights.pop(peer, None)
         self._applying = True
         asyncio.create_task(self._apply(peer, items))
 

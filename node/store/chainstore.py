@@ -20,6 +20,10 @@ prefix key                            value
 ``T``  tree node hash                 state-tree node (``node.statetree``; content-addressed,
                                       never overwritten or deleted: every committed root stays
                                       provable)
+``P``  tree node hash                 a tree node fetched by snapshot sync, checked against its
+                                      hash, in its wire form (``node.statetree.snapshot``); a
+                                      staging area read only by snapshot sync, emptied by the
+                                      batch that installs the snapshot
 ``n``  sender address + nonce         expiry height
 ``x``  expiry height + address+nonce  (empty) -- lets expired nonces be pruned in order
 ``m``  name                           node-local metadata (consensus, sync)
@@ -59,6 +63,7 @@ P_RECEIPT = b"r"
 P_TX_INDEX = b"t"
 P_STATE = b"s"
 P_TREE = b"T"
+P_STAGED = b"P"
 P_NONCE = b"n"
 P_NONCE_EXPIRY = b"x"
 P_META = b"m"
@@ -89,6 +94,21 @@ class BlockCommit:
     state_writes: Mapping[bytes, bytes | None]
     nonces: tuple[NonceRecord, ...]
     tree_nodes: Mapping[bytes, bytes]  # the state-tree nodes this block's root adds, by hash
+
+
+META_SNAPSHOT_BASE = "snapshot.base"
+
+
+@dataclass(frozen=True)
+class SnapshotInstall:
+    """A verified snapshot, ready to become the head (``ChainStore.install_snapshot``)."""
+
+    block: Block
+    block_hash: bytes
+    certificate: CommitCertificate
+    tree_nodes: Mapping[bytes, bytes]  # stored encodings of the tree's nodes the store lacks
+    state: Mapping[bytes, bytes]  # the whole state after the block
+    meta_to_drop: str  # the snapshot sync's progress record
 
 
 class ChainStore:
@@ -295,6 +315,74 @@ class ChainStore:
                 wb.delete(P_NONCE + key[9:])
             wb.put(P_HEAD, h)
 
+    # --- snapshot sync ---------------------------------------------------------------------
+
+    def staged_node(self, node_hash: bytes) -> bytes | None:
+        """A tree node fetched by snapshot sync and not installed yet (its wire form)."""
+        return self._get(P_STAGED + node_hash)
+
+    def stage_nodes(self, nodes: Mapping[bytes, bytes]) -> None:
+        """Keep checked snapshot nodes until the whole tree is here. Not synchronous: a node lost
+        in a crash is simply fetched again (the resumed walk finds it missing)."""
+        self._writable()
+        try:
+            with self._db.write_batch(transaction=True, sync=False) as wb:
+                for node_hash, raw in nodes.items():
+                    wb.put(P_STAGED + node_hash, raw)
+        except plyvel.Error as exc:
+            raise self._failed("writing snapshot nodes", exc) from None
+
+    def clear_staged(self) -> int:
+        """Drop every staged snapshot node (a snapshot given up); returns how many."""
+        self._writable()
+        count = 0
+        try:
+            with self._db.write_batch(transaction=True, sync=True) as wb:
+                for key, _ in self._scan(prefix=P_STAGED):
+                    wb.delete(key)
+                    count += 1
+        except plyvel.Error as exc:
+            raise self._failed("dropping snapshot nodes", exc) from None
+        return count
+
+    def install_snapshot(self, s: SnapshotInstall) -> None:
+        """Make a snapshot's block the head in one synchronous batch: its tree nodes, the whole
+        ``s`` key space replaced by its state, the block, its hash entries and certificate, the
+        staging area emptied, the sync record dropped and the head pointer moved. A node killed
+        at any instant finds either its old head with its old state, or the new one complete."""
+        height = s.block.height
+        if self._head is not None and height <= self._head:
+            raise StoreError(f"refusing to install a snapshot at {height}: the head is already {self._head}")
+        self._writable()
+        h = u64(height)
+        try:
+            with self._db.write_batch(transaction=True, sync=True) as wb:
+                for node_hash, node in s.tree_nodes.items():
+                    wb.put(P_TREE + node_hash, node)
+                for key, _ in self._scan(prefix=P_STATE):
+                    wb.delete(key)
+                for key, value in s.state.items():
+                    wb.put(P_STATE + key, value)
+                for key, _ in self._scan(prefix=P_STAGED):
+                    wb.delete(key)
+                wb.put(P_BLOCK + h, s.block.encode())
+                wb.put(P_BLOCK_HASH + h, s.block_hash)
+                wb.put(P_HASH_INDEX + s.block_hash, h)
+                wb.put(P_CERT + h, s.certificate.encode())
+                wb.delete(P_META + s.meta_to_drop.encode())
+                wb.put(P_META + META_SNAPSHOT_BASE.encode(), h)
+                wb.put(P_HEAD, h)
+        except plyvel.Error as exc:
+            raise self._failed(f"installing the snapshot at {height}", exc) from None
+        self._head = height
+        self._head_header = s.block.header
+
+    def snapshot_base(self) -> int | None:
+        """The height of the snapshot this store was installed from (blocks below it, except
+        genesis and any the node had before, are not held), None if it never installed one."""
+        raw = self.meta_get(META_SNAPSHOT_BASE)
+        return None if raw is None or len(raw) != 8 else _U64.unpack(raw)[0]
+
     def put_certificate(self, height: int, cert: CommitCertificate) -> None:
         """Attach a certificate to an already committed block (e.g. one received later)."""
         self._writable()
@@ -304,7 +392,7 @@ class ChainStore:
             raise self._failed("write", exc) from None
 
 
-__all__ = ["BlockCommit", "ChainStore", "NonceRecord", "plyvel"]
+__all__ = ["BlockCommit", "ChainStore", "NonceRecord", "SnapshotInstall", "plyvel"]
 
 
 class StateSnapshot:
