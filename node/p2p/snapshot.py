@@ -310,8 +310,9 @@ class SnapshotSync:
         try:
             block_raw, cert_raw = msgpack.unpackb(raw)
             return self._verified(Block.decode(block_raw), CommitCertificate.decode(cert_raw))
-        except (ConsortiaError, ValueError, TypeError) as exc:
-            log.warning("event=snapshot_record_dropped reason=%r", str(exc))
+        except (ConsortiaError, ValueError, TypeError) as exc:  # e.g. the node replayed past it meanwhile
+            log.warning("event=snapshot_record_dropped reason=%r", getattr(exc, "message", str(exc)))
+            self.chain.store.clear_staged()
             self.chain.store.meta_put(TARGET_RECORD, b"")
             return None
 

@@ -314,3 +314,19 @@ def test_wire_nodes_are_checked_against_the_hash_asked_for(chain, testnet):
                           (leaf_hash, leaf[:-1]), (leaf_hash, leaf + b"x"), (leaf_hash, leaf[:66]), (leaf_hash, leaf[:70])):
         with pytest.raises(SnapshotNodeError):
             check_wire_node(h, expected, bad)
+
+
+def test_sync_settings_are_checked(tmp_path):
+    from node.config import NodeConfig, SyncConfig
+    from node.errors import ConfigError
+
+    cfg = NodeConfig(name="n", role="observer", sync=SyncConfig(mode="snapshot", snapshot_min_blocks=50))
+    cfg.save(tmp_path)
+    loaded = NodeConfig.load(tmp_path)
+    assert loaded.sync == SyncConfig("snapshot", 50)
+    for bad in ({"mode": "fast"}, {"snapshot_min_blocks": 0}, {"snapshot_min_blocks": "many"}, {"turbo": True}):
+        text = (tmp_path / "config.toml").read_text().split("[sync]")[0]
+        (tmp_path / "config.toml").write_text(text + "[sync]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"').replace("True", "true")
+                                                                        for k, v in bad.items()))
+        with pytest.raises(ConfigError):
+            NodeConfig.load(tmp_path)
