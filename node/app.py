@@ -59,7 +59,7 @@ def open_node(home: Path) -> NodeParts:
         raise ConfigError("this node's key is not listed in genesis (wrong home or wrong key?)")
     if me.role != config.role:
         raise ConfigError(f"config says role '{config.role}' but genesis lists this node as '{me.role}'")
-    store = ChainStore(home / DATA_DIR, create=True)
+    store = ChainStore(home / DATA_DIR, create=True, state_history=config.state_history())
     try:
         chain = Chain(genesis, store, wasm_cache_dir=home / "wasm-cache", pool_limits=PoolLimits(capacity=config.pool.capacity, per_sender=config.pool.per_sender))
     except Exception:

@@ -360,6 +360,7 @@ class Chain:
                 state_writes=result.state_writes,
                 nonces=tuple(result.nonces),
                 tree_nodes=result.tree_nodes,
+                tree_replaced=result.tree_replaced,
             )
         )
         self.tree.add(result.tree_nodes)  # the next block reads the upper levels just written
@@ -380,8 +381,9 @@ class Chain:
     # --- snapshot sync -----------------------------------------------------------------------
 
     def holds_tree(self, height: int) -> bool:
-        """Whether the whole state tree of committed block ``height`` is still stored here."""
-        return 0 <= height <= self.height
+        """Whether the whole state tree of committed block ``height`` is still stored here (not
+        pruned: ``[store] state_history_blocks``; not below a snapshot this node joined at)."""
+        return self.store.tree_floor() <= height <= self.height
 
     def snapshot_contents(self, root: bytes) -> TreeContents:
         """The tree ``root`` read from the committed nodes and the staged snapshot nodes (what is

@@ -70,6 +70,7 @@ class BlockExecution:
     receipt_root: bytes
     state_root: bytes
     tree_nodes: dict[bytes, bytes]  # the state-tree nodes ``state_root`` adds to its parent's tree
+    tree_replaced: frozenset[bytes] = frozenset()  # the parent's nodes the new tree drops (for pruning)
     dropped: list[tuple[CheckedTx, str]] = field(default_factory=list)
 
 
@@ -175,6 +176,7 @@ class Executor:
             receipt_root=merkle_root(self.suite.hash, [r.encode() for r in receipts]),
             state_root=state_tree.root,
             tree_nodes=state_tree.nodes,
+            tree_replaced=state_tree.replaced,
             dropped=dropped,
         )
 

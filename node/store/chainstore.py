@@ -18,12 +18,15 @@ prefix key                            value
 ``t``  tx hash                        height + index
 ``s``  state key                      state value
 ``T``  tree node hash                 state-tree node (``node.statetree``; content-addressed,
-                                      never overwritten or deleted: every committed root stays
-                                      provable)
+                                      never overwritten; deleted only by pruning, below)
 ``P``  tree node hash                 a tree node fetched by snapshot sync, checked against its
                                       hash, in its wire form (``node.statetree.snapshot``); a
                                       staging area read only by snapshot sync, emptied by the
                                       batch that installs the snapshot
+``R``  height + tree node hash         (empty) -- a node the block at that height replaced,
+                                      deleted once the height leaves the kept state history
+``Q``  tree node hash                 the height of its ``R`` record (a node built again by a
+                                      later block drops its record: it is live again)
 ``n``  sender address + nonce         expiry height
 ``x``  expiry height + address+nonce  (empty) -- lets expired nonces be pruned in order
 ``m``  name                           node-local metadata (consensus, sync)
@@ -64,6 +67,8 @@ P_TX_INDEX = b"t"
 P_STATE = b"s"
 P_TREE = b"T"
 P_STAGED = b"P"
+P_REPLACED = b"R"
+P_REPLACED_AT = b"Q"
 P_NONCE = b"n"
 P_NONCE_EXPIRY = b"x"
 P_META = b"m"
@@ -94,6 +99,7 @@ class BlockCommit:
     state_writes: Mapping[bytes, bytes | None]
     nonces: tuple[NonceRecord, ...]
     tree_nodes: Mapping[bytes, bytes]  # the state-tree nodes this block's root adds, by hash
+    tree_replaced: frozenset[bytes] = frozenset()  # nodes of the parent's tree this block's tree drops
 
 
 META_SNAPSHOT_BASE = "snapshot.base"
@@ -115,8 +121,11 @@ class ChainStore:
     """The node's persistent chain: append-only blocks plus the latest world state."""
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
-                 on_failure: Callable[[str], None] | None = None) -> None:
+                 on_failure: Callable[[str], None] | None = None, state_history: int = 0) -> None:
         self.path = str(path)
+        if state_history < 0:
+            raise ValueError("state_history must be 0 (archival) or a number of blocks")
+        self.state_history = state_history  # 0: keep every version of the state tree (archival)
         self.on_failure = on_failure
         self.failure: str | None = None  # why this store stopped being usable, once it has
         self._db = open_database(path, create=create)
@@ -306,6 +315,8 @@ class ChainStore:
                     wb.put(P_STATE + key, value)
             for node_hash, node in c.tree_nodes.items():
                 wb.put(P_TREE + node_hash, node)
+            if self.state_history:
+                self._prune(wb, c)
             for rec in c.nonces:
                 wb.put(P_NONCE + rec.sender + rec.nonce, u64(rec.expiry_height))
                 wb.put(P_NONCE_EXPIRY + u64(rec.expiry_height) + rec.sender + rec.nonce, b"")
@@ -365,6 +376,11 @@ class ChainStore:
                     wb.put(P_STATE + key, value)
                 for key, _ in self._scan(prefix=P_STAGED):
                     wb.delete(key)
+                # The old history's pending deletions go: some of those nodes may be live in the
+                # snapshot's tree (they stay stored for good; a leak, never a loss).
+                for prefix in (P_REPLACED, P_REPLACED_AT):
+                    for key, _ in self._scan(prefix=prefix):
+                        wb.delete(key)
                 wb.put(P_BLOCK + h, s.block.encode())
                 wb.put(P_BLOCK_HASH + h, s.block_hash)
                 wb.put(P_HASH_INDEX + s.block_hash, h)
@@ -382,6 +398,41 @@ class ChainStore:
         genesis and any the node had before, are not held), None if it never installed one."""
         raw = self.meta_get(META_SNAPSHOT_BASE)
         return None if raw is None or len(raw) != 8 else _U64.unpack(raw)[0]
+
+    def _prune(self, wb: Any, c: BlockCommit) -> None:
+        """In the block's own batch: record the nodes it replaced, forget the records of nodes it
+        builds again, and delete the nodes replaced ``state_history`` or more blocks ago (all such
+        records, so a restart or a changed setting leaves none behind)."""
+        height = c.block.height
+        revived: set[bytes] = set()
+        for node_hash in c.tree_nodes:
+            at = self._get(P_REPLACED_AT + node_hash)
+            if at is not None:
+                wb.delete(P_REPLACED + at + node_hash)
+                wb.delete(P_REPLACED_AT + node_hash)
+                revived.add(node_hash)
+        h = u64(height)
+        for node_hash in c.tree_replaced:
+            wb.put(P_REPLACED + h + node_hash, b"")
+            wb.put(P_REPLACED_AT + node_hash, h)
+        cutoff = height - self.state_history  # the trees of heights >= cutoff stay whole
+        if cutoff < 1:
+            return
+        for key, _ in self._scan(start=P_REPLACED, stop=P_REPLACED + u64(cutoff + 1)):
+            node_hash = key[9:]
+            if node_hash in revived:
+                continue
+            wb.delete(key)
+            wb.delete(P_REPLACED_AT + node_hash)
+            wb.delete(P_TREE + node_hash)
+
+    def tree_floor(self) -> int:
+        """The lowest height whose whole state tree is stored: 0 on an archival node, else the head
+        minus ``state_history`` (a snapshot-synced node holds no tree below its snapshot either)."""
+        head = self._head or 0
+        floor = 0 if not self.state_history else max(0, head - self.state_history)
+        base = self.snapshot_base()
+        return floor if base is None else max(floor, base)
 
     def put_certificate(self, height: int, cert: CommitCertificate) -> None:
         """Attach a certificate to an already committed block (e.g. one received later)."""
