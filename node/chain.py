@@ -14,7 +14,7 @@ from pathlib import Path
 from consensus.api import ChainHead, Proposal
 from node.chainview import committed_head
 from node.crypto import get_suite
-from node.errors import ConfigError, ConsensusError, ConsortiaError, PoolFull, StoreError
+from node.errors import ConfigError, ConsensusError, ConsortiaError, ExecutionError, PoolFull, StoreError
 from node.events import BlockCommitted, EventBus, NodeFailed, TxAdmitted
 from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.base import SystemContract
@@ -25,6 +25,7 @@ from node.params import ChainParams
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
 from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource, head_root_is_stored
+from node.statetree.multiproof import MAX_PROOF_KEYS, CallProof, build_multiproof
 from node.statetree.snapshot import TreeContents, collect
 from node.store.chainstore import BlockCommit, ChainStore, SnapshotInstall
 from node.store.db import RESYNC_HINT
@@ -451,3 +452,27 @@ class Chain:
                                                timestamp_ms=head.timestamp_ms, state=snapshot)
             finally:
                 snapshot.close()
+
+    async def query_proven_async(self, to: bytes, method: str, args: bytes, sender: bytes = bytes(20)) -> tuple[bytes, CallProof]:
+        """``query_async``, plus a proof of every state entry the call read, against the head's
+        certified state root (docs/state-proofs.md, "Call proofs"). The tree is read straight
+        from the store in the worker thread (the node cache is the loop thread's); the head's
+        tree stays whole for at least ``state_history`` more blocks."""
+        async with self._query_slots:
+            head = self.head()
+            snapshot = self.store.state_snapshot()  # taken on the loop thread: no commit in between
+            certificate = self.store.get_certificate(head.height)
+            header = self.store.get_header(head.height)
+            assert header is not None  # head() read it
+            try:
+                result, reads = await asyncio.to_thread(self.executor.query_recorded, to, method, args, sender=sender,
+                                                        height=head.height, timestamp_ms=head.timestamp_ms, state=snapshot)
+            finally:
+                snapshot.close()
+            if len(reads) > MAX_PROOF_KEYS:
+                raise ExecutionError(f"the call read {len(reads)} state entries: more than a proof may cover ({MAX_PROOF_KEYS})")
+            nodes = await asyncio.to_thread(build_multiproof, self.suite.hash, CommittedNodes(self.store.tree_node),
+                                            head.state_root, reads)
+            proof = CallProof(head.height, head.block_hash, header.encode(), None if certificate is None else certificate.encode(),
+                              tuple(reads), tuple(nodes))
+            return result, proof

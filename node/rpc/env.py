@@ -17,6 +17,7 @@ from node.chainview import ChainReader
 from node.events import EventBus
 from node.metrics import NodeMetrics
 from node.params import ChainParams
+from node.statetree.multiproof import CallProof
 from node.txpool import TxPool
 
 PeerList = Callable[[], list[dict[str, Any]]]
@@ -28,6 +29,8 @@ class ChainService(Protocol):
     async def submit_async(self, raw: bytes, *, forward: bool = ...) -> bytes: ...
 
     async def query_async(self, to: bytes, method: str, args: bytes, sender: bytes = ...) -> bytes: ...
+
+    async def query_proven_async(self, to: bytes, method: str, args: bytes, sender: bytes = ...) -> tuple[bytes, CallProof]: ...
 
     def params(self) -> ChainParams: ...
 
