@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgpack
+
 from consensus.api import ChainHead, Proposal
 from node.chainview import committed_head
 from node.crypto import get_suite
@@ -27,7 +29,7 @@ from node.state import CommittedState, PendingState, StateReader
 from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource, head_root_is_stored
 from node.statetree.multiproof import MAX_PROOF_KEYS, CallProof, build_multiproof
 from node.statetree.snapshot import TreeContents, collect
-from node.store.chainstore import BlockCommit, ChainStore, SnapshotInstall
+from node.store.chainstore import BlockCommit, ChainStore, NonceRecord, SnapshotInstall
 from node.store.db import RESYNC_HINT
 from node.txcheck import CheckedTx, check_transaction
 from node.txpool import PoolLimits, TxPool
@@ -406,7 +408,14 @@ class Chain:
             raise ConsensusError(f"the validator set in the snapshot at {block.height} differs from this node's: "
                                  "it changed since this node's head, so only a full replay can follow it")
         block_hash = self.suite.hash(block.header.encode())
-        self.store.install_snapshot(SnapshotInstall(block, block_hash, certificate, contents.nodes, contents.state, record))
+        # Replay protection: the snapshot block's own nonces now, those of the blocks below it
+        # (within its expiry window) by ``node.p2p.backfill``, resumable from this record.
+        window = ChainParams.read(CommittedState(contents.state.get)).tx_expiry_window
+        backfill = msgpack.packb([max(1, block.height - window + 1), block.height - 1, block.header.parent_hash])
+        nonces = tuple(NonceRecord(self.suite.address(t.sender_pubkey), t.nonce, t.expiry_height) for t in block.txs
+                       if t.expiry_height > block.height)
+        self.store.install_snapshot(SnapshotInstall(block, block_hash, certificate, contents.nodes, contents.state, record,
+                                                    backfill if block.height > 1 else b"", nonces))
         self.tree.add(contents.nodes)
         self._pending.clear()
         self.pool.on_commit(block.height, (), ())  # drop what expired at the new head

@@ -17,6 +17,7 @@ from node.config import SyncConfig
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError, DuplicateTransaction
 from node.events import BlockCommitted, PeerConnected, TxAdmitted
+from node.p2p.backfill import NonceBackfill
 from node.p2p.snapshot import SnapshotSync, offer, serve_nodes
 from node.p2p.sync import BlockSync
 from node.p2p.transport import P2PNetwork, PeerAddress
@@ -51,9 +52,10 @@ class NetworkService:
         self.sync = BlockSync(chain, self.net)
         sync = sync or SyncConfig()
         self.snapshot: SnapshotSync | None = None  # fetching side, in snapshot mode only
+        self.backfill = NonceBackfill(chain, self.net, self.sync)  # only ever active after a snapshot
         if sync.mode == "snapshot":
             self.snapshot = SnapshotSync(chain, self.net, self.sync, min_blocks=sync.snapshot_min_blocks,
-                                         frame_limit=self.frame_limit)
+                                         frame_limit=self.frame_limit, on_installed=self._start_backfill)
         self._forward: list[bytes] = []
         self._seen: OrderedDict[bytes, None] = OrderedDict()  # sha256 of raw forwarded txs handled
         self._flush_scheduled = False
@@ -74,6 +76,7 @@ class NetworkService:
         await self.net.start()
         if self.snapshot is not None:
             self.snapshot.start()
+        self._start_backfill()
         await self.sync.start()
         self._regossip_task = asyncio.create_task(self._regossip(), name="tx-regossip")
 
@@ -82,12 +85,18 @@ class NetworkService:
             self._regossip_task.cancel()
         if self.snapshot is not None:
             await self.snapshot.stop()
+        await self.backfill.stop()
         await self.sync.stop()
         await self.net.stop()
 
     def attach_engine(self, engine: ConsensusEngine) -> None:
         """Route consensus frames from validators to ``engine`` (validators only)."""
         self.engine = engine
+
+    def _start_backfill(self) -> None:
+        """Read the nonces of the blocks below an installed snapshot, if that is unfinished."""
+        if not self.backfill.active and self.backfill.resume():
+            self.backfill.start()
 
     def _on_connect(self, event: PeerConnected) -> None:
         self.net.send(event.pubkey, {"t": "status", "height": self.chain.height})
@@ -192,7 +201,10 @@ class NetworkService:
         elif kind == "getblocks":
             self.sync.serve(peer, msg)
         elif kind == "blocks":
-            self.sync.on_blocks(peer, msg)
+            if "id" in msg:  # an answer to a tagged request: the backfill's, never block sync's
+                self.backfill.on_blocks(peer, msg)
+            else:
+                self.sync.on_blocks(peer, msg)
         elif kind == "snap_head":
             self.net.send(peer, offer(self.chain))
         elif kind == "snap_get":

@@ -24,7 +24,7 @@ import msgpack
 from consensus.certificate import verify_certificate
 from consensus.registry import certificate_quorum
 from node.chain import Chain
-from node.errors import ConsortiaError
+from node.errors import ConsortiaError, StoreError
 from node.events import SyncProgress
 from node.params import MESSAGE_OVERHEAD
 from node.statetree.nodes import HASH_SIZE
@@ -156,7 +156,9 @@ class SnapshotSync:
     peers' heads), ``fetching`` (the tree, node by node), ``done`` (block sync runs)."""
 
     def __init__(self, chain: Chain, net: Net, blocks: Blocks, *, min_blocks: int,
-                 frame_limit: Callable[[], int], clock: Callable[[], float] = time.monotonic) -> None:
+                 frame_limit: Callable[[], int], clock: Callable[[], float] = time.monotonic,
+                 on_installed: Callable[[], None] = lambda: None) -> None:
+        self.on_installed = on_installed
         self.chain = chain
         self.net = net
         self.blocks = blocks
@@ -196,7 +198,14 @@ class SnapshotSync:
 
     async def _ticker(self) -> None:
         while self.phase != "done":
-            self.tick()
+            try:
+                self.tick()
+            except StoreError:
+                return  # the store failed: the node is stopping (NodeFailed); nothing to hand over to
+            except Exception:  # a bug here must not hold block sync back for good
+                log.exception("event=snapshot_failed")
+                self._finish("snapshot sync failed", give_up=False)
+                return
             await asyncio.sleep(0.2)
 
     @property
@@ -426,6 +435,7 @@ class SnapshotSync:
         heights = self.blocks.peer_heights.values()
         self.chain.bus.publish(SyncProgress(1, self.chain.height, max([self.chain.height, *heights])))
         self._finish("installed")
+        self.on_installed()
 
     def _finish(self, reason: str, *, give_up: bool = False) -> None:
         """Hand over to block sync. Giving up drops the staged nodes and the target record."""

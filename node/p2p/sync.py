@@ -117,7 +117,11 @@ class BlockSync:
             if items and size > budget:
                 break
             items.append([raw, cert.encode()])
-        self.net.send(peer, {"t": "blocks", "items": items})
+        reply: dict[str, Any] = {"t": "blocks", "items": items}
+        request_id = msg.get("id")
+        if type(request_id) is int and 0 <= request_id < 2**32:
+            reply["id"] = request_id  # the asker's tag (node.p2p.backfill), echoed
+        self.net.send(peer, reply)
 
     def on_blocks(self, peer: bytes, msg: dict[str, Any]) -> None:
         items = msg.get("items")

@@ -103,6 +103,7 @@ class BlockCommit:
 
 
 META_SNAPSHOT_BASE = "snapshot.base"
+META_BACKFILL = "snapshot.backfill"  # the blocks below an installed snapshot whose nonces are still to read
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ class SnapshotInstall:
     tree_nodes: Mapping[bytes, bytes]  # stored encodings of the tree's nodes the store lacks
     state: Mapping[bytes, bytes]  # the whole state after the block
     meta_to_drop: str  # the snapshot sync's progress record
+    backfill: bytes  # the META_BACKFILL record to start with (node.p2p.backfill)
+    nonces: tuple[NonceRecord, ...] = ()  # those of the snapshot block's own transactions
 
 
 class ChainStore:
@@ -387,11 +390,32 @@ class ChainStore:
                 wb.put(P_CERT + h, s.certificate.encode())
                 wb.delete(P_META + s.meta_to_drop.encode())
                 wb.put(P_META + META_SNAPSHOT_BASE.encode(), h)
+                wb.put(P_META + META_BACKFILL.encode(), s.backfill)
+                for rec in s.nonces:
+                    wb.put(P_NONCE + rec.sender + rec.nonce, u64(rec.expiry_height))
+                    wb.put(P_NONCE_EXPIRY + u64(rec.expiry_height) + rec.sender + rec.nonce, b"")
                 wb.put(P_HEAD, h)
         except plyvel.Error as exc:
             raise self._failed(f"installing the snapshot at {height}", exc) from None
         self._head = height
         self._head_header = s.block.header
+
+    def put_nonces(self, records: list[NonceRecord], *, meta: tuple[str, bytes]) -> None:
+        """Nonce records of transactions committed below a snapshot, with the backfill's progress
+        record, in one synchronous batch (so a restart resumes exactly after what is stored)."""
+        self._writable()
+        try:
+            with self._db.write_batch(transaction=True, sync=True) as wb:
+                for rec in records:
+                    wb.put(P_NONCE + rec.sender + rec.nonce, u64(rec.expiry_height))
+                    wb.put(P_NONCE_EXPIRY + u64(rec.expiry_height) + rec.sender + rec.nonce, b"")
+                name, value = meta
+                if value:
+                    wb.put(P_META + name.encode(), value)
+                else:
+                    wb.delete(P_META + name.encode())
+        except plyvel.Error as exc:
+            raise self._failed("writing nonce records", exc) from None
 
     def snapshot_base(self) -> int | None:
         """The height of the snapshot this store was installed from (blocks below it, except

@@ -56,10 +56,15 @@ async def test_a_fifth_node_joins_by_snapshot_and_agrees_on_every_later_block(tm
                          params={"block_interval_ms": 300, "min_seal_ms": 5, "tx_expiry_window": 100_000})
     names = ("block_interval_ms", "min_seal_ms", "consensus_timeout_ms", "tx_expiry_window")
 
+    prebuilt: list[bytes] = []
+
     def some_writes(chain) -> list[bytes]:  # every tenth block changes a parameter: several tree versions
         h = chain.height
-        return [set_param(net, h, names[h % 4], 300 + h % 7 if h % 4 == 0 else 5 + h % 9 if h % 4 == 1
-                          else 3_000 + h if h % 4 == 2 else 100_000 + h)] if h % 10 == 0 else []
+        if h % 10:
+            return []
+        prebuilt.append(set_param(net, h, names[h % 4], 300 + h % 7 if h % 4 == 0 else 5 + h % 9 if h % 4 == 1
+                                  else 3_000 + h if h % 4 == 2 else 100_000 + h))
+        return prebuilt[-1:]
 
     built = prebuild_chain(net, BLOCKS, some_writes)
     assert built == BLOCKS
@@ -100,6 +105,17 @@ async def test_a_fifth_node_joins_by_snapshot_and_agrees_on_every_later_block(tm
             for n in validators:  # and every node has the same block and root at the target
                 block = await rpc(session, n.url, "chain_getBlockByNumber", target)
                 assert block["hash"] == mine["hash"]
+            # The nonces of the blocks below the snapshot were fetched too (replay protection).
+            for _ in range(100):
+                if "event=nonce_backfill_done" in observer.log_path.read_text():
+                    break
+                await asyncio.sleep(0.2)
+            assert "event=nonce_backfill_done" in observer.log_path.read_text(), observer.log_tail()
+            # A transaction committed below the snapshot, sent again to the observer: a known nonce.
+            async with session.post(observer.url, json={"jsonrpc": "2.0", "id": 1, "method": "tx_send",
+                                                        "params": ["0x" + prebuilt[-1].hex()]}) as r:
+                replay = await r.json()
+            assert replay["error"]["code"] == -32004, replay
             key = "0x" + (SYSCONFIG + b"param/min_seal_ms").hex()
             mine_proof = await rpc(session, observer.url, "state_getProof", key, target)
             assert mine_proof == await rpc(session, main, "state_getProof", key, target)

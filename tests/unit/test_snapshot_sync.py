@@ -330,3 +330,116 @@ def test_sync_settings_are_checked(tmp_path):
                                                                         for k, v in bad.items()))
         with pytest.raises(ConfigError):
             NodeConfig.load(tmp_path)
+
+
+class BlockServer:
+    """A peer answering ``getblocks`` with real block sync, optionally rewriting its answers."""
+
+    def __init__(self, chain: Chain, peer: bytes, tamper=None) -> None:
+        from node.p2p.sync import BlockSync
+
+        self.peer, self.tamper, self.replies = peer, tamper, []
+        outer = self
+
+        class Capture:
+            links: dict = {}
+
+            def send(self, peer, message):
+                outer.replies.append(message)
+                return True
+
+        self.sync = BlockSync(chain, Capture())
+
+
+def _backfill_run(backfill, servers: dict[bytes, BlockServer], rounds: int = 100) -> None:
+    outbox = []
+    backfill.net.send = lambda peer, msg: outbox.append((peer, msg)) or True
+    for _ in range(rounds):
+        if not backfill.active:
+            return
+        backfill.tick()
+        while outbox:
+            peer, msg = outbox.pop(0)
+            server = servers[peer]
+            server.sync.serve(peer, msg)
+            reply = server.replies.pop()
+            backfill.on_blocks(peer, server.tamper(reply) if server.tamper else reply)
+
+
+def test_after_a_snapshot_the_nonces_below_it_are_fetched_checked_and_a_replay_refused(chain, testnet, tmp_path):
+    from node.errors import DuplicateTransaction
+    from node.p2p.backfill import RECORD, NonceBackfill
+
+    sent = []
+    for _ in range(20):
+        tx = testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 40}, expiry_height=chain.height + 300)
+        chain.submit(tx.encode())
+        sent.append(tx)
+        seal(chain, testnet.validator)
+    b, net, blocks, clock, sync = _client(testnet, tmp_path)
+    liar, honest = b"\x01" * 32, b"\x02" * 32
+    for p in (liar, honest):
+        net.add(p, chain)
+        blocks.peer_heights[p] = chain.height
+    _start(sync)
+    _run(sync, net, clock)
+    assert b.height == 20 and b.store.meta_get(RECORD)
+    # Block 20's own transaction is recorded by the install itself; the rest are not yet.
+    last = sent[-1]
+    assert b.store.nonce_expiry(testnet.suite.address(last.sender_pubkey), last.nonce) == last.expiry_height
+    assert b.store.nonce_expiry(testnet.suite.address(sent[0].sender_pubkey), sent[0].nonce) is None
+    fake = ChainStore(tmp_path / "fork")  # another chain's block at the same heights: a liar's
+    fork = Chain(testnet.genesis, fake)
+    for _ in range(20):
+        seal(fork, testnet.validator)
+
+    def swap(reply):
+        reply["items"] = [[fork.store.get_block_bytes(Block.decode(raw).height), cert] for raw, cert in reply["items"]]
+        return reply
+
+    from node.wire.types import Block
+
+    backfill = NonceBackfill(b, net, blocks)
+    assert backfill.resume()
+    net.links = {liar: object(), honest: object()}
+    _backfill_run(backfill, {liar: BlockServer(chain, liar, swap), honest: BlockServer(chain, honest)})
+    assert not backfill.active and liar in backfill._cannot
+    assert not b.store.meta_get(RECORD)
+    for tx in sent:
+        assert b.store.nonce_expiry(testnet.suite.address(tx.sender_pubkey), tx.nonce) == tx.expiry_height
+    with pytest.raises(DuplicateTransaction):
+        b.submit(sent[3].encode())
+    fake.close()
+
+
+def test_a_backfill_killed_midway_resumes_after_what_it_stored(chain, testnet, tmp_path, monkeypatch):
+    from node.p2p import backfill as bf
+    from node.p2p.backfill import NonceBackfill
+
+    monkeypatch.setattr(bf, "WINDOW", 4)
+    sent = []
+    for _ in range(16):
+        tx = testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 41}, expiry_height=chain.height + 300)
+        chain.submit(tx.encode())
+        sent.append(tx)
+        seal(chain, testnet.validator)
+    b, net, blocks, clock, sync = _client(testnet, tmp_path)
+    peer = b"p" * 32
+    net.add(peer, chain)
+    blocks.peer_heights[peer] = chain.height
+    _start(sync)
+    _run(sync, net, clock)
+    first = NonceBackfill(b, net, blocks)
+    assert first.resume()
+    _backfill_run(first, {peer: BlockServer(chain, peer)}, rounds=2)  # two windows of 4, then "kill -9"
+    assert first.active and first.top == 15 - 8  # the snapshot is block 16; blocks 8..15 are stored
+    b.store.close()
+    b2, net2, blocks2, *_ = _client(testnet, tmp_path)
+    net2.add(peer, chain)
+    blocks2.peer_heights[peer] = chain.height
+    second = NonceBackfill(b2, net2, blocks2)
+    assert second.resume() and second.top == 7
+    _backfill_run(second, {peer: BlockServer(chain, peer)})
+    assert not second.active and second.stored == 7  # blocks 1..7, one transaction each
+    for tx in sent:
+        assert b2.store.nonce_expiry(testnet.suite.address(tx.sender_pubkey), tx.nonce) == tx.expiry_height
