@@ -123,3 +123,44 @@ async def test_a_fifth_node_joins_by_snapshot_and_agrees_on_every_later_block(tm
     finally:
         observer.stop()
         net.stop()
+
+
+async def test_a_wiped_validator_rejoins_by_snapshot_and_votes_again(tmp_path):
+    """The validator's data directory is lost; it rejoins by snapshot, and the chain then needs its
+    votes (another validator is stopped: 3 of 4 must sign every block)."""
+    import shutil
+
+    from node.config import DATA_DIR
+
+    net = make_local_net(tmp_path, "std", validators=4, params={"block_interval_ms": 200, "min_seal_ms": 5,
+                                                                "tx_expiry_window": 100_000})
+    built = prebuild_chain(net, 1_500)
+    lost = net.nodes[3]
+    shutil.rmtree(lost.home / DATA_DIR)
+    cfg = NodeConfig.load(lost.home)
+    cfg.sync.mode = "snapshot"
+    cfg.save(lost.home)
+    others = net.nodes[:3]
+    try:
+        for n in others:
+            n.start()
+        for n in others:
+            await n.wait_ready(60)
+        async with aiohttp.ClientSession() as session:
+            await wait_height(session, others[0].url, built + 3, 60)
+            lost.start()
+            await lost.wait_ready(60)
+            joined = await wait_height(session, lost.url, built + 3, 90)
+            assert "event=snapshot_done" in lost.log_path.read_text(), lost.log_tail()
+            assert joined >= built + 3
+            others[0].stop()  # from now on no block commits without the rejoined validator's vote
+            target = await rpc(session, others[1].url, "chain_blockNumber") + 5
+            for n in (others[1], others[2], lost):
+                await wait_height(session, n.url, target, 90)
+            block = await rpc(session, lost.url, "chain_getBlockByNumber", target)
+            assert block == await rpc(session, others[1].url, "chain_getBlockByNumber", target)
+            signers = {v["validator"] for v in block["certificate"]["votes"]}
+            assert "0x" + lost.key.public_bytes.hex() in signers
+            assert "0x" + others[0].key.public_bytes.hex() not in signers
+    finally:
+        net.stop()
