@@ -16,7 +16,7 @@ import msgpack
 from consensus.api import ChainHead, Proposal
 from node.chainview import committed_head
 from node.crypto import get_suite
-from node.errors import ConfigError, ConsensusError, ConsortiaError, ExecutionError, PoolFull, StoreError
+from node.errors import ConfigError, ConsensusError, ConsortiaError, ExecutionError, PoolFull, StoreError, Unavailable
 from node.events import BlockCommitted, EventBus, NodeFailed, TxAdmitted
 from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.base import SystemContract
@@ -26,7 +26,7 @@ from node.genesis import Genesis
 from node.params import ChainParams
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
-from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource, head_root_is_stored
+from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource, TreeError, head_root_is_stored
 from node.statetree.multiproof import MAX_PROOF_KEYS, CallProof, build_multiproof
 from node.statetree.snapshot import TreeContents, collect
 from node.store.chainstore import BlockCommit, ChainStore, NonceRecord, SnapshotInstall
@@ -480,8 +480,13 @@ class Chain:
                 snapshot.close()
             if len(reads) > MAX_PROOF_KEYS:
                 raise ExecutionError(f"the call read {len(reads)} state entries: more than a proof may cover ({MAX_PROOF_KEYS})")
-            nodes = await asyncio.to_thread(build_multiproof, self.suite.hash, CommittedNodes(self.store.tree_node),
-                                            head.state_root, reads)
+            try:
+                nodes = await asyncio.to_thread(build_multiproof, self.suite.hash, CommittedNodes(self.store.tree_node),
+                                                head.state_root, reads)
+            except TreeError:
+                if self.holds_tree(head.height):
+                    raise  # the head's tree is damaged: this node's database is at fault
+                raise Unavailable(f"the state of block {head.height} was pruned while the call ran; ask again") from None
             proof = CallProof(head.height, head.block_hash, header.encode(), None if certificate is None else certificate.encode(),
                               tuple(reads), tuple(nodes))
             return result, proof
