@@ -76,18 +76,14 @@ class SyncConfig:
     snapshot_min_blocks: int = 1_000
 
 
-VALIDATOR_STATE_HISTORY = 100_000  # blocks of state-tree versions a validator keeps unless told otherwise
-
-
 @dataclass
 class StoreConfig:
     """How much history of the state tree this node keeps (docs/state-proofs.md, "Pruning").
-    ``state_history_blocks``: 0 keeps every version (archival: proofs at any height); N keeps
-    the trees of the last N blocks and deletes older versions' nodes. Unset: archival on
-    observers (the regulator's node serves and audits the whole history), 100,000 blocks on
-    validators."""
+    ``state_history_blocks``: 0 (the default, on every role) keeps every version: proofs at any
+    height, which the regulator's observer needs; N keeps the trees of the last N blocks and
+    deletes older versions' nodes, at a measured cost per block (so it is a choice, not a default)."""
 
-    state_history_blocks: int | None = None
+    state_history_blocks: int = 0
 
 
 @dataclass
@@ -103,10 +99,7 @@ class NodeConfig:
 
     def state_history(self) -> int:
         """Blocks of state-tree history to keep; 0: all (``StoreConfig``)."""
-        configured = self.store.state_history_blocks
-        if configured is not None:
-            return configured
-        return VALIDATOR_STATE_HISTORY if self.role == "validator" else 0
+        return self.store.state_history_blocks
 
     def to_toml(self) -> dict[str, Any]:
         return {
@@ -115,7 +108,7 @@ class NodeConfig:
             "p2p": asdict(self.p2p),
             "pool": asdict(self.pool),
             "sync": asdict(self.sync),
-            "store": {k: v for k, v in asdict(self.store).items() if v is not None},
+            "store": asdict(self.store),
         }
 
     def save(self, home: Path) -> None:
@@ -155,7 +148,7 @@ class NodeConfig:
         if not isinstance(min_blocks, int) or isinstance(min_blocks, bool) or min_blocks < 1:
             raise ConfigError(f"{path}: sync.snapshot_min_blocks must be a positive integer")
         history = cfg.store.state_history_blocks
-        if history is not None and (not isinstance(history, int) or isinstance(history, bool) or history < 0):
+        if not isinstance(history, int) or isinstance(history, bool) or history < 0:
             raise ConfigError(f"{path}: store.state_history_blocks must be 0 (archival) or a positive number of blocks")
         if not isinstance(cfg.rpc.cors_origins, list):
             raise ConfigError(f"{path}: rpc.cors_origins must be a list of origins")

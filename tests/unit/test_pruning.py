@@ -114,14 +114,14 @@ def test_a_changed_setting_after_a_restart_prunes_everything_below_the_new_floor
     assert before <= _stored_nodes(chain)
 
 
-def test_store_setting_defaults_by_role_and_is_checked(tmp_path):
-    assert NodeConfig(name="v", role="validator").state_history() == 100_000
+def test_store_setting_defaults_to_archival_and_is_checked(tmp_path):
+    assert NodeConfig(name="v", role="validator").state_history() == 0
     assert NodeConfig(name="o", role="observer").state_history() == 0
-    cfg = NodeConfig(name="v", role="validator", store=StoreConfig(state_history_blocks=0))
+    cfg = NodeConfig(name="v", role="validator", store=StoreConfig(state_history_blocks=5000))
     cfg.save(tmp_path)
-    assert NodeConfig.load(tmp_path).state_history() == 0
+    assert NodeConfig.load(tmp_path).state_history() == 5000
     text = (tmp_path / "config.toml").read_text()
-    (tmp_path / "config.toml").write_text(text.replace("state_history_blocks = 0", "state_history_blocks = -5"))
+    (tmp_path / "config.toml").write_text(text.replace("state_history_blocks = 5000", "state_history_blocks = -5"))
     with pytest.raises(ConfigError, match="state_history_blocks"):
         NodeConfig.load(tmp_path)
 
