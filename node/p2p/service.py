@@ -246,5 +246,21 @@ class NetworkService:
     def peers(self) -> list[dict[str, Any]]:
         return self.net.peers()
 
+    def sync_status(self) -> dict[str, Any]:
+        """``node_info.sync``: how this node catches up and, in snapshot mode, how far it is."""
+        status: dict[str, Any] = {"mode": "snapshot" if self.snapshot is not None else "full",
+                                  "snapshot_base": self.chain.store.snapshot_base(),
+                                  "nonce_backfill_pending": self.backfill.active}
+        snap = self.snapshot
+        if snap is not None:
+            target = snap.target
+            status["snapshot"] = {
+                "phase": snap.phase, "target_height": None if target is None else target.height,
+                "nodes_fetched": snap.progress.nodes, "bytes_fetched": snap.progress.bytes,
+                "queued": snap.queued, "refused_nodes": snap.progress.refused_nodes,
+                "installed_height": snap.progress.installed_height, "gave_up": snap.progress.gave_up,
+            }
+        return status
+
 
 __all__ = ["NetworkService", "msgpack"]

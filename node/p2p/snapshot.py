@@ -212,6 +212,11 @@ class SnapshotSync:
     def active(self) -> bool:
         return self.phase != "done"
 
+    @property
+    def queued(self) -> int:
+        """Node hashes known to be needed and not yet asked for (or asked for and outstanding)."""
+        return len(self._wanted) + sum(len(r.hashes) for r in self._inflight.values())
+
     def tick(self) -> None:
         now = self.clock()
         if self.phase == "deciding":

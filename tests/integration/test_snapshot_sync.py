@@ -90,6 +90,12 @@ async def test_a_fifth_node_joins_by_snapshot_and_agrees_on_every_later_block(tm
             base = int(log.split("event=snapshot_installed height=")[1].split()[0])
             assert base >= BLOCKS
             assert await rpc(session, observer.url, "chain_getBlockByNumber", 1) is None  # history was not replayed
+            sync = (await rpc(session, observer.url, "node_info"))["sync"]
+            assert sync["mode"] == "snapshot" and sync["snapshot_base"] == base and sync["oldest_state_height"] == base
+            assert sync["snapshot"]["phase"] == "done" and sync["snapshot"]["installed_height"] == base
+            assert sync["snapshot"]["nodes_fetched"] > 0 and sync["snapshot"]["gave_up"] is None
+            main_sync = (await rpc(session, main, "node_info"))["sync"]
+            assert main_sync == {"mode": "full", "snapshot_base": None, "nonce_backfill_pending": False, "oldest_state_height": 0}
             # Blocks keep coming, with writes: the observer executes them on the installed state.
             now = await rpc(session, main, "chain_blockNumber")
             for i, name in enumerate(names[:2]):
