@@ -34,6 +34,7 @@ from node.wire.types import Block, CommitCertificate
 log = logging.getLogger("consortia.snapshot")
 
 NODES_PER_REQUEST = 1_024  # most node hashes in one snap_get
+PIPELINE = 2  # requests outstanding per peer (answers come back in order on a link)
 REPLY_BYTES = 4 * 1024 * 1024  # most node bytes in one snap_nodes (less if either side's frame limit is lower)
 NODE_FRAMING = 8  # msgpack framing of one node in the list, generously
 OFFER_WAIT = 1.5  # seconds to collect offers after asking
@@ -174,10 +175,11 @@ class SnapshotSync:
         self._rounds = 0  # times offers were asked for
         self._wanted: deque[bytes] = deque()
         self._queued: set[bytes] = set()
-        self._inflight: dict[bytes, Request] = {}
+        self._inflight: dict[bytes, deque[Request]] = {}  # per peer, oldest first (answers come in order)
         self._cannot_serve: set[bytes] = set()  # peers that said they do not hold the target's tree
         self._hostile: set[bytes] = set()  # peers caught sending a wrong node: never asked again
         self._last_useful = clock()
+        self._fresh = False
         self._logged_at = clock()
         self._task: asyncio.Task[None] | None = None
 
@@ -215,7 +217,7 @@ class SnapshotSync:
     @property
     def queued(self) -> int:
         """Node hashes known to be needed and not yet asked for (or asked for and outstanding)."""
-        return len(self._wanted) + sum(len(r.hashes) for r in self._inflight.values())
+        return len(self._wanted) + sum(len(r.hashes) for q in self._inflight.values() for r in q)
 
     def tick(self) -> None:
         now = self.clock()
@@ -313,6 +315,7 @@ class SnapshotSync:
         self._wanted.clear()
         self._queued.clear()
         self._last_useful = self.clock()
+        self._fresh = not self.chain.store.has_staged()  # then every staged node is one this attempt queued
         self._want(missing_nodes(target.root, self._present, limit=1 << 62))
         log.info("event=snapshot_target height=%d root=%s queued=%d", target.height, target.root.hex()[:16], len(self._wanted))
         self._dispatch()
@@ -345,6 +348,12 @@ class SnapshotSync:
     def _present(self, node_hash: bytes) -> bytes | None:
         return self.chain.tree.get(node_hash) or self.chain.store.staged_node(node_hash)
 
+    def _have(self, node_hash: bytes) -> bool:
+        """``_present``, without the staging lookup when nothing was staged before this attempt."""
+        if self.chain.tree.get(node_hash) is not None:
+            return True
+        return not self._fresh and self.chain.store.staged_node(node_hash) is not None
+
     def _want(self, hashes: list[bytes] | tuple[bytes, ...]) -> None:
         for h in hashes:
             if h not in self._queued:
@@ -353,21 +362,23 @@ class SnapshotSync:
 
     def _dispatch(self) -> None:
         target = self._target()
-        if not self._wanted and not self._inflight:
+        if not self._wanted and not any(self._inflight.values()):
             self._install()
             return
         max_bytes = min(REPLY_BYTES, self.frame_limit() - MESSAGE_OVERHEAD)
-        for peer in self._linked():
-            if not self._wanted:
-                return
-            if peer in self._inflight or peer in self._cannot_serve or not self._may_hold(peer, target.height):
-                continue
-            batch = [self._wanted.popleft() for _ in range(min(NODES_PER_REQUEST, len(self._wanted)))]
-            msg = {"t": "snap_get", "height": target.height, "root": target.root, "hashes": batch, "max_bytes": max_bytes}
-            if self.net.send(peer, msg):
-                self._inflight[peer] = Request(batch, self.clock())
-            else:
-                self._wanted.extendleft(reversed(batch))
+        for _ in range(PIPELINE):  # round-robin: one more request per peer each pass
+            for peer in self._linked():
+                if not self._wanted:
+                    return
+                queue = self._inflight.setdefault(peer, deque())
+                if len(queue) >= PIPELINE or peer in self._cannot_serve or not self._may_hold(peer, target.height):
+                    continue
+                batch = [self._wanted.popleft() for _ in range(min(NODES_PER_REQUEST, len(self._wanted)))]
+                msg = {"t": "snap_get", "height": target.height, "root": target.root, "hashes": batch, "max_bytes": max_bytes}
+                if self.net.send(peer, msg):
+                    queue.append(Request(batch, self.clock()))
+                else:
+                    self._wanted.extendleft(reversed(batch))
 
     def _may_hold(self, peer: bytes, height: int) -> bool:
         """Whether ``peer`` is at or above ``height`` (it answers with no nodes if it pruned them)."""
@@ -375,31 +386,37 @@ class SnapshotSync:
         return (offered is not None and offered.height >= height) or self.blocks.peer_heights.get(peer, 0) >= height
 
     def _expire(self, now: float) -> None:
-        for peer, req in list(self._inflight.items()):
-            if now - req.sent_at > REQUEST_TIMEOUT or peer not in self.net.links:
-                del self._inflight[peer]
-                self._wanted.extendleft(reversed(req.hashes))
+        for peer, queue in list(self._inflight.items()):
+            if queue and (now - queue[0].sent_at > REQUEST_TIMEOUT or peer not in self.net.links):
+                self._drop_requests(peer)
                 self._cannot_serve.add(peer)
+
+    def _drop_requests(self, peer: bytes) -> None:
+        """Everything outstanding at ``peer`` goes back to the front of the queue."""
+        for req in reversed(self._inflight.pop(peer, deque())):
+            self._wanted.extendleft(reversed(req.hashes))
 
     def on_nodes(self, peer: bytes, msg: dict[str, Any]) -> None:
         nodes = msg.get("nodes")
         if type(nodes) is not list or any(type(n) is not bytes for n in nodes):
             raise ConsortiaError("malformed snapshot nodes")
-        req = self._inflight.get(peer)
+        queue = self._inflight.get(peer)
         target = self.target
-        if self.phase != "fetching" or req is None or target is None:
+        if self.phase != "fetching" or not queue or target is None:
             return  # late, or never asked for
         if msg.get("height") != target.height or msg.get("root") != target.root:
             return  # an answer for an earlier target
-        del self._inflight[peer]
+        req = queue.popleft()
         if len(nodes) > len(req.hashes):
             self._hostile.add(peer)
             self._wanted.extendleft(reversed(req.hashes))
+            self._drop_requests(peer)
             log.warning("event=snapshot_nodes_refused peer=%s reason='more nodes than asked for'", peer.hex()[:16])
             self._dispatch()
             return
         if not nodes:
             self._cannot_serve.add(peer)
+            self._drop_requests(peer)
         good: dict[bytes, bytes] = {}
         children: list[bytes] = []
         for expected, raw in zip(req.hashes, nodes):
@@ -407,6 +424,7 @@ class SnapshotSync:
                 children.extend(check_wire_node(self.chain.suite.hash, expected, raw))
             except SnapshotNodeError as exc:
                 self._hostile.add(peer)
+                self._drop_requests(peer)
                 self.progress.refused_nodes += 1
                 log.warning("event=snapshot_node_refused peer=%s node=%s reason=%r", peer.hex()[:16], expected.hex()[:16], str(exc))
                 break
@@ -417,7 +435,7 @@ class SnapshotSync:
             self.chain.store.stage_nodes(good)
             self.progress.nodes += len(good)
             self._last_useful = self.clock()
-            self._want([c for c in children if c not in self._queued and self._present(c) is None])
+            self._want([c for c in children if c not in self._queued and not self._have(c)])
         self._dispatch()
 
     # --- installing --------------------------------------------------------------------------
@@ -459,7 +477,7 @@ class SnapshotSync:
         if now - self._logged_at >= 5.0:
             self._logged_at = now
             log.info("event=snapshot_progress height=%d nodes=%d bytes=%d queued=%d inflight=%d", self._target().height,
-                     self.progress.nodes, self.progress.bytes, len(self._wanted), len(self._inflight))
+                     self.progress.nodes, self.progress.bytes, len(self._wanted), sum(map(len, self._inflight.values())))
 
 
 __all__ = ["SnapshotSync", "Target", "offer", "serve_nodes"]

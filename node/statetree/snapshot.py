@@ -90,11 +90,21 @@ def collect(hash_fn: HashFn, root: bytes, staged: NodeSource, committed: NodeSou
     if root == EMPTY_ROOT:
         return out
 
-    def visit(node_hash: bytes) -> bytes | None:
-        """The smallest key path below ``node_hash`` (None if that is not known: nodes missing)."""
+    def visit(node_hash: bytes, under_committed: bool) -> bytes | None:
+        """The smallest key path below ``node_hash`` (None if that is not known: nodes missing).
+        Below a committed node every node is committed (a committed tree is whole); below a
+        staged one, staged nodes are the likelier, so they are looked up first."""
         out.visited += 1
-        raw = committed.get(node_hash)
-        if raw is not None:
+        raw = committed.get(node_hash) if under_committed else staged.get(node_hash)
+        if under_committed and raw is None:
+            raise TreeError(f"state tree node {node_hash.hex()} is missing")
+        if raw is None:
+            raw = committed.get(node_hash)
+            if raw is None:
+                out.missing.append(node_hash)
+                return None
+            under_committed = True
+        if under_committed:
             if raw[0] == LEAF:
                 size = _U32.unpack_from(raw, LEAF_HEAD)[0]
                 start = LEAF_HEAD + 4
@@ -102,13 +112,9 @@ def collect(hash_fn: HashFn, root: bytes, staged: NodeSource, committed: NodeSou
                 return raw[1 : 1 + HASH_SIZE]
             if raw[0] != BRANCH or len(raw) != BRANCH_HEAD + HASH_SIZE:
                 raise TreeError(f"state tree node {node_hash.hex()} is malformed")
-            visit(raw[2 : 2 + HASH_SIZE])
-            visit(raw[2 + HASH_SIZE : BRANCH_HEAD])
+            visit(raw[2 : 2 + HASH_SIZE], True)
+            visit(raw[2 + HASH_SIZE : BRANCH_HEAD], True)
             return raw[BRANCH_HEAD:]
-        raw = staged.get(node_hash)
-        if raw is None:
-            out.missing.append(node_hash)
-            return None
         try:
             children = check_wire_node(hash_fn, node_hash, raw)
         except SnapshotNodeError as exc:
@@ -119,13 +125,13 @@ def collect(hash_fn: HashFn, root: bytes, staged: NodeSource, committed: NodeSou
             out.state[raw[start : start + size]] = raw[start + size :]
             out.nodes[node_hash] = raw
             return raw[1 : 1 + HASH_SIZE]
-        smallest = visit(children[0])
-        visit(children[1])
+        smallest = visit(children[0], False)
+        visit(children[1], False)
         if smallest is not None:
             out.nodes[node_hash] = raw + smallest
         return smallest
 
-    visit(root)
+    visit(root, False)
     return out
 
 

@@ -335,6 +335,10 @@ class ChainStore:
         """A tree node fetched by snapshot sync and not installed yet (its wire form)."""
         return self._get(P_STAGED + node_hash)
 
+    def has_staged(self) -> bool:
+        """Whether any snapshot node is staged (from an earlier, interrupted attempt)."""
+        return next(self._scan(prefix=P_STAGED), None) is not None
+
     def stage_nodes(self, nodes: Mapping[bytes, bytes]) -> None:
         """Keep checked snapshot nodes until the whole tree is here. Not synchronous: a node lost
         in a crash is simply fetched again (the resumed walk finds it missing)."""
