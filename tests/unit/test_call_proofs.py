@@ -120,6 +120,9 @@ async def test_state_call_with_proof_over_rpc(node):
         assert msgpack.unpackb(proven)["min_seal_ms"] == 7
         by_position = await client.call("state_call", _hex(SYSCONFIG), "list", _hex(args), None, True)
         assert set(by_position) == {"return_value", "proof"}
+        through_sdk = await client.query_proven(SYSCONFIG, "list", args)
+        assert verify_call_proof(net.suite, through_sdk, to=SYSCONFIG, method="list", args=args, chain_id=chain.chain_id,
+                                 validators=[net.validator.public_bytes]) == proven
         with pytest.raises(RpcError) as bad:
             await client.call_named("state_call", {"to": _hex(SYSCONFIG), "method": "list", "proof": "yes"})
         assert bad.value.code == -32602
