@@ -3,7 +3,10 @@
 Every node announces its height (``status``) every second and after each commit. A node that
 sees a peer ahead of it asks that peer for the next batch; each received block must carry a commit
 certificate from a quorum of the current validators, and is re-executed so that its state root is
-checked before it is committed. Observers follow the chain this way and never vote.
+checked before it is committed. Observers follow the chain this way and never vote. A peer that
+answers with no blocks (it joined by snapshot above the heights asked for) is skipped until its
+next status. A request may carry an ``id``, echoed in the answer: such answers belong to the
+nonce backfill after a snapshot (``node.p2p.backfill``), never to this catch-up.
 """
 
 from __future__ import annotations
