@@ -63,7 +63,7 @@ def open_node(home: Path, passphrase: PassphraseSource | None = None) -> NodePar
         raise ConfigError("this node's key is not listed in genesis (wrong home or wrong key?)")
     if me.role != config.role:
         raise ConfigError(f"config says role '{config.role}' but genesis lists this node as '{me.role}'")
-    store = ChainStore(home / DATA_DIR, create=True)
+    store = ChainStore(home / DATA_DIR, create=True, state_history=config.state_history())
     try:
         chain = Chain(genesis, store, wasm_cache_dir=home / "wasm-cache", pool_limits=PoolLimits(capacity=config.pool.capacity, per_sender=config.pool.per_sender))
     except Exception:
@@ -89,7 +89,7 @@ def rpc_limits(config: NodeConfig) -> RpcLimits:
 def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, ConsensusEngine | None]:
     """Peer networking for every node, and the genesis-chosen consensus engine for validators."""
     network = NetworkService(parts.chain, parts.key, home, parts.config.p2p.host, parts.config.p2p.port,
-                             limits=peer_limits(parts.config))
+                             limits=peer_limits(parts.config), sync=parts.config.sync)
     if parts.config.role != "validator":
         return network, None
     engine = build_engine(parts.chain, parts.key, send=network.send_consensus, request_sync=network.sync.request,
@@ -103,7 +103,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     identity = NodeIdentity(name=parts.config.name, role=parts.config.role, pubkey=parts.key.public_bytes)
     metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
     rpc = RpcServer(
-        RpcEnv.for_chain(parts.chain, identity, metrics, engine=engine, peers=network.peers),
+        RpcEnv.for_chain(parts.chain, identity, metrics, engine=engine, peers=network.peers, sync=network.sync_status),
         host=parts.config.rpc.host,
         port=parts.config.rpc.port,
         max_body_bytes=parts.config.rpc.max_body_bytes,

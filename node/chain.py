@@ -11,10 +11,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgpack
+
 from consensus.api import ChainHead, Proposal
 from node.chainview import committed_head
 from node.crypto import get_suite
-from node.errors import ConfigError, ConsensusError, ConsortiaError, PoolFull, StoreError
+from node.errors import ConfigError, ConsensusError, ConsortiaError, ExecutionError, PoolFull, StoreError, Unavailable
 from node.events import BlockCommitted, EventBus, NodeFailed, TxAdmitted
 from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.base import SystemContract
@@ -24,8 +26,10 @@ from node.genesis import Genesis
 from node.params import ChainParams
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
-from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource, head_root_is_stored
-from node.store.chainstore import BlockCommit, ChainStore
+from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource, TreeError, head_root_is_stored
+from node.statetree.multiproof import MAX_PROOF_KEYS, CallProof, build_multiproof
+from node.statetree.snapshot import TreeContents, collect
+from node.store.chainstore import BlockCommit, ChainStore, NonceRecord, SnapshotInstall
 from node.store.db import RESYNC_HINT
 from node.txcheck import CheckedTx, check_transaction
 from node.txpool import PoolLimits, TxPool
@@ -359,6 +363,7 @@ class Chain:
                 state_writes=result.state_writes,
                 nonces=tuple(result.nonces),
                 tree_nodes=result.tree_nodes,
+                tree_replaced=result.tree_replaced,
             )
         )
         self.tree.add(result.tree_nodes)  # the next block reads the upper levels just written
@@ -375,6 +380,46 @@ class Chain:
             if pending.block.height > head_height and (parent == head_hash or parent in keep):
                 keep[pending.block_hash] = pending
         self._pending = keep
+
+    # --- snapshot sync -----------------------------------------------------------------------
+
+    def holds_tree(self, height: int) -> bool:
+        """Whether the whole state tree of committed block ``height`` is still stored here (not
+        pruned: ``[store] state_history_blocks``; not below a snapshot this node joined at)."""
+        return self.store.tree_floor() <= height <= self.height
+
+    def snapshot_contents(self, root: bytes) -> TreeContents:
+        """The tree ``root`` read from the committed nodes and the staged snapshot nodes (what is
+        missing is listed in the result)."""
+        return collect(self.suite.hash, root, CommittedNodes(self.store.staged_node), self.tree)
+
+    def install_snapshot(self, block: Block, certificate: CommitCertificate, contents: TreeContents, *, record: str) -> None:
+        """Make a snapshot's certified block the head, with the state ``contents`` holds.
+
+        The caller has checked ``certificate`` against this node's validator set (its head's) and
+        that ``contents`` is complete (read under ``block.header.state_root``). Refused unless the
+        snapshot's own validator set is that same set: the blocks after it are certified by the
+        validators of its state, and a set that changed on the way needs the full replay, which
+        follows every change block by block."""
+        if contents.missing:
+            raise StoreError(f"snapshot at {block.height} is incomplete: {len(contents.missing)} tree nodes missing")
+        nodes = read_nodes(sorted((k, v) for k, v in contents.state.items() if k.startswith(NODE_PREFIX)))
+        if validator_keys(nodes) != self.validators():
+            raise ConsensusError(f"the validator set in the snapshot at {block.height} differs from this node's: "
+                                 "it changed since this node's head, so only a full replay can follow it")
+        block_hash = self.suite.hash(block.header.encode())
+        # Replay protection: the snapshot block's own nonces now, those of the blocks below it
+        # (within its expiry window) by ``node.p2p.backfill``, resumable from this record.
+        window = ChainParams.read(CommittedState(contents.state.get)).tx_expiry_window
+        backfill = msgpack.packb([max(1, block.height - window + 1), block.height - 1, block.header.parent_hash])
+        nonces = tuple(NonceRecord(self.suite.address(t.sender_pubkey), t.nonce, t.expiry_height) for t in block.txs
+                       if t.expiry_height > block.height)
+        self.store.install_snapshot(SnapshotInstall(block, block_hash, certificate, contents.nodes, contents.state, record,
+                                                    backfill if block.height > 1 else b"", nonces))
+        self.tree.add(contents.nodes)
+        self._pending.clear()
+        self.pool.on_commit(block.height, (), ())  # drop what expired at the new head
+        log.info("event=snapshot_installed height=%d keys=%d new_nodes=%d", block.height, len(contents.state), len(contents.nodes))
 
     @property
     def pending_count(self) -> int:
@@ -416,3 +461,32 @@ class Chain:
                                                timestamp_ms=head.timestamp_ms, state=snapshot)
             finally:
                 snapshot.close()
+
+    async def query_proven_async(self, to: bytes, method: str, args: bytes, sender: bytes = bytes(20)) -> tuple[bytes, CallProof]:
+        """``query_async``, plus a proof of every state entry the call read, against the head's
+        certified state root (docs/state-proofs.md, "Call proofs"). The tree is read straight
+        from the store in the worker thread (the node cache is the loop thread's); the head's
+        tree stays whole for at least ``state_history`` more blocks."""
+        async with self._query_slots:
+            head = self.head()
+            snapshot = self.store.state_snapshot()  # taken on the loop thread: no commit in between
+            certificate = self.store.get_certificate(head.height)
+            header = self.store.get_header(head.height)
+            assert header is not None  # head() read it
+            try:
+                result, reads = await asyncio.to_thread(self.executor.query_recorded, to, method, args, sender=sender,
+                                                        height=head.height, timestamp_ms=head.timestamp_ms, state=snapshot)
+            finally:
+                snapshot.close()
+            if len(reads) > MAX_PROOF_KEYS:
+                raise ExecutionError(f"the call read {len(reads)} state entries: more than a proof may cover ({MAX_PROOF_KEYS})")
+            try:
+                nodes = await asyncio.to_thread(build_multiproof, self.suite.hash, CommittedNodes(self.store.tree_node),
+                                                head.state_root, reads)
+            except TreeError:
+                if self.holds_tree(head.height):
+                    raise  # the head's tree is damaged: this node's database is at fault
+                raise Unavailable(f"the state of block {head.height} was pruned while the call ran; ask again") from None
+            proof = CallProof(head.height, head.block_hash, header.encode(), None if certificate is None else certificate.encode(),
+                              tuple(reads), tuple(nodes))
+            return result, proof

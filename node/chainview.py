@@ -15,7 +15,7 @@ from typing import Protocol
 
 from consensus.api import ChainHead
 from node.crypto.base import CryptoSuite
-from node.errors import StoreError
+from node.errors import StatePruned, StoreError
 from node.genesis import Genesis
 from node.merkle import merkle_proof
 from node.proofs import ReceiptProof
@@ -203,10 +203,15 @@ class ChainReader:
         """The value of state ``key`` after block ``height`` (default: the head), or its absence,
         with the proof against that block's state root and the block's certificate.
 
-        None when the block is not in the store. Every committed root's tree nodes are kept (there
-        is no pruning yet), so any committed height can be proven; a missing tree node is a
+        None when the block is not in the store; ``StatePruned`` when its tree is no longer
+        whole here (``ChainStore.tree_floor``). Below the head, a missing tree node is a
         ``TreeError`` (a ``StoreError``): this node's database is damaged."""
-        stored = self.block(self.height if height is None else height)
+        at = self.height if height is None else height
+        floor = self.store.tree_floor()
+        if at < floor:
+            raise StatePruned(f"the state at height {at} is pruned on this node: it proves heights {floor} and above",
+                              data={"oldest_height": floor})
+        stored = self.block(at)
         if stored is None:
             return None
         header = stored.block.header

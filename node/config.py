@@ -117,6 +117,27 @@ class LogConfig:
 
 
 @dataclass
+class SyncConfig:
+    """How this node catches up (docs/snapshot-sync.md). ``full``: fetch and re-execute every
+    block from its head (the default: the regulator and every archival node keep the whole
+    verified history). ``snapshot``: when it starts ``snapshot_min_blocks`` or more behind its
+    best peer, fetch the state at a recent certified block instead, then follow blocks."""
+
+    mode: str = "full"
+    snapshot_min_blocks: int = 1_000
+
+
+@dataclass
+class StoreConfig:
+    """How much history of the state tree this node keeps (docs/state-proofs.md, "Pruning").
+    ``state_history_blocks``: 0 (the default, on every role) keeps every version: proofs at any
+    height, which the regulator's observer needs; N keeps the trees of the last N blocks and
+    deletes older versions' nodes, at a measured cost per block (so it is a choice, not a default)."""
+
+    state_history_blocks: int = 0
+
+
+@dataclass
 class NodeConfig:
     name: str
     role: str
@@ -125,6 +146,12 @@ class NodeConfig:
     pool: PoolConfig = field(default_factory=PoolConfig)
     log: LogConfig = field(default_factory=LogConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+
+    def state_history(self) -> int:
+        """Blocks of state-tree history to keep; 0: all (``StoreConfig``)."""
+        return self.store.state_history_blocks
 
     def to_toml(self) -> dict[str, Any]:
         return {
@@ -134,6 +161,8 @@ class NodeConfig:
             "pool": asdict(self.pool),
             "log": asdict(self.log),
             "limits": asdict(self.limits),
+            "sync": asdict(self.sync),
+            "store": asdict(self.store),
         }
 
     def save(self, home: Path) -> None:
@@ -159,6 +188,8 @@ class NodeConfig:
                 p2p=P2PConfig(**raw.get("p2p", {})),
                 pool=PoolConfig(**raw.get("pool", {})),
                 limits=LimitsConfig(**raw.get("limits", {})),
+                sync=SyncConfig(**raw.get("sync", {})),
+                store=StoreConfig(**raw.get("store", {})),
             )
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"{path}: missing or unknown setting ({exc})") from None
@@ -172,6 +203,14 @@ class NodeConfig:
             if not isinstance(port, int) or not 0 <= port < 65536:
                 raise ConfigError(f"{path}: {what} must be 0..65535")
         cfg.log.check(path)
+        if cfg.sync.mode not in ("full", "snapshot"):
+            raise ConfigError(f"{path}: sync.mode must be 'full' or 'snapshot'")
+        min_blocks = cfg.sync.snapshot_min_blocks
+        if not isinstance(min_blocks, int) or isinstance(min_blocks, bool) or min_blocks < 1:
+            raise ConfigError(f"{path}: sync.snapshot_min_blocks must be a positive integer")
+        history = cfg.store.state_history_blocks
+        if not isinstance(history, int) or isinstance(history, bool) or history < 0:
+            raise ConfigError(f"{path}: store.state_history_blocks must be 0 (archival) or a positive number of blocks")
         if not isinstance(cfg.rpc.cors_origins, list):
             raise ConfigError(f"{path}: rpc.cors_origins must be a list of origins")
         try:

@@ -11,21 +11,27 @@ import asyncio
 import os
 import random
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
-from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, PoolConfig, RpcConfig, save_key
+from consensus.registry import certificate_quorum
+from node.chain import Chain
+from node.config import DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, PoolConfig, RpcConfig, save_key
 from node.crypto import get_suite
 from node.crypto.base import KeyPair
 from node.genesis import Genesis, GenesisNode
 from node.p2p.certs import make_ca, write_node_tls
+from node.store.chainstore import ChainStore
+from node.wire.types import CommitCertificate, Vote, commit_vote_bytes
 
 # Ports are taken below the kernel's ephemeral range (32768+ by default), so that outgoing
 # connections of other processes cannot grab a port between our check and the node's bind.
@@ -205,3 +211,35 @@ def make_local_net(
 
 def _role(name: str) -> str:
     return "validator" if name.startswith("validator") else "observer"
+
+
+def prebuild_chain(net: LocalNet, blocks: int, txs: Callable[[Chain], list[bytes]] | None = None) -> int:
+    """Commit ``blocks`` certified blocks into every validator's (stopped) data directory, so a test
+    or benchmark starts from a long chain in seconds instead of minutes of consensus. Each block is
+    proposed by the view-0 primary over the transactions ``txs(chain)`` returns for it, executed,
+    and certified by a quorum of the validators' own keys; the validators then start at its head.
+    Returns the head height."""
+    validators = [n for n in net.nodes if NodeConfig.load(n.home).role == "validator"]
+    keys = sorted((n.key for n in validators), key=lambda k: k.public_bytes)
+    quorum = keys[: certificate_quorum(net.genesis.consensus, len(keys))]
+    first = validators[0]
+    store = ChainStore(first.home / DATA_DIR)
+    try:
+        chain = Chain(net.genesis, store, wasm_cache_dir=first.home / "wasm-cache")
+        for _ in range(blocks):
+            for raw in txs(chain) if txs is not None else ():
+                chain.submit(raw, forward=False)
+            head = chain.head()
+            height = head.height + 1
+            proposal = chain.propose(height=height, view=0, proposer=keys[0].public_bytes, timestamp_ms=head.timestamp_ms + 1,
+                                     max_txs=chain.params().block_tx_limit)
+            message = commit_vote_bytes(chain.chain_id, height, 0, proposal.block_hash)
+            votes = tuple(Vote(k.public_bytes, chain.suite.sign(k.private_bytes, message)) for k in quorum)
+            chain.commit(proposal.block, CommitCertificate(chain.chain_id, height, 0, proposal.block_hash, votes))
+        head_height = chain.height
+    finally:
+        store.close()
+    for other in validators[1:]:
+        shutil.rmtree(other.home / DATA_DIR, ignore_errors=True)
+        shutil.copytree(first.home / DATA_DIR, other.home / DATA_DIR)
+    return head_height

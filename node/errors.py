@@ -99,6 +99,13 @@ class NotFound(ConsortiaError):
     kind = "not_found"
 
 
+class StatePruned(NotFound):
+    """The state tree of the height asked for is no longer stored (pruned, or below the snapshot
+    this node joined at); ``data`` is ``{"oldest_height": H}``, the lowest height it can prove."""
+
+    kind = "state_pruned"
+
+
 class ExecutionError(ConsortiaError):
     """A contract call failed (revert, trap, out of fuel); used by read-only queries."""
 

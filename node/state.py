@@ -83,3 +83,18 @@ class PendingState:
             return writes[key]
         return self._parent.get(key)
 
+
+
+class RecordingState:
+    """A read-only view that remembers every key read through it, present or not (in first-read
+    order): what a call proof must cover."""
+
+    __slots__ = ("_parent", "reads")
+
+    def __init__(self, parent: StateReader) -> None:
+        self._parent = parent
+        self.reads: dict[bytes, None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        self.reads[key] = None
+        return self._parent.get(key)

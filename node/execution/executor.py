@@ -23,9 +23,10 @@ from node.execution.context import (
     VmResourceError,
 )
 from node.execution.system.base import SystemContract
+from node.execution.system.contracts import CONTRACT_KEY_PREFIX, ContractInfo, code_key
 from node.merkle import merkle_root
 from node.params import ChainParams
-from node.state import StateOverlay, StateReader
+from node.state import RecordingState, StateOverlay, StateReader
 from node.statetree import NodeSource
 from node.statetree import update as update_tree
 from node.store.chainstore import NonceRecord
@@ -70,6 +71,7 @@ class BlockExecution:
     receipt_root: bytes
     state_root: bytes
     tree_nodes: dict[bytes, bytes]  # the state-tree nodes ``state_root`` adds to its parent's tree
+    tree_replaced: frozenset[bytes] = frozenset()  # the parent's nodes the new tree drops (for pruning)
     dropped: list[tuple[CheckedTx, str]] = field(default_factory=list)
 
 
@@ -175,6 +177,7 @@ class Executor:
             receipt_root=merkle_root(self.suite.hash, [r.encode() for r in receipts]),
             state_root=state_tree.root,
             tree_nodes=state_tree.nodes,
+            tree_replaced=state_tree.replaced,
             dropped=dropped,
         )
 
@@ -242,6 +245,20 @@ class Executor:
         return self.vm.call(ctx, method, args)
 
     # --- read-only queries -----------------------------------------------------------------
+
+    def query_recorded(self, to: bytes, method: str, args: bytes, *, sender: bytes, height: int, timestamp_ms: int,
+                       state: StateReader) -> tuple[bytes, list[bytes]]:
+        """``query``, and every state key it read: what a verifier re-running the call on exactly
+        those entries needs. The VM caches contracts' code hashes and compiled code, so a call
+        may skip reading them; a verifier with a fresh VM reads them, so they are added."""
+        recorder = RecordingState(state)
+        result = self.query(to, method, args, sender=sender, height=height, timestamp_ms=timestamp_ms, state=recorder)
+        for key in list(recorder.reads):
+            if key.startswith(CONTRACT_KEY_PREFIX):
+                info = ContractInfo.read(recorder, key[len(CONTRACT_KEY_PREFIX):])
+                if info is not None:
+                    recorder.get(code_key(info.code_hash))
+        return result, list(recorder.reads)
 
     def query(self, to: bytes, method: str, args: bytes, *, sender: bytes = bytes(20), height: int = 0, timestamp_ms: int = 0,
               state: StateReader | None = None) -> bytes:

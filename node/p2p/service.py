@@ -13,9 +13,12 @@ import msgpack
 
 from consensus.api import ConsensusEngine
 from node.chain import Chain
+from node.config import SyncConfig
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError, DuplicateTransaction
 from node.events import BlockCommitted, PeerConnected, TxAdmitted
+from node.p2p.backfill import NonceBackfill
+from node.p2p.snapshot import SnapshotSync, offer, serve_nodes
 from node.p2p.sync import BlockSync
 from node.p2p.transport import P2PNetwork, PeerAddress, PeerLimits
 from node.params import largest_frame_bytes
@@ -29,7 +32,8 @@ SEEN_LIMIT = 200_000
 
 
 class NetworkService:
-    def __init__(self, chain: Chain, key: KeyPair, home: Path, host: str, port: int, limits: PeerLimits | None = None) -> None:
+    def __init__(self, chain: Chain, key: KeyPair, home: Path, host: str, port: int, limits: PeerLimits | None = None,
+                 sync: SyncConfig | None = None) -> None:
         self.chain = chain
         self.key = key
         self.engine: ConsensusEngine | None = None  # the consensus engine on validators; observers have none
@@ -48,6 +52,12 @@ class NetworkService:
             limits=limits,
         )
         self.sync = BlockSync(chain, self.net)
+        sync = sync or SyncConfig()
+        self.snapshot: SnapshotSync | None = None  # fetching side, in snapshot mode only
+        self.backfill = NonceBackfill(chain, self.net, self.sync)  # only ever active after a snapshot
+        if sync.mode == "snapshot":
+            self.snapshot = SnapshotSync(chain, self.net, self.sync, min_blocks=sync.snapshot_min_blocks,
+                                         frame_limit=self.frame_limit, on_installed=self._start_backfill)
         self._forward: list[bytes] = []
         self._seen: OrderedDict[bytes, None] = OrderedDict()  # sha256 of raw forwarded txs handled
         self._flush_scheduled = False
@@ -66,18 +76,29 @@ class NetworkService:
 
     async def start(self) -> None:
         await self.net.start()
+        if self.snapshot is not None:
+            self.snapshot.start()
+        self._start_backfill()
         await self.sync.start()
         self._regossip_task = asyncio.create_task(self._regossip(), name="tx-regossip")
 
     async def stop(self) -> None:
         if self._regossip_task is not None:
             self._regossip_task.cancel()
+        if self.snapshot is not None:
+            await self.snapshot.stop()
+        await self.backfill.stop()
         await self.sync.stop()
         await self.net.stop()
 
     def attach_engine(self, engine: ConsensusEngine) -> None:
         """Route consensus frames from validators to ``engine`` (validators only)."""
         self.engine = engine
+
+    def _start_backfill(self) -> None:
+        """Read the nonces of the blocks below an installed snapshot, if that is unfinished."""
+        if not self.backfill.active and self.backfill.resume():
+            self.backfill.start()
 
     def _on_connect(self, event: PeerConnected) -> None:
         self.net.send(event.pubkey, {"t": "status", "height": self.chain.height})
@@ -182,7 +203,17 @@ class NetworkService:
         elif kind == "getblocks":
             self.sync.serve(peer, msg)
         elif kind == "blocks":
-            self.sync.on_blocks(peer, msg)
+            if "id" in msg:  # an answer to a tagged request: the backfill's, never block sync's
+                self.backfill.on_blocks(peer, msg)
+            else:
+                self.sync.on_blocks(peer, msg)
+        elif kind == "snap_head":
+            self.net.send(peer, offer(self.chain))
+        elif kind == "snap_get":
+            self.net.send(peer, serve_nodes(self.chain, msg, self.frame_limit(), holds=self.chain.holds_tree))
+        elif kind in ("snap_offer", "snap_nodes"):
+            if self.snapshot is not None:
+                (self.snapshot.on_offer if kind == "snap_offer" else self.snapshot.on_nodes)(peer, msg)
         else:
             raise ConsortiaError(f"unknown message type {kind!r}")
 
@@ -216,6 +247,22 @@ class NetworkService:
 
     def peers(self) -> list[dict[str, Any]]:
         return self.net.peers()
+
+    def sync_status(self) -> dict[str, Any]:
+        """``node_info.sync``: how this node catches up and, in snapshot mode, how far it is."""
+        status: dict[str, Any] = {"mode": "snapshot" if self.snapshot is not None else "full",
+                                  "snapshot_base": self.chain.store.snapshot_base(),
+                                  "nonce_backfill_pending": self.backfill.active}
+        snap = self.snapshot
+        if snap is not None:
+            target = snap.target
+            status["snapshot"] = {
+                "phase": snap.phase, "target_height": None if target is None else target.height,
+                "nodes_fetched": snap.progress.nodes, "bytes_fetched": snap.progress.bytes,
+                "queued": snap.queued, "refused_nodes": snap.progress.refused_nodes,
+                "installed_height": snap.progress.installed_height, "gave_up": snap.progress.gave_up,
+            }
+        return status
 
 
 __all__ = ["NetworkService", "msgpack"]

@@ -3,7 +3,10 @@
 Every node announces its height (``status``) every second and after each commit. A node that
 sees a peer ahead of it asks that peer for the next batch; each received block must carry a commit
 certificate from a quorum of the current validators, and is re-executed so that its state root is
-checked before it is committed. Observers follow the chain this way and never vote.
+checked before it is committed. Observers follow the chain this way and never vote. A peer that
+answers with no blocks (it joined by snapshot above the heights asked for) is skipped until its
+next status. A request may carry an ``id``, echoed in the answer: such answers belong to the
+nonce backfill after a snapshot (``node.p2p.backfill``), never to this catch-up.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class BlockSync:
         self._progress_from = 0
         self.blocks_synced = 0
         self.rejected_batches = 0
+        self.paused = False  # held back while snapshot sync decides or fetches (node.p2p.snapshot)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -75,8 +79,14 @@ class BlockSync:
         """A peer is behind: tell it our height so that it asks us for blocks."""
         self.net.send(peer, {"t": "status", "height": self.chain.height})
 
+    def resume(self) -> None:
+        """Snapshot sync is done (or not used): fetch blocks from our head on."""
+        self.paused = False
+        self._request = None
+        self._maybe_request()
+
     def _maybe_request(self) -> None:
-        if self._applying:
+        if self._applying or self.paused:
             return
         now = time.monotonic()
         if self._request is not None and now - self._request[2] < REQUEST_TIMEOUT:
@@ -110,14 +120,22 @@ class BlockSync:
             if items and size > budget:
                 break
             items.append([raw, cert.encode()])
-        self.net.send(peer, {"t": "blocks", "items": items})
+        reply: dict[str, Any] = {"t": "blocks", "items": items}
+        request_id = msg.get("id")
+        if type(request_id) is int and 0 <= request_id < 2**32:
+            reply["id"] = request_id  # the asker's tag (node.p2p.backfill), echoed
+        self.net.send(peer, reply)
 
     def on_blocks(self, peer: bytes, msg: dict[str, Any]) -> None:
         items = msg.get("items")
         if type(items) is not list or len(items) > BATCH:
             raise ConsortiaError("malformed block batch")
-        if self._applying:
+        if self._applying or self.paused:
             return
+        if not items:
+            # It does not hold the blocks we asked for (e.g. it joined by snapshot above them):
+            # ask another peer; its next status makes it a candidate again.
+            self.peer_heights.pop(peer, None)
         self._applying = True
         asyncio.create_task(self._apply(peer, items))
 

@@ -17,9 +17,11 @@ from node.chainview import ChainReader
 from node.events import EventBus
 from node.metrics import NodeMetrics
 from node.params import ChainParams
+from node.statetree.multiproof import CallProof
 from node.txpool import TxPool
 
 PeerList = Callable[[], list[dict[str, Any]]]
+SyncStatus = Callable[[], dict[str, Any]]
 
 
 class ChainService(Protocol):
@@ -28,6 +30,8 @@ class ChainService(Protocol):
     async def submit_async(self, raw: bytes, *, forward: bool = ...) -> bytes: ...
 
     async def query_async(self, to: bytes, method: str, args: bytes, sender: bytes = ...) -> bytes: ...
+
+    async def query_proven_async(self, to: bytes, method: str, args: bytes, sender: bytes = ...) -> tuple[bytes, CallProof]: ...
 
     def params(self) -> ChainParams: ...
 
@@ -52,6 +56,11 @@ def no_peers() -> list[dict[str, Any]]:
     return []
 
 
+def no_sync() -> dict[str, Any]:
+    """The sync status of a node without peer networking."""
+    return {"mode": "none"}
+
+
 @dataclass(frozen=True)
 class RpcEnv:
     reader: ChainReader
@@ -62,10 +71,11 @@ class RpcEnv:
     peers: PeerList
     bus: EventBus
     metrics: NodeMetrics
+    sync: SyncStatus = no_sync  # how the node catches up, and a snapshot's progress (node.p2p.service)
 
     @classmethod
     def for_chain(cls, chain: Chain, identity: NodeIdentity, metrics: NodeMetrics, *, engine: EngineStatus | None,
-                  peers: PeerList = no_peers) -> RpcEnv:
+                  peers: PeerList = no_peers, sync: SyncStatus = no_sync) -> RpcEnv:
         """The environment for handlers serving ``chain``."""
         return cls(
             reader=ChainReader(chain.store, chain.suite, chain.genesis, chain.pool),
@@ -76,6 +86,7 @@ class RpcEnv:
             peers=peers,
             bus=chain.bus,
             metrics=metrics,
+            sync=sync,
         )
 
     def engine_status(self) -> dict[str, Any]:

@@ -182,6 +182,14 @@ class RpcClient:
         result = await self.call_named("state_call", params)
         return _unhex(result["return_value"])
 
+    async def query_proven(self, to: bytes, method: str, args: bytes = b"", sender: bytes | None = None) -> dict[str, Any]:
+        """``state_call(..., proof=true)``: the answer as is, for ``node.sdk.verify.verify_call_proof``."""
+        params: dict[str, Any] = {"to": _hex(to), "method": method, "args": _hex(args), "proof": True}
+        if sender is not None:
+            params["from"] = _hex(sender)
+        result: dict[str, Any] = await self.call_named("state_call", params)
+        return result
+
     async def query(self, to: bytes, method: str, args: Any = None, sender: bytes | None = None) -> Any:
         return decode_return(await self.query_raw(to, method, encode_args(args), sender))
 

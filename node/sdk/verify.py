@@ -9,10 +9,13 @@ from typing import Any
 from consensus.certificate import verify_certificate
 from consensus.registry import certificate_quorum
 from node.crypto.base import CryptoSuite
-from node.errors import ConsensusError, ConsortiaError
+from node.errors import ConsensusError, ConsortiaError, ExecutionError
+from node.execution.executor import ContractVM, Executor
+from node.execution.system.registry import system_contracts
 from node.merkle import verify_proof
 from node.proofs import MalformedProof, ReceiptProof
 from node.statetree import ProofError, StateProof, verify_tree_proof
+from node.statetree.multiproof import CallProof, verify_multiproof
 from node.wire.types import BlockHeader, CommitCertificate, Receipt
 
 
@@ -118,6 +121,84 @@ def verify_state_proof(
         except ProofError as exc:
             raise ConsensusError(f"state proof refused: {exc}") from None
         return proof.value
+    except ConsensusError:
+        raise
+    except ConsortiaError as exc:
+        raise ConsensusError(f"malformed proof: {exc.message}") from None
+
+
+class _ProvenState:
+    """Exactly the proven entries; a read of any other key is remembered (the proof is short)."""
+
+    def __init__(self, entries: dict[bytes, bytes | None]) -> None:
+        self.entries = entries
+        self.unproven: bytes | None = None
+
+    def get(self, key: bytes) -> bytes | None:
+        if key not in self.entries:
+            if self.unproven is None:
+                self.unproven = key
+            return None
+        return self.entries[key]
+
+
+class _NoNonces:
+    def nonce_expiry(self, sender: bytes, nonce: bytes) -> int | None:
+        return None
+
+
+def verify_call_proof(
+    suite: CryptoSuite,
+    response: dict[str, Any],
+    *,
+    to: bytes,
+    method: str,
+    args: bytes,
+    chain_id: str,
+    validators: Sequence[bytes],
+    sender: bytes = bytes(20),
+    consensus: str = "pbft",
+    vm: ContractVM | None = None,
+) -> bytes:
+    """Return the proven return value of a ``state_call(..., proof=true)``, or raise
+    ConsensusError saying which check failed.
+
+    ``response`` is what ``state_call`` returned for ``to``, ``method``, ``args`` and ``sender``.
+    Checks, in order: the header hashes to the block hash, is for this chain and its block carries
+    a commit certificate with a quorum of ``validators``; the header is for the proof's height;
+    the multiproof proves a value or an absence for every key in ``reads`` against the header's
+    state root; re-running the call here on exactly those entries (native system contracts
+    always; WASM contracts with ``vm``, e.g. ``node.vm.WasmVM(suite)``) reads no other key and
+    returns the claimed value (docs/state-proofs.md, "Call proofs").
+    """
+    try:
+        proof = CallProof.from_json(response.get("proof"))
+    except ProofError as exc:
+        raise ConsensusError(str(exc)) from None
+    try:
+        header = _certified_header(suite, proof.header_raw, proof.block_hash, proof.certificate_raw, chain_id=chain_id,
+                                   validators=validators, consensus=consensus)
+        if header.height != proof.height:
+            raise ConsensusError("proof height does not match the block")
+        claimed = _hex(response.get("return_value"), "return_value")
+        try:
+            entries = verify_multiproof(suite.hash, header.state_root, proof.reads, list(proof.nodes))
+        except ProofError as exc:
+            raise ConsensusError(f"call proof refused: {exc}") from None
+        state = _ProvenState(entries)
+        executor = Executor(suite, chain_id, state, _NoNonces(), system_contracts(), vm=vm)
+        try:
+            result = executor.query(to, method, args, sender=sender, height=header.height, timestamp_ms=header.timestamp_ms,
+                                    state=state)
+        except ExecutionError as exc:
+            if state.unproven is not None:
+                raise ConsensusError(f"the call reads key 0x{state.unproven.hex()}, which the proof does not cover") from None
+            raise ConsensusError(f"re-running the call on the proven state failed: {exc.message}") from None
+        if state.unproven is not None:
+            raise ConsensusError(f"the call reads key 0x{state.unproven.hex()}, which the proof does not cover")
+        if result != claimed:
+            raise ConsensusError("the return value differs from the call re-run on the proven state")
+        return result
     except ConsensusError:
         raise
     except ConsortiaError as exc:

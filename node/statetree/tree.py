@@ -36,10 +36,12 @@ Ref = tuple[bytes, bytes | None]
 
 @dataclass(frozen=True)
 class TreeUpdate:
-    """A new root and the nodes it needs that its parent tree does not have, by hash."""
+    """A new root and the nodes it needs that its parent tree does not have, by hash; and the
+    nodes of the parent tree that the new tree no longer has (what pruning may delete later)."""
 
     root: bytes
     nodes: dict[bytes, bytes]
+    replaced: frozenset[bytes] = frozenset()
 
 
 def _first_diff(a: int, b: int) -> int:
@@ -68,6 +70,7 @@ class _Batch:
         self.h = hash_fn
         self.source = source
         self.new: dict[bytes, bytes] = {}
+        self.replaced: set[bytes] = set()  # parent nodes rebuilt or removed (some may come back in ``new``)
         entries = sorted((hash_fn(k), k, v) for k, v in writes.items())
         self.paths = [int.from_bytes(p) for p, _, _ in entries]
         self.entries = entries
@@ -132,6 +135,8 @@ class _Batch:
             if not (at < hi and paths[at] == path):  # the old leaf stays, among the new ones
                 key, _ = leaf_key_value(raw)
                 items.insert(at - lo, (path, path_bytes, key, None, (node_hash, path_bytes)))
+            else:
+                self.replaced.add(node_hash)  # written over or deleted
             return self.build(items)
         bit = raw[1]
         left, right = raw[2 : 2 + HASH_SIZE], raw[2 + HASH_SIZE : BRANCH_HEAD]
@@ -146,6 +151,7 @@ class _Batch:
                 return self.join(split, self.build(self.items(lo, mid)), inside)
             inside = self.apply(node_hash, lo, mid) if lo < mid else (node_hash, min_bytes)
             return self.join(split, inside, self.build(self.items(mid, hi)))
+        self.replaced.add(node_hash)  # rebuilt over its new children (or gone, if one side empties)
         mid = bisect_left(paths, _boundary(min_path, bit), lo, hi)
         new_left = self.apply(left, lo, mid) if lo < mid else (left, min_bytes)
         new_right = self.apply(right, mid, hi) if mid < hi else (right, None)
@@ -160,7 +166,8 @@ def update(hash_fn: HashFn, source: NodeSource, root: bytes, writes: Mapping[byt
     batch = _Batch(hash_fn, source, writes)
     n = len(batch.entries)
     result = batch.build(batch.items(0, n)) if root == EMPTY_ROOT else batch.apply(root, 0, n)
-    return TreeUpdate(EMPTY_ROOT if result is None else result[0], batch.new)
+    replaced = frozenset(h for h in batch.replaced if h not in batch.new)  # a write of the same value rebuilds the same node
+    return TreeUpdate(EMPTY_ROOT if result is None else result[0], batch.new, replaced)
 
 
 def lookup(hash_fn: HashFn, source: NodeSource, root: bytes, key: bytes) -> bytes | None:

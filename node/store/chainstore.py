@@ -18,8 +18,15 @@ prefix key                            value
 ``t``  tx hash                        height + index
 ``s``  state key                      state value
 ``T``  tree node hash                 state-tree node (``node.statetree``; content-addressed,
-                                      never overwritten or deleted: every committed root stays
-                                      provable)
+                                      never overwritten; deleted only by pruning, below)
+``P``  tree node hash                 a tree node fetched by snapshot sync, checked against its
+                                      hash, in its wire form (``node.statetree.snapshot``); a
+                                      staging area read only by snapshot sync, emptied by the
+                                      batch that installs the snapshot
+``R``  height + tree node hash         (empty) -- a node the block at that height replaced,
+                                      deleted once the height leaves the kept state history
+``Q``  tree node hash                 the height of its ``R`` record (a node built again by a
+                                      later block drops its record: it is live again)
 ``n``  sender address + nonce         expiry height
 ``x``  expiry height + address+nonce  (empty) -- lets expired nonces be pruned in order
 ``m``  name                           node-local metadata (consensus, sync)
@@ -59,6 +66,9 @@ P_RECEIPT = b"r"
 P_TX_INDEX = b"t"
 P_STATE = b"s"
 P_TREE = b"T"
+P_STAGED = b"P"
+P_REPLACED = b"R"
+P_REPLACED_AT = b"Q"
 P_NONCE = b"n"
 P_NONCE_EXPIRY = b"x"
 P_META = b"m"
@@ -89,14 +99,36 @@ class BlockCommit:
     state_writes: Mapping[bytes, bytes | None]
     nonces: tuple[NonceRecord, ...]
     tree_nodes: Mapping[bytes, bytes]  # the state-tree nodes this block's root adds, by hash
+    tree_replaced: frozenset[bytes] = frozenset()  # nodes of the parent's tree this block's tree drops
+
+
+META_SNAPSHOT_BASE = "snapshot.base"
+META_BACKFILL = "snapshot.backfill"  # the blocks below an installed snapshot whose nonces are still to read
+
+
+@dataclass(frozen=True)
+class SnapshotInstall:
+    """A verified snapshot, ready to become the head (``ChainStore.install_snapshot``)."""
+
+    block: Block
+    block_hash: bytes
+    certificate: CommitCertificate
+    tree_nodes: Mapping[bytes, bytes]  # stored encodings of the tree's nodes the store lacks
+    state: Mapping[bytes, bytes]  # the whole state after the block
+    meta_to_drop: str  # the snapshot sync's progress record
+    backfill: bytes  # the META_BACKFILL record to start with (node.p2p.backfill)
+    nonces: tuple[NonceRecord, ...] = ()  # those of the snapshot block's own transactions
 
 
 class ChainStore:
     """The node's persistent chain: append-only blocks plus the latest world state."""
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
-                 on_failure: Callable[[str], None] | None = None) -> None:
+                 on_failure: Callable[[str], None] | None = None, state_history: int = 0) -> None:
         self.path = str(path)
+        if state_history < 0:
+            raise ValueError("state_history must be 0 (archival) or a number of blocks")
+        self.state_history = state_history  # 0: keep every version of the state tree (archival)
         self.on_failure = on_failure
         self.failure: str | None = None  # why this store stopped being usable, once it has
         self._db = open_database(path, create=create)
@@ -286,6 +318,8 @@ class ChainStore:
                     wb.put(P_STATE + key, value)
             for node_hash, node in c.tree_nodes.items():
                 wb.put(P_TREE + node_hash, node)
+            if self.state_history:
+                self._prune(wb, c)
             for rec in c.nonces:
                 wb.put(P_NONCE + rec.sender + rec.nonce, u64(rec.expiry_height))
                 wb.put(P_NONCE_EXPIRY + u64(rec.expiry_height) + rec.sender + rec.nonce, b"")
@@ -294,6 +328,139 @@ class ChainStore:
                 wb.delete(key)
                 wb.delete(P_NONCE + key[9:])
             wb.put(P_HEAD, h)
+
+    # --- snapshot sync ---------------------------------------------------------------------
+
+    def staged_node(self, node_hash: bytes) -> bytes | None:
+        """A tree node fetched by snapshot sync and not installed yet (its wire form)."""
+        return self._get(P_STAGED + node_hash)
+
+    def has_staged(self) -> bool:
+        """Whether any snapshot node is staged (from an earlier, interrupted attempt)."""
+        return next(self._scan(prefix=P_STAGED), None) is not None
+
+    def stage_nodes(self, nodes: Mapping[bytes, bytes]) -> None:
+        """Keep checked snapshot nodes until the whole tree is here. Not synchronous: a node lost
+        in a crash is simply fetched again (the resumed walk finds it missing)."""
+        self._writable()
+        try:
+            with self._db.write_batch(transaction=True, sync=False) as wb:
+                for node_hash, raw in nodes.items():
+                    wb.put(P_STAGED + node_hash, raw)
+        except plyvel.Error as exc:
+            raise self._failed("writing snapshot nodes", exc) from None
+
+    def clear_staged(self) -> int:
+        """Drop every staged snapshot node (a snapshot given up); returns how many."""
+        self._writable()
+        count = 0
+        try:
+            with self._db.write_batch(transaction=True, sync=True) as wb:
+                for key, _ in self._scan(prefix=P_STAGED):
+                    wb.delete(key)
+                    count += 1
+        except plyvel.Error as exc:
+            raise self._failed("dropping snapshot nodes", exc) from None
+        return count
+
+    def install_snapshot(self, s: SnapshotInstall) -> None:
+        """Make a snapshot's block the head in one synchronous batch: its tree nodes, the whole
+        ``s`` key space replaced by its state, the block, its hash entries and certificate, the
+        staging area emptied, the sync record dropped and the head pointer moved. A node killed
+        at any instant finds either its old head with its old state, or the new one complete."""
+        height = s.block.height
+        if self._head is not None and height <= self._head:
+            raise StoreError(f"refusing to install a snapshot at {height}: the head is already {self._head}")
+        self._writable()
+        h = u64(height)
+        try:
+            with self._db.write_batch(transaction=True, sync=True) as wb:
+                for node_hash, node in s.tree_nodes.items():
+                    wb.put(P_TREE + node_hash, node)
+                for key, _ in self._scan(prefix=P_STATE):
+                    wb.delete(key)
+                for key, value in s.state.items():
+                    wb.put(P_STATE + key, value)
+                for key, _ in self._scan(prefix=P_STAGED):
+                    wb.delete(key)
+                # The old history's pending deletions go: some of those nodes may be live in the
+                # snapshot's tree (they stay stored for good; a leak, never a loss).
+                for prefix in (P_REPLACED, P_REPLACED_AT):
+                    for key, _ in self._scan(prefix=prefix):
+                        wb.delete(key)
+                wb.put(P_BLOCK + h, s.block.encode())
+                wb.put(P_BLOCK_HASH + h, s.block_hash)
+                wb.put(P_HASH_INDEX + s.block_hash, h)
+                wb.put(P_CERT + h, s.certificate.encode())
+                wb.delete(P_META + s.meta_to_drop.encode())
+                wb.put(P_META + META_SNAPSHOT_BASE.encode(), h)
+                wb.put(P_META + META_BACKFILL.encode(), s.backfill)
+                for rec in s.nonces:
+                    wb.put(P_NONCE + rec.sender + rec.nonce, u64(rec.expiry_height))
+                    wb.put(P_NONCE_EXPIRY + u64(rec.expiry_height) + rec.sender + rec.nonce, b"")
+                wb.put(P_HEAD, h)
+        except plyvel.Error as exc:
+            raise self._failed(f"installing the snapshot at {height}", exc) from None
+        self._head = height
+        self._head_header = s.block.header
+
+    def put_nonces(self, records: list[NonceRecord], *, meta: tuple[str, bytes]) -> None:
+        """Nonce records of transactions committed below a snapshot, with the backfill's progress
+        record, in one synchronous batch (so a restart resumes exactly after what is stored)."""
+        self._writable()
+        try:
+            with self._db.write_batch(transaction=True, sync=True) as wb:
+                for rec in records:
+                    wb.put(P_NONCE + rec.sender + rec.nonce, u64(rec.expiry_height))
+                    wb.put(P_NONCE_EXPIRY + u64(rec.expiry_height) + rec.sender + rec.nonce, b"")
+                name, value = meta
+                if value:
+                    wb.put(P_META + name.encode(), value)
+                else:
+                    wb.delete(P_META + name.encode())
+        except plyvel.Error as exc:
+            raise self._failed("writing nonce records", exc) from None
+
+    def snapshot_base(self) -> int | None:
+        """The height of the snapshot this store was installed from (blocks below it, except
+        genesis and any the node had before, are not held), None if it never installed one."""
+        raw = self.meta_get(META_SNAPSHOT_BASE)
+        return None if raw is None or len(raw) != 8 else _U64.unpack(raw)[0]
+
+    def _prune(self, wb: Any, c: BlockCommit) -> None:
+        """In the block's own batch: record the nodes it replaced, forget the records of nodes it
+        builds again, and delete the nodes replaced ``state_history`` or more blocks ago (all such
+        records, so a restart or a changed setting leaves none behind)."""
+        height = c.block.height
+        revived: set[bytes] = set()
+        for node_hash in c.tree_nodes:
+            at = self._get(P_REPLACED_AT + node_hash)
+            if at is not None:
+                wb.delete(P_REPLACED + at + node_hash)
+                wb.delete(P_REPLACED_AT + node_hash)
+                revived.add(node_hash)
+        h = u64(height)
+        for node_hash in c.tree_replaced:
+            wb.put(P_REPLACED + h + node_hash, b"")
+            wb.put(P_REPLACED_AT + node_hash, h)
+        cutoff = height - self.state_history  # the trees of heights >= cutoff stay whole
+        if cutoff < 1:
+            return
+        for key, _ in self._scan(start=P_REPLACED, stop=P_REPLACED + u64(cutoff + 1)):
+            node_hash = key[9:]
+            if node_hash in revived:
+                continue
+            wb.delete(key)
+            wb.delete(P_REPLACED_AT + node_hash)
+            wb.delete(P_TREE + node_hash)
+
+    def tree_floor(self) -> int:
+        """The lowest height whose whole state tree is stored: 0 on an archival node, else the head
+        minus ``state_history`` (a snapshot-synced node holds no tree below its snapshot either)."""
+        head = self._head or 0
+        floor = 0 if not self.state_history else max(0, head - self.state_history)
+        base = self.snapshot_base()
+        return floor if base is None else max(floor, base)
 
     def put_certificate(self, height: int, cert: CommitCertificate) -> None:
         """Attach a certificate to an already committed block (e.g. one received later)."""
@@ -304,7 +471,7 @@ class ChainStore:
             raise self._failed("write", exc) from None
 
 
-__all__ = ["BlockCommit", "ChainStore", "NonceRecord", "plyvel"]
+__all__ = ["BlockCommit", "ChainStore", "NonceRecord", "SnapshotInstall", "plyvel"]
 
 
 class StateSnapshot:

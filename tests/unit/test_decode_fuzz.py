@@ -93,8 +93,10 @@ def test_consensus_messages_refuse_random_bytes_cleanly(engine, raw):
 
 
 @FUZZ
-@given(message=st.dictionaries(st.sampled_from(["t", "m", "txs", "height", "from", "count", "items"]), values, max_size=4),
-       kind=st.sampled_from(["cons", "txs", "status", "getblocks", "blocks", "unknown"]))
+@given(message=st.dictionaries(st.sampled_from(["t", "m", "txs", "height", "from", "count", "items", "id", "root", "hashes",
+                                                "max_bytes", "nodes", "block", "cert"]), values, max_size=4),
+       kind=st.sampled_from(["cons", "txs", "status", "getblocks", "blocks", "snap_head", "snap_offer", "snap_get", "snap_nodes",
+                             "unknown"]))
 def test_peer_messages_are_refused_cleanly(peer_service, message, kind):
     """The handler behind every authenticated peer frame (after the frame itself decoded)."""
     service, chain = peer_service
@@ -116,6 +118,7 @@ def test_peer_messages_are_refused_cleanly(peer_service, message, kind):
 @pytest.fixture(scope="module")
 def peer_service(tmp_path_factory):
     from node.chain import Chain
+    from node.config import SyncConfig
     from node.devnet import free_port
     from node.p2p.certs import make_ca, write_node_tls
     from node.p2p.service import NetworkService
@@ -127,6 +130,6 @@ def peer_service(tmp_path_factory):
     store = ChainStore(home / "data")
     chain = Chain(net.genesis, store)
     write_node_tls(home, make_ca("test"), "v", net.validator.public_bytes)
-    service = NetworkService(chain, net.validator, home, "127.0.0.1", free_port())
+    service = NetworkService(chain, net.validator, home, "127.0.0.1", free_port(), sync=SyncConfig(mode="snapshot"))
     yield service, chain
     store.close()

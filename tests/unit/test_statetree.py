@@ -287,3 +287,32 @@ def test_the_node_cache_reads_through_keeps_committed_nodes_and_stays_bounded():
     reads.clear()
     assert cache.get(bytes([6]) * 32) == b"\x06" and reads == []  # just committed: no read
     assert cache.get(first) == b"\x01" and reads == [first]  # evicted oldest first: read again
+
+
+def reachable(store: dict[bytes, bytes], root: bytes) -> set[bytes]:
+    """Every node hash under ``root``."""
+    out: set[bytes] = set()
+    stack = [] if root == EMPTY_ROOT else [root]
+    while stack:
+        node_hash = stack.pop()
+        out.add(node_hash)
+        raw = store[node_hash]
+        if raw[0] == 1:
+            stack += [raw[2:34], raw[34:66]]
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(HASHES))
+@settings_
+@given(batches=st.lists(batch, min_size=1, max_size=5))
+def test_an_update_reports_exactly_the_parent_nodes_the_new_tree_drops(name, batches):
+    """What pruning deletes: nodes under the old root and not under the new one, no more, no less
+    (a value written back, or a key deleted and set again, rebuilds nodes with their old hashes)."""
+    h = HASHES[name]
+    store: dict[bytes, bytes] = {}
+    root = EMPTY_ROOT
+    for writes in batches + batches[:1]:  # the first batch again: old values come back
+        result = update(h, store, root, writes)
+        store.update(result.nodes)
+        assert result.replaced == reachable(store, root) - reachable(store, result.root)
+        root = result.root

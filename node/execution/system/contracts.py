@@ -26,6 +26,9 @@ def code_key(code_hash: bytes) -> bytes:
     return REGISTRY_ADDRESS + _CODE + code_hash
 
 
+CONTRACT_KEY_PREFIX = REGISTRY_ADDRESS + _CONTRACT  # + a contract's address: its ContractInfo
+
+
 def contract_key(address: bytes) -> bytes:
     return REGISTRY_ADDRESS + _CONTRACT + address
 

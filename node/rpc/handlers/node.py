@@ -32,6 +32,7 @@ def node_info(env: RpcEnv) -> dict[str, Any]:
         "pool_size": len(env.pool),
         "params": params.__dict__,
         "engine": env.engine_status(),
+        "sync": {**env.sync(), "oldest_state_height": env.reader.store.tree_floor()},
         "healthy": env.metrics.failure is None,
         "failure": env.metrics.failure,
     }
