@@ -17,12 +17,12 @@ import hmac
 import ipaddress
 import os
 import secrets
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from node.errors import PermissionDenied, RateLimited
 from node.rpc.ratelimit import RateLimiter
@@ -93,10 +93,7 @@ class AccessPolicy:
                               f"(bursts of {self.limiter.burst}); slow down")
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def caller_middleware(policy: AccessPolicy) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def caller_middleware(policy: AccessPolicy) -> Middleware:
     """aiohttp middleware that records who is calling for the rest of the request (or WebSocket connection)."""
 
     @web.middleware
