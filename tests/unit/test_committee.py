@@ -227,8 +227,9 @@ def test_non_members_may_neither_propose_nor_vote():
     pid = gov.propose(A, "grant_deploy", {"address": OUTSIDER})["id"]
     with pytest.raises(Revert, match="only committee members may vote"):
         gov.vote(OUTSIDER, pid, True)
-    with pytest.raises(Revert, match="no proposal 99"):
-        gov.vote(B, 99, True)
+    for missing in (99, 0, -5, 2**64 - 1):
+        with pytest.raises(Revert, match=f"no proposal {missing}"):
+            gov.vote(B, missing, True)
 
 
 @pytest.mark.parametrize(("type_", "payload", "message"), [

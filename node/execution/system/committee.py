@@ -102,6 +102,8 @@ class Committee(SystemContract):
 
     @staticmethod
     def _load(ctx: CallContext, proposal_id: int) -> Proposal:
+        if not 1 <= proposal_id < 2**63:  # ids count up from 1; anything else names no proposal
+            raise Revert(f"no proposal {proposal_id}")
         read_key(ctx, proposal_key(proposal_id))
         proposal = read_proposal(ctx.state, proposal_id)
         if proposal is None:
