@@ -438,3 +438,7 @@ def test_listing_filters_and_pages():
     assert [p["id"] for p in query({"limit": 2, "before": page["next_before"]})["proposals"]] == [ids[2], ids[1]]
     with pytest.raises(Revert, match="unknown status"):
         query({"status": "sleeping"})
+    for bad, message in (({"type": {"a": 1}}, "unknown proposal type"), ({"status": [1]}, "unknown status"),
+                         ({"limit": -1}, "non-negative"), ({"before": 0}, "positive"), ({"from_height": True}, "non-negative")):
+        with pytest.raises(Revert, match=message):
+            query(bad)

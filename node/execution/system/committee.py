@@ -255,9 +255,9 @@ class Committee(SystemContract):
         type_name = args.get("type")
         from_height = args.get("from_height", 0)
         limit = args.get("limit", LIST_LIMIT)
-        if status is not None and status not in STATUSES:
+        if status is not None and (not isinstance(status, str) or status not in STATUSES):
             raise Revert(f"unknown status '{status}' (known: {', '.join(STATUSES)})")
-        if type_name is not None and type_name not in PROPOSAL_TYPES:
+        if type_name is not None and (not isinstance(type_name, str) or type_name not in PROPOSAL_TYPES):
             raise Revert(f"unknown proposal type '{type_name}'")
         for name, value in (("from_height", from_height), ("limit", limit)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
