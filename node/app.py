@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from node.config import DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig, check_agai
 from node.consensus_engine import build_engine
 from node.crypto.base import KeyPair
 from node.errors import ConfigError, StoreError
-from node.events import NodeFailed
+from node.events import BlockCommitted, NodeFailed
 from node.genesis import Genesis
 from node.metrics import NodeMetrics
 from node.p2p.service import NetworkService
@@ -78,6 +79,24 @@ def access_policy(config: NodeConfig, home: Path) -> AccessPolicy:
     return AccessPolicy(admin_from_localhost=rpc.admin_from_localhost, token=load_or_make_token(home), limiter=limiter)
 
 
+def config_watch(parts: NodeParts) -> Callable[[BlockCommitted], None]:
+    """After a committed parameter change, say once if this node's local settings now contradict
+    the chain (a node only refuses to start on it; a running one keeps serving and logs)."""
+    reported: set[str] = set()
+
+    def check(event: BlockCommitted) -> None:
+        if not any(e.name == "ParamChanged" for r in event.receipts for e in r.events):
+            return
+        try:
+            check_against_chain(parts.config, parts.chain.params())
+        except ConfigError as exc:
+            if exc.message not in reported:
+                reported.add(exc.message)
+                log.error("event=config_contradicts_chain height=%d reason=%r", event.block.height, exc.message)
+
+    return check
+
+
 def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, ConsensusEngine | None]:
     """Peer networking for every node, and the genesis-chosen consensus engine for validators."""
     network = NetworkService(parts.chain, parts.key, home, parts.config.p2p.host, parts.config.p2p.port)
@@ -113,6 +132,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
             stop.set()
 
     parts.chain.bus.subscribe(NodeFailed, on_failed)
+    parts.chain.bus.subscribe(BlockCommitted, config_watch(parts))
     workers = parts.config.pool.verify_workers
     verifier = BatchVerifier(parts.genesis.suite, workers=None if workers < 0 else workers)
     verifier.start()

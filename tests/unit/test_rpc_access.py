@@ -105,3 +105,31 @@ def test_bad_rate_settings_are_refused(tmp_path: Path, line: str, message: str):
     (tmp_path / "config.toml").write_text(text)
     with pytest.raises(ConfigError, match=message):
         NodeConfig.load(tmp_path)
+
+
+def test_a_running_node_says_once_when_a_vote_makes_its_config_contradict_the_chain(tmp_path: Path, caplog):
+    from types import SimpleNamespace
+
+    from node.app import config_watch
+    from node.chain import Chain
+    from node.events import BlockCommitted
+    from node.store.chainstore import ChainStore
+    from tests.conftest import make_testnet, set_param
+    from tests.unit.test_chain import seal
+
+    net = make_testnet("std")
+    chain = Chain(net.genesis, ChainStore(tmp_path / "d"))
+    try:
+        config = NodeConfig(name="n", role="validator")
+        config.rpc.max_body_bytes = 2 * 655_360 + 512  # just enough for the default max_tx_bytes
+        chain.bus.subscribe(BlockCommitted, config_watch(SimpleNamespace(config=config, chain=chain)))
+        seal(chain, net.validator)
+        assert "config_contradicts_chain" not in caplog.text
+        chain.submit(net.tx(net.admin, **set_param("max_tx_bytes", 700_000)).encode())
+        seal(chain, net.validator)
+        chain.submit(net.tx(net.admin, **set_param("min_seal_ms", 7)).encode())
+        seal(chain, net.validator)
+        assert caplog.text.count("event=config_contradicts_chain") == 1
+        assert "max_tx_bytes = 700000" in caplog.text
+    finally:
+        chain.store.close()
