@@ -12,11 +12,11 @@ from typing import Any
 
 from consensus.api import ConsensusEngine
 from node.chain import Chain
-from node.config import DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig, load_key
+from node.config import DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig, check_against_chain, load_key
 from node.consensus_engine import build_engine
 from node.crypto.base import KeyPair
 from node.errors import ConfigError, StoreError
-from node.events import NodeFailed
+from node.events import BlockCommitted, NodeFailed
 from node.fdlimit import LimitChange, raise_soft_limit
 from node.genesis import Genesis
 from node.keyfile import PassphraseSource, check_private
@@ -26,8 +26,10 @@ from node.p2p.certs import NODE_KEY, TLS_DIR
 from node.p2p.service import NetworkService
 from node.p2p.transport import PeerLimits
 from node.ratelog import RateLimitedLog
+from node.rpc.access import AccessPolicy, load_or_make_token
 from node.rpc.connections import RpcLimits
 from node.rpc.env import NodeIdentity, RpcEnv
+from node.rpc.ratelimit import RateLimiter
 from node.rpc.server import RpcServer
 from node.sigverify import BatchVerifier
 from node.store.chainstore import ChainStore
@@ -66,6 +68,7 @@ def open_node(home: Path, passphrase: PassphraseSource | None = None) -> NodePar
     store = ChainStore(home / DATA_DIR, create=True, state_history=config.state_history())
     try:
         chain = Chain(genesis, store, wasm_cache_dir=home / "wasm-cache", pool_limits=PoolLimits(capacity=config.pool.capacity, per_sender=config.pool.per_sender))
+        check_against_chain(config, chain.params())
     except Exception:
         store.close()
         raise
@@ -84,6 +87,29 @@ def rpc_limits(config: NodeConfig) -> RpcLimits:
     return RpcLimits(max_connections=rpc.max_connections, max_pending=rpc.max_pending, max_pending_per_ip=rpc.max_pending_per_ip,
                      handshake_timeout=rpc.handshake_timeout, fd_reserve=config.limits.fd_reserve // 2,
                      log_interval=config.limits.log_interval)
+def access_policy(config: NodeConfig, home: Path) -> AccessPolicy:
+    """Admin callers and the public rate limit, from ``[rpc]`` and the home's admin token."""
+    rpc = config.rpc
+    limiter = RateLimiter(rpc.rate_limit_per_s, rpc.rate_burst) if rpc.rate_limit_per_s > 0 else None
+    return AccessPolicy(admin_from_localhost=rpc.admin_from_localhost, token=load_or_make_token(home), limiter=limiter)
+
+
+def config_watch(parts: NodeParts) -> Callable[[BlockCommitted], None]:
+    """After a committed parameter change, say once if this node's local settings now contradict
+    the chain (a node only refuses to start on it; a running one keeps serving and logs)."""
+    reported: set[str] = set()
+
+    def check(event: BlockCommitted) -> None:
+        if not any(e.name == "ParamChanged" for r in event.receipts for e in r.events):
+            return
+        try:
+            check_against_chain(parts.config, parts.chain.params())
+        except ConfigError as exc:
+            if exc.message not in reported:
+                reported.add(exc.message)
+                log.error("event=config_contradicts_chain height=%d reason=%r", event.block.height, exc.message)
+
+    return check
 
 
 def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, ConsensusEngine | None]:
@@ -103,7 +129,8 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     identity = NodeIdentity(name=parts.config.name, role=parts.config.role, pubkey=parts.key.public_bytes)
     metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
     rpc = RpcServer(
-        RpcEnv.for_chain(parts.chain, identity, metrics, engine=engine, peers=network.peers, sync=network.sync_status),
+        RpcEnv.for_chain(parts.chain, identity, metrics, engine=engine, peers=network.peers, sync=network.sync_status,
+                         access=access_policy(parts.config, home)),
         host=parts.config.rpc.host,
         port=parts.config.rpc.port,
         max_body_bytes=parts.config.rpc.max_body_bytes,
@@ -122,6 +149,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
             stop.set()
 
     parts.chain.bus.subscribe(NodeFailed, on_failed)
+    parts.chain.bus.subscribe(BlockCommitted, config_watch(parts))
     workers = parts.config.pool.verify_workers
     verifier = BatchVerifier(parts.genesis.suite, workers=None if workers < 0 else workers)
     verifier.start()

@@ -20,6 +20,7 @@ from node.errors import ConfigError
 from node.keyfile import load_key as load_key
 from node.keyfile import save_key as save_key
 from node.logsetup import FORMATS, LEVELS, LogSettings
+from node.params import ChainParams
 
 CONFIG_FILE = "config.toml"
 GENESIS_FILE = "genesis.json"
@@ -57,6 +58,13 @@ class RpcConfig:
     max_pending: int = 512
     max_pending_per_ip: int = 256
     handshake_timeout: float = 10.0
+    # Public callers (not from this machine, no admin token): requests per second per client
+    # address on average, in bursts of up to rate_burst; 0 turns the limit off.
+    rate_limit_per_s: float = 50.0
+    rate_burst: int = 200
+    # Callers from loopback are admins (admin-only methods, no rate limit). Turn off when a
+    # reverse proxy on this machine forwards remote clients.
+    admin_from_localhost: bool = True
 
 
 @dataclass
@@ -211,6 +219,13 @@ class NodeConfig:
         history = cfg.store.state_history_blocks
         if not isinstance(history, int) or isinstance(history, bool) or history < 0:
             raise ConfigError(f"{path}: store.state_history_blocks must be 0 (archival) or a positive number of blocks")
+        rate, burst = cfg.rpc.rate_limit_per_s, cfg.rpc.rate_burst
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
+            raise ConfigError(f"{path}: rpc.rate_limit_per_s must be a non-negative number (0: no limit)")
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise ConfigError(f"{path}: rpc.rate_burst must be an integer of at least 1")
+        if not isinstance(cfg.rpc.admin_from_localhost, bool):
+            raise ConfigError(f"{path}: rpc.admin_from_localhost must be true or false")
         if not isinstance(cfg.rpc.cors_origins, list):
             raise ConfigError(f"{path}: rpc.cors_origins must be a list of origins")
         try:
@@ -230,6 +245,22 @@ _SECONDS = (
     ("rpc.handshake_timeout", 0.1, 600.0), ("p2p.handshake_timeout", 0.1, 600.0),
     ("p2p.keepalive_interval", 0.05, 600.0), ("p2p.idle_timeout", 0.1, 3600.0), ("limits.log_interval", 0.1, 3600.0),
 )
+TX_SEND_OVERHEAD = 512  # a tx_send request's JSON around the transaction's hex
+
+
+def check_against_chain(cfg: NodeConfig, params: ChainParams) -> None:
+    """Refuse local settings that contradict the chain's parameters (the node does not start).
+
+    Chain parameters are the same on every node and change only by governance; a local value
+    that makes this node refuse what the chain allows would split clients' view of the rules."""
+    need = 2 * params.max_tx_bytes + TX_SEND_OVERHEAD
+    if cfg.rpc.max_body_bytes < need:
+        raise ConfigError(
+            f"config.toml rpc.max_body_bytes = {cfg.rpc.max_body_bytes} contradicts the chain parameter max_tx_bytes = "
+            f"{params.max_tx_bytes}: a transaction the chain accepts needs up to {need} bytes of tx_send body; "
+            f"raise rpc.max_body_bytes to at least {need}"
+        )
+
 
 
 def _setting(cfg: NodeConfig, name: str) -> object:

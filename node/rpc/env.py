@@ -9,14 +9,16 @@ bus-fed metrics.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from node.chain import Chain
 from node.chainview import ChainReader
 from node.events import EventBus
+from node.execution.system.sysconfig import NodeRecord
 from node.metrics import NodeMetrics
 from node.params import ChainParams
+from node.rpc.access import AccessPolicy
 from node.statetree.multiproof import CallProof
 from node.txpool import TxPool
 
@@ -36,6 +38,8 @@ class ChainService(Protocol):
     def params(self) -> ChainParams: ...
 
     def validators(self) -> list[bytes]: ...
+
+    def nodes(self) -> list[NodeRecord]: ...
 
 
 class EngineStatus(Protocol):
@@ -72,10 +76,11 @@ class RpcEnv:
     bus: EventBus
     metrics: NodeMetrics
     sync: SyncStatus = no_sync  # how the node catches up, and a snapshot's progress (node.p2p.service)
+    access: AccessPolicy = field(default_factory=AccessPolicy)  # admin-only methods and rate limits
 
     @classmethod
     def for_chain(cls, chain: Chain, identity: NodeIdentity, metrics: NodeMetrics, *, engine: EngineStatus | None,
-                  peers: PeerList = no_peers, sync: SyncStatus = no_sync) -> RpcEnv:
+                  peers: PeerList = no_peers, sync: SyncStatus = no_sync, access: AccessPolicy | None = None) -> RpcEnv:
         """The environment for handlers serving ``chain``."""
         return cls(
             reader=ChainReader(chain.store, chain.suite, chain.genesis, chain.pool),
@@ -87,6 +92,7 @@ class RpcEnv:
             bus=chain.bus,
             metrics=metrics,
             sync=sync,
+            access=access if access is not None else AccessPolicy(),
         )
 
     def engine_status(self) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from node.wire import codec
 from node.wire.types import Block, BlockHeader, Transaction
 
 SYSCONFIG = address_of("sysconfig")
+COMMITTEE = address_of("committee")
 
 HONEST = "honest"
 SILENT = "silent"
@@ -331,8 +332,10 @@ class SimNetwork:
     # --- load ------------------------------------------------------------------------------
 
     def submit(self, count: int = 1, param: str = "block_tx_limit", pad_bytes: int = 0) -> list[bytes]:
-        """Signed admin transactions setting ``param`` to random values, gossiped to every node
-        that is up (as tx forwarding would); ``pad_bytes`` makes each that much bigger."""
+        """Signed admin transactions setting ``param`` to random values (set_param proposals the
+        one-member committee passes at once), gossiped to every node that is up (as tx forwarding
+        would). With ``pad_bytes`` they are instead ``sysconfig.get`` calls padded that much: a
+        proposal's arguments have no room for padding, and only their size matters then."""
         hashes = []
         for _ in range(count):
             value = self.rng.randint(1_000, 50_000)
@@ -341,9 +344,10 @@ class SimNetwork:
                 nonce=self.rng.getrandbits(128).to_bytes(16, "big"),
                 expiry_height=90_000,
                 sender_pubkey=self.admin.public_bytes,
-                to=SYSCONFIG,
-                method="set",
-                args=codec.encode({"key": param, "value": value, **({"pad": b"x" * pad_bytes} if pad_bytes else {})}),
+                to=SYSCONFIG if pad_bytes else COMMITTEE,
+                method="get" if pad_bytes else "propose",
+                args=codec.encode({"key": param, "pad": b"x" * pad_bytes} if pad_bytes else
+                                  {"type": "set_param", "payload": {"key": param, "value": value}}),
                 fuel_limit=1_000_000,
             )
             signed = Transaction(**{**tx.to_map(), "signature": self.suite.sign(self.admin.private_bytes, tx.signing_bytes())})

@@ -12,6 +12,7 @@ import pytest
 from node.config import NodeConfig
 from node.crypto import get_suite
 from node.devnet import make_local_net, prebuild_chain
+from node.execution.system.registry import address_of
 from node.wire import codec
 from node.wire.types import Transaction
 
@@ -29,12 +30,15 @@ async def rpc(session, url, method, *params):
     return reply["result"]
 
 
+COMMITTEE = address_of("committee")
+
+
 def set_param(net, chain_height: int, name: str, value: int) -> bytes:
     admin = net.admins[0]
     suite = get_suite(net.genesis.suite)
     tx = Transaction(chain_id=net.genesis.chain_id, nonce=secrets.token_bytes(16), expiry_height=chain_height + 500,
-                     sender_pubkey=admin.public_bytes, to=SYSCONFIG, method="set",
-                     args=codec.encode({"key": name, "value": value}), fuel_limit=1_000_000)
+                     sender_pubkey=admin.public_bytes, to=COMMITTEE, method="propose",
+                     args=codec.encode({"type": "set_param", "payload": {"key": name, "value": value}}), fuel_limit=1_000_000)
     return Transaction(**{**tx.to_map(), "signature": suite.sign(admin.private_bytes, tx.signing_bytes())}).encode()
 
 

@@ -16,7 +16,7 @@ from node.statetree import ProofError, update
 from node.statetree.multiproof import build_multiproof, verify_multiproof
 from node.statetree.snapshot import wire_form
 from node.wire import codec
-from tests.conftest import SYSCONFIG
+from tests.conftest import SYSCONFIG, set_param
 from tests.unit.test_chain import seal
 from tests.unit.test_statetree import HASHES
 
@@ -48,7 +48,7 @@ def test_a_multiproof_proves_present_and_absent_keys_and_nothing_else(name):
 
 
 async def test_a_system_contract_read_is_proven_and_every_lie_refused(chain, testnet):
-    chain.submit(testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 33}, expiry_height=20).encode())
+    chain.submit(testnet.tx(testnet.admin, **set_param("min_seal_ms", 33), expiry_height=20).encode())
     seal(chain, testnet.validator)
     validators = chain.validators()
     args = codec.encode({"key": "min_seal_ms"})
@@ -110,7 +110,8 @@ async def test_state_call_with_proof_over_rpc(node):
     net, chain, rpc, session, url = node
     async with RpcClient(url) as client:
         admin = await Account.connect(client, net.admin)
-        assert (await admin.send(SYSCONFIG, "set", {"key": "min_seal_ms", "value": 7}))["receipt"]["ok"]
+        change = set_param("min_seal_ms", 7)
+        assert (await admin.send(change["to"], change["method"], change["args"]))["receipt"]["ok"]
         args = codec.encode({})
         answer = await client.call_named("state_call", {"to": _hex(SYSCONFIG), "method": "list", "args": _hex(args), "proof": True})
         plain = await client.call_named("state_call", {"to": _hex(SYSCONFIG), "method": "list", "args": _hex(args)})

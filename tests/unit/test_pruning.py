@@ -12,6 +12,7 @@ from node.errors import ConfigError, StatePruned
 from node.params import param_key
 from node.sdk.verify import verify_state_proof
 from node.store.chainstore import P_REPLACED, P_REPLACED_AT, P_TREE, ChainStore
+from tests.conftest import set_param
 from tests.unit.test_chain import seal
 from tests.unit.test_statetree import reachable
 
@@ -36,7 +37,7 @@ def _chain(testnet, tmp_path, history: int, name: str = "p") -> Chain:
 def _block(chain: Chain, testnet, i: int) -> None:
     """Values flip between two settings: old nodes come back to life, which pruning must notice."""
     name, values = PARAMS[i % len(PARAMS)]
-    tx = testnet.tx(testnet.admin, method="set", args={"key": name, "value": values[(i // 3) % 2]}, expiry_height=chain.height + 50)
+    tx = testnet.tx(testnet.admin, **set_param(name, values[(i // 3) % 2]), expiry_height=chain.height + 50)
     chain.submit(tx.encode())
     seal(chain, testnet.validator)
 

@@ -15,6 +15,7 @@ from node.p2p.snapshot import TARGET_RECORD, SnapshotSync, offer, serve_nodes
 from node.statetree.snapshot import SnapshotNodeError, TreeContents, check_wire_node, wire_form
 from node.store.chainstore import ChainStore
 from node.wire.types import CommitCertificate, Vote, commit_vote_bytes
+from tests.conftest import set_param
 from tests.unit.test_chain import seal
 from tests.unit.test_statetree import check_structure
 
@@ -81,7 +82,7 @@ def _grow(chain: Chain, testnet, blocks: int) -> None:
         if i % 3 == 0:
             for name, value in (("block_interval_ms", 500 + i), ("min_seal_ms", 30 + i), ("consensus_timeout_ms", 4000 + i),
                                 ("tx_expiry_window", 700 + i)):
-                tx = testnet.tx(testnet.admin, method="set", args={"key": name, "value": value}, expiry_height=chain.height + 100)
+                tx = testnet.tx(testnet.admin, **set_param(name, value), expiry_height=chain.height + 100)
                 chain.submit(tx.encode())
         seal(chain, testnet.validator)
 
@@ -372,7 +373,7 @@ def test_after_a_snapshot_the_nonces_below_it_are_fetched_checked_and_a_replay_r
 
     sent = []
     for _ in range(20):
-        tx = testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 40}, expiry_height=chain.height + 300)
+        tx = testnet.tx(testnet.admin, **set_param("min_seal_ms", 40), expiry_height=chain.height + 300)
         chain.submit(tx.encode())
         sent.append(tx)
         seal(chain, testnet.validator)
@@ -419,7 +420,7 @@ def test_a_backfill_killed_midway_resumes_after_what_it_stored(chain, testnet, t
     monkeypatch.setattr(bf, "WINDOW", 4)
     sent = []
     for _ in range(16):
-        tx = testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 41}, expiry_height=chain.height + 300)
+        tx = testnet.tx(testnet.admin, **set_param("min_seal_ms", 41), expiry_height=chain.height + 300)
         chain.submit(tx.encode())
         sent.append(tx)
         seal(chain, testnet.validator)
