@@ -8,6 +8,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from consensus.api import ConsensusEngine
 from node.chain import Chain
@@ -55,10 +56,10 @@ def open_node(home: Path) -> NodeParts:
     if key.suite != genesis.suite:
         raise ConfigError(f"node key is a '{key.suite}' key but the chain uses the '{genesis.suite}' suite")
     me = next((n for n in genesis.nodes if n.pubkey == key.public_bytes), None)
-    if me is None:
-        raise ConfigError("this node's key is not listed in genesis (wrong home or wrong key?)")
-    if me.role != config.role:
+    if me is not None and me.role != config.role:
         raise ConfigError(f"config says role '{config.role}' but genesis lists this node as '{me.role}'")
+    # A node that is not in genesis was added later ('consortia net add-node'): it starts, dials
+    # the nodes it knows from genesis and is refused until governance admits it to the node list.
     store = ChainStore(home / DATA_DIR, create=True)
     try:
         chain = Chain(genesis, store, wasm_cache_dir=home / "wasm-cache", pool_limits=PoolLimits(capacity=config.pool.capacity, per_sender=config.pool.per_sender))
@@ -68,23 +69,41 @@ def open_node(home: Path) -> NodeParts:
     return NodeParts(config=config, genesis=genesis, key=key, store=store, chain=chain)
 
 
-def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, ConsensusEngine | None]:
-    """Peer networking for every node, and the genesis-chosen consensus engine for validators."""
+def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, ConsensusEngine]:
+    """Peer networking and the genesis-chosen consensus engine, on every node: the engine takes
+    part only while the committed node list names this node a validator (it reads the set at
+    every height), so an observer promoted by governance starts voting at the height the
+    promotion takes effect, and a demoted validator stops, without a restart."""
     network = NetworkService(parts.chain, parts.key, home, parts.config.p2p.host, parts.config.p2p.port)
-    if parts.config.role != "validator":
-        return network, None
     engine = build_engine(parts.chain, parts.key, send=network.send_consensus, request_sync=network.sync.request,
                           offer_blocks=network.sync.offer)
     network.attach_engine(engine)
     return network, engine
 
 
+@dataclass(frozen=True)
+class EngineWhileValidator:
+    """``node_info``'s engine summary: the engine's own while this node is a validator at the
+    head, an observer's (blocks caught up by sync) while it is not."""
+
+    engine: ConsensusEngine
+    chain: Chain
+    pubkey: bytes
+    metrics: NodeMetrics
+
+    def status(self) -> dict[str, Any]:
+        if self.pubkey in self.chain.validators():
+            return self.engine.status()
+        return {"engine": "observer", "synced_blocks": self.metrics.blocks_synced}
+
+
 async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     network, engine = make_network(parts, home)
     identity = NodeIdentity(name=parts.config.name, role=parts.config.role, pubkey=parts.key.public_bytes)
     metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
+    status = EngineWhileValidator(engine, parts.chain, parts.key.public_bytes, metrics)
     rpc = RpcServer(
-        RpcEnv.for_chain(parts.chain, identity, metrics, engine=engine, peers=network.peers),
+        RpcEnv.for_chain(parts.chain, identity, metrics, engine=status, peers=network.peers),
         host=parts.config.rpc.host,
         port=parts.config.rpc.port,
         max_body_bytes=parts.config.rpc.max_body_bytes,
@@ -108,8 +127,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     parts.chain.verifier = verifier
     await rpc.start()
     await network.start()
-    if engine is not None:
-        await engine.start()
+    await engine.start()
     log.info(
         "event=node_started name=%s role=%s chain_id=%s height=%d rpc=http://%s:%d p2p=%s:%d",
         parts.config.name,
@@ -124,8 +142,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     try:
         await stop.wait()
     finally:
-        if engine is not None:
-            await engine.stop()
+        await engine.stop()
         await network.stop()
         await rpc.stop()
         verifier.close()

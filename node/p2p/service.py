@@ -15,7 +15,7 @@ from consensus.api import ConsensusEngine
 from node.chain import Chain
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError, DuplicateTransaction
-from node.events import BlockCommitted, PeerConnected, TxAdmitted
+from node.events import BlockCommitted, NodeListChanged, PeerConnected, TxAdmitted
 from node.p2p.sync import BlockSync
 from node.p2p.transport import P2PNetwork, PeerAddress
 from node.params import largest_frame_bytes
@@ -55,6 +55,7 @@ class NetworkService:
         chain.bus.subscribe(BlockCommitted, self._on_commit)
         chain.bus.subscribe(TxAdmitted, self._on_tx_admitted)
         chain.bus.subscribe(PeerConnected, self._on_connect)
+        chain.bus.subscribe(NodeListChanged, lambda event: self.net.follow_node_list())
 
     def directory(self) -> list[PeerAddress]:
         return [
