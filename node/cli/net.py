@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from node.cli import netadd
 from node.cli.common import CliError, network_nodes
 from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, RpcConfig, save_key
 from node.crypto import SUITES, get_suite
@@ -55,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     down = ns.add_parser("down", help="stop every node of DIR")
     down.add_argument("dir", type=Path)
     down.set_defaults(func=net_down)
+
+    netadd.register(ns)
 
 
 def _positive(text: str) -> int:
