@@ -21,8 +21,8 @@ from consensus.certificate import verify_certificate
 from node.testing.simnet import SimNetwork, SimNode
 
 PBFT_SEEDS = range(30)
-RAFT_SEEDS = range(20)
-PROGRESS = 5  # blocks every live node commits after a change before the next step
+RAFT_SEEDS = range(12)
+PROGRESS = 3  # blocks every live node commits after a change before the next step
 LIMIT_MS = 240_000  # simulated time allowed for each step; a stuck network fails the test
 
 
@@ -108,7 +108,7 @@ def signers(net: SimNetwork, heights: range) -> set[bytes]:
 
 
 def run_scenario(net: SimNetwork, start_validators: int) -> None:
-    stop_load = net.steady_load(every_ms=25, count=2)
+    stop_load = net.steady_load(every_ms=40, count=1)
     assert net.run_until(lambda: net.min_honest_height() >= 3, LIMIT_MS), net.heights()
 
     # A new organisation's node starts outside the node list, is admitted and follows as an observer.
