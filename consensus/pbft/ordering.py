@@ -144,6 +144,11 @@ class Ordering:
                 log.warning("event=pbft_equivocation height=%d view=%d", height, view)
                 self.leave_view(s.view + 1)
             return
+        if proposer is not None and proposer != s.primary(view):
+            # Held while a change of the validator set was pending, and that change made someone
+            # else the primary of this view.
+            s.dropped["not_primary"] += 1
+            return
         if height == s.height:
             parent_hash = s.app.head().block_hash
         else:
