@@ -26,7 +26,7 @@ from node.execution.system.registry import address_of
 from node.wire import codec
 from node.wire.types import Transaction
 
-SYSCONFIG = address_of("sysconfig")
+COMMITTEE = address_of("committee")  # the plain system call: a set_param proposal any one admin passes
 
 
 @dataclass
@@ -51,9 +51,9 @@ def _sign_chunk(suite_name: str, chain_id: str, private: bytes, values: list[int
             nonce=secrets.token_bytes(16),
             expiry_height=expiry,
             sender_pubkey=key.public_bytes,
-            to=SYSCONFIG,
-            method="set",
-            args=codec.encode({"key": "block_tx_limit", "value": 5_000 + value % 2}),
+            to=COMMITTEE,
+            method="propose",
+            args=codec.encode({"type": "set_param", "payload": {"key": "block_tx_limit", "value": 5_000 + value % 2}}),
             fuel_limit=1_000_000,
         )
         signed = Transaction(**{**tx.to_map(), "signature": suite.sign(private, tx.signing_bytes())})
@@ -120,6 +120,8 @@ async def run_throughput(suite_name: str, count: int = 20_000, connections: int 
             Path(tmp),
             suite_name,
             admins=8,
+            participation_rate=0,  # any one admin passes a proposal: each transaction executes its own
+            win_rate=1,
             params={"block_tx_limit": 5_000, "min_seal_ms": 50, "block_interval_ms": 1000, "tx_expiry_window": 1_000_000},
         )
         node = net.nodes[0]

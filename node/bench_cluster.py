@@ -175,17 +175,18 @@ async def _engine_status(url: str) -> dict[str, object]:
 async def _catchup(net: LocalNet, laggard: int, blocks: int = 1_500) -> tuple[int, float]:
     """Stop one validator, let the others make ``blocks`` quick blocks, restart it and time its catch-up."""
     from node.sdk import Account, RpcClient
+    from node.sdk.governance import param_proposal
 
-    sysconfig = address_of("sysconfig")
+    committee = address_of("committee")
     async with aiohttp.ClientSession() as session:
         start_height = await _block_number(session, net.nodes[laggard].url)
         net.nodes[laggard].kill9()
         async with RpcClient(net.nodes[0].url) as client:
             admin = await Account.connect(client, net.admins[0])
-            await admin.send(sysconfig, "set", {"key": "block_interval_ms", "value": 10})
+            await admin.send(committee, "propose", param_proposal("block_interval_ms", 10))
             while await client.block_number() < start_height + blocks:
                 await asyncio.sleep(0.2)
-            await admin.send(sysconfig, "set", {"key": "block_interval_ms", "value": 1000})
+            await admin.send(committee, "propose", param_proposal("block_interval_ms", 1000))
             target = await client.block_number()
         net.nodes[laggard].start()
         t0 = time.perf_counter()
@@ -199,7 +200,7 @@ async def _catchup(net: LocalNet, laggard: int, blocks: int = 1_500) -> tuple[in
 async def run_cluster(suite: str, txs: int = 8_000, consensus: str = "pbft", verify_workers: int = 0) -> ClusterResult:
     with tempfile.TemporaryDirectory(prefix="consortia-cluster-") as tmp:
         net = make_local_net(
-            Path(tmp), suite, validators=4, admins=8, consensus=consensus, verify_workers=verify_workers,
+            Path(tmp), suite, validators=4, admins=8, participation_rate=0, win_rate=1, consensus=consensus, verify_workers=verify_workers,
             params={"block_tx_limit": 5_000, "min_seal_ms": 50, "block_interval_ms": 200, "consensus_timeout_ms": 5_000,
                     "tx_expiry_window": 1_000_000},
         )

@@ -18,6 +18,7 @@ from node.crypto import get_suite
 from node.errors import ConfigError, ConsensusError, ConsortiaError, NodeListPending, PoolFull, StoreError
 from node.events import BlockCommitted, EventBus, NodeFailed, NodeListChanged, TxAdmitted
 from node.execution.executor import BlockExecution, ContractVM, Executor
+from node.execution.system.acl import is_frozen
 from node.execution.system.base import SystemContract
 from node.execution.system.registry import system_contracts
 from node.execution.system.sysconfig import NODE_PREFIX, NodeRecord, read_nodes, validator_keys
@@ -128,6 +129,7 @@ class Chain:
             expiry_window=lambda: self.params().tx_expiry_window,
             max_tx_bytes=lambda: self.params().max_tx_bytes,
             max_tx_fuel=lambda: self.params().max_tx_fuel,
+            is_frozen=lambda sender: is_frozen(self.state, sender),
             limits=pool_limits or PoolLimits(),
         )
 

@@ -35,6 +35,7 @@ from node.devnet import LocalNet, LocalNode, make_local_net
 from node.errors import ConsortiaError
 from node.execution.system.registry import address_of
 from node.sdk import Account, RpcClient
+from node.sdk.governance import param_proposal
 from node.wire.types import CommitCertificate
 
 PARAMS = {"block_interval_ms": 300, "min_seal_ms": 10, "consensus_timeout_ms": 1500, "tx_expiry_window": 100_000}
@@ -84,7 +85,7 @@ class _Load:
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
-        sysconfig = address_of("sysconfig")
+        committee = address_of("committee")
         while not self._stop.is_set():
             targets = sorted(i for i in self.live if i < 4)
             if targets:
@@ -93,7 +94,7 @@ class _Load:
                 try:
                     async with RpcClient(node.url, timeout=2) as client:
                         account = await Account.connect(client, self.net.admins[self.sent % len(self.net.admins)])
-                        out = await account.send(sysconfig, "set", {"key": "block_tx_limit", "value": 1000 + self.sent % 4000},
+                        out = await account.send(committee, "propose", param_proposal("block_tx_limit", 1000 + self.sent % 4000),
                                                  wait=False)
                         self.acknowledged.append(bytes.fromhex(out["hash"][2:]))
                 except (TimeoutError, ConsortiaError, OSError):
@@ -292,7 +293,8 @@ async def run_chaos(*, seconds: float = 120, suite: str = "std", consensus: str 
     with tempfile.TemporaryDirectory(prefix="consortia-chaos-", dir=root) as tmp:
         base = Path(tmp)
         os.environ["CONSORTIA_CHAOS_RUN"] = str(base)  # inherited by every process of the run
-        net = make_local_net(base, suite, validators=4, observers=1, admins=4, params=PARAMS, consensus=consensus)
+        net = make_local_net(base, suite, validators=4, observers=1, admins=4, participation_rate=0, win_rate=1, params=PARAMS,
+                             consensus=consensus)
         live = set(range(5))
         stop_watch = asyncio.Event()
         try:

@@ -23,6 +23,7 @@ import aiohttp
 from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, PoolConfig, RpcConfig, save_key
 from node.crypto import get_suite
 from node.crypto.base import KeyPair
+from node.execution.system.committee import DEFAULT_PARTICIPATION, DEFAULT_WIN
 from node.genesis import Genesis, GenesisNode
 from node.p2p.certs import make_ca, write_node_tls
 
@@ -155,12 +156,17 @@ def make_local_net(
     validators: int = 1,
     observers: int = 0,
     admins: int = 1,
+    participation_rate: int = DEFAULT_PARTICIPATION,
+    win_rate: int = DEFAULT_WIN,
     params: dict[str, int] | None = None,
     chain_id: str = "consortia-dev",
     consensus: str = "pbft",
     verify_workers: int = -1,
 ) -> LocalNet:
-    """Write homes for ``validators`` nodes under ``root`` with ``admins`` funded admin accounts."""
+    """Write homes for ``validators`` nodes under ``root`` with ``admins`` admin accounts, which
+    form the governance committee (equal weights, the given rates) and may deploy contracts.
+    Load generators pass ``participation_rate=0, win_rate=1`` so any one admin's proposal passes
+    in its own transaction."""
     suite = get_suite(suite_name)
     total = validators + observers
     names = [f"validator-{i}" for i in range(validators)] + [f"observer-{i}" for i in range(observers)]
@@ -178,6 +184,8 @@ def make_local_net(
         ),
         admins=tuple(suite.address(k.public_bytes) for k in admin_keys),
         params=params or {},
+        participation_rate=participation_rate,
+        win_rate=win_rate,
     )
     ca = make_ca(chain_id)
     nodes = []

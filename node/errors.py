@@ -111,6 +111,20 @@ class PermissionDenied(ConsortiaError):
     kind = "permission_denied"
 
 
+class AccountFrozen(InvalidTransaction):
+    """The sender is frozen by the governance committee: the pool refuses its transactions."""
+
+    code = -32015
+    kind = "account_frozen"
+
+
+class RateLimited(ConsortiaError):
+    """This client sent more requests than the node's public RPC allows it per second."""
+
+    code = -32016
+    kind = "rate_limited"
+
+
 class RequestTooLarge(ConsortiaError):
     code = -32009
     kind = "request_too_large"
@@ -152,7 +166,7 @@ class ConfigError(ConsortiaError):
 class ChainParamError(ConfigError):
     """A chain parameter name or value the parameter table does not allow.
 
-    Genesis reports it as the config error it is; sysconfig's ``set`` turns it into a revert.
+    Genesis reports it as the config error it is; a ``set_param`` proposal turns it into a revert.
     """
 
 

@@ -12,13 +12,15 @@ import msgpack
 from consensus.registry import ENGINES
 from node.crypto import SUITES, get_suite
 from node.errors import ChainParamError, ConfigError, ConsortiaError
-from node.execution.system.acl import FLAG, role_key
+from node.execution.system import committee as gov
+from node.execution.system.acl import FLAG, deploy_key, role_count_key, role_key
 from node.execution.system.acl import ROLES as ACCOUNT_ROLES
-from node.execution.system.sysconfig import VALIDATOR_COUNT_KEY, NodeRecord, admin_key, encode_count, node_key
+from node.execution.system.sysconfig import ENGINE_KEY, VALIDATOR_COUNT_KEY, NodeRecord, encode_count, node_key
 from node.merkle import merkle_root
 from node.params import PARAMS, ChainParams, check_consistency, param_key, validate_param
 from node.statetree import EMPTY_ROOT, TreeUpdate
 from node.statetree import update as update_tree
+from node.wire import codec
 from node.wire.types import CHAIN_ID_RE, Block, BlockHeader
 
 CONSENSUS_ENGINES = tuple(ENGINES)
@@ -47,6 +49,20 @@ class Genesis:
     admins: tuple[bytes, ...]
     params: dict[str, int] = field(default_factory=dict)
     roles: dict[str, tuple[bytes, ...]] = field(default_factory=dict)  # account role -> holders (node.execution.system.acl)
+    # The governance committee: member address -> weight. None: every admin with weight 1.
+    committee: dict[bytes, int] | None = None
+    participation_rate: int = gov.DEFAULT_PARTICIPATION
+    win_rate: int = gov.DEFAULT_WIN
+    # Accounts that may deploy contracts from block 1. None: the admins.
+    deployers: tuple[bytes, ...] | None = None
+
+    @property
+    def committee_members(self) -> dict[bytes, int]:
+        return dict(self.committee) if self.committee is not None else {a: 1 for a in self.admins}
+
+    @property
+    def deploy_accounts(self) -> tuple[bytes, ...]:
+        return self.deployers if self.deployers is not None else self.admins
 
     @property
     def validators(self) -> list[GenesisNode]:
@@ -63,6 +79,11 @@ class Genesis:
             "params": dict(sorted(self.params.items())),
             **({"roles": {role: ["0x" + a.hex() for a in holders] for role, holders in sorted(self.roles.items())}}
                if self.roles else {}),
+            **({"committee": {
+                "members": [{"address": "0x" + a.hex(), "weight": w} for a, w in sorted(self.committee.items())],
+                "participation_rate": self.participation_rate, "win_rate": self.win_rate}}
+               if self.committee is not None else {}),
+            **({"deployers": ["0x" + a.hex() for a in self.deployers]} if self.deployers is not None else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -91,8 +112,11 @@ class Genesis:
         writes: dict[bytes, bytes | None] = {}
         for name, value in self.params.items():
             writes[param_key(name)] = msgpack.packb(value)
-        for admin in self.admins:
-            writes[admin_key(admin)] = b"\x01"
+        writes[ENGINE_KEY] = codec.encode(self.consensus)
+        rates = gov.Rates(self.participation_rate, self.win_rate)
+        writes.update(gov.genesis_writes(self.committee_members, rates))
+        for address in self.deploy_accounts:
+            writes[deploy_key(address)] = FLAG
         for node in self.nodes:
             record = NodeRecord(pubkey=node.pubkey, name=node.name, role=node.role, host=node.host, p2p_port=node.p2p_port)
             writes[node_key(node.pubkey)] = record.encode()
@@ -100,6 +124,7 @@ class Genesis:
         for role, holders in self.roles.items():
             for holder in holders:
                 writes[role_key(role, holder)] = FLAG
+            writes[role_count_key(role)] = codec.encode(len(holders))
         return writes
 
     def chain_params(self) -> ChainParams:
@@ -151,7 +176,7 @@ def _hex_bytes(value: Any, what: str) -> bytes:
 def _parse(raw: Any) -> Genesis:
     if not isinstance(raw, dict):
         raise ConfigError("genesis must be a JSON object")
-    known = {"chain_id", "suite", "consensus", "timestamp_ms", "nodes", "admins", "params", "roles"}
+    known = {"chain_id", "suite", "consensus", "timestamp_ms", "nodes", "admins", "params", "roles", "committee", "deployers"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown genesis fields {sorted(unknown)}")
@@ -199,6 +224,10 @@ def _parse(raw: Any) -> Genesis:
         except ConsortiaError as exc:
             raise ConfigError(exc.message) from None
     roles = _parse_roles(raw.get("roles", {}))
+    members, participation, win = _parse_committee(raw.get("committee"))
+    deployers = None if raw.get("deployers") is None else _parse_addresses(raw["deployers"], "deployers")
+    if not (members if members is not None else admins):
+        raise ConfigError("genesis needs at least one committee member (committee.members, or admins when it is absent)")
     genesis = Genesis(
         chain_id=chain_id,
         suite=suite_name,
@@ -208,6 +237,10 @@ def _parse(raw: Any) -> Genesis:
         admins=admins,
         params=params,
         roles=roles,
+        committee=members,
+        participation_rate=participation,
+        win_rate=win,
+        deployers=deployers,
     )
     genesis.check_params()
     return genesis
@@ -229,3 +262,42 @@ def _parse_roles(raw: Any) -> dict[str, tuple[bytes, ...]]:
         if addresses:
             roles[role] = addresses
     return roles
+
+
+def _parse_addresses(raw: Any, what: str) -> tuple[bytes, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{what} must be a list of addresses")
+    addresses = tuple(_hex_bytes(a, f"{what} address") for a in raw)
+    if any(len(a) != 20 for a in addresses) or len(set(addresses)) != len(addresses):
+        raise ConfigError(f"{what}: addresses are 20 bytes and listed once")
+    return addresses
+
+
+def _parse_committee(raw: Any) -> tuple[dict[bytes, int] | None, int, int]:
+    """``{"members": [{"address": "0x..", "weight": 1}, ...], "participation_rate": 51, "win_rate": 51}``."""
+    if raw is None:
+        return None, gov.DEFAULT_PARTICIPATION, gov.DEFAULT_WIN
+    if not isinstance(raw, dict) or set(raw) - {"members", "participation_rate", "win_rate"}:
+        raise ConfigError("committee must be an object with members, participation_rate and win_rate")
+    entries = raw.get("members")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("committee.members must be a non-empty list of {address, weight}")
+    if len(entries) > gov.MAX_MEMBERS:
+        raise ConfigError(f"committee.members: at most {gov.MAX_MEMBERS} members")
+    members: dict[bytes, int] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != {"address", "weight"}:
+            raise ConfigError("committee.members entries are {address, weight}")
+        address = _hex_bytes(entry["address"], "committee member address")
+        weight = entry["weight"]
+        if len(address) != 20 or address in members:
+            raise ConfigError("committee.members: addresses are 20 bytes and listed once")
+        if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= gov.MAX_WEIGHT:
+            raise ConfigError(f"committee.members: weight must be an integer 1..{gov.MAX_WEIGHT}")
+        members[address] = weight
+    try:
+        rates = gov.check_rates(raw.get("participation_rate", gov.DEFAULT_PARTICIPATION),
+                                      raw.get("win_rate", gov.DEFAULT_WIN))
+    except ConsortiaError as exc:
+        raise ConfigError(f"committee: {exc.message}") from None
+    return members, rates.participation, rates.win

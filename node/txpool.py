@@ -2,7 +2,8 @@
 
 Admission (in this order, cheapest first): size, canonical decoding, chain id, suite key and
 signature size, expiry window, duplicate hash (pooled or committed), nonce already used by the
-sender (pooled or committed within the live window), capacity, and finally the signature itself.
+sender (pooled or committed within the live window), sender frozen by the governance committee,
+capacity, and finally the signature itself.
 
 Selection is round-robin over senders in order of first arrival, so one busy sender cannot starve
 the others; within a sender, transactions leave in arrival order. A transaction stays in the pool
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from node.crypto.base import CryptoSuite
-from node.errors import BadSignature, DuplicateTransaction, InvalidTransaction, PoolFull
+from node.errors import AccountFrozen, BadSignature, DuplicateTransaction, InvalidTransaction, PoolFull
 from node.txcheck import CheckedTx, decode_and_check
 
 DROPPED_MEMORY = 10_000  # dropped transactions remembered (in memory, newest kept) for tx_get
@@ -60,6 +61,7 @@ class TxPool:
         expiry_window: Callable[[], int],
         max_tx_bytes: Callable[[], int],
         max_tx_fuel: Callable[[], int] | None = None,
+        is_frozen: Callable[[bytes], bool] | None = None,
         limits: PoolLimits = PoolLimits(),
     ) -> None:
         self.suite = suite
@@ -70,6 +72,7 @@ class TxPool:
         self._expiry_window = expiry_window
         self._max_tx_bytes = max_tx_bytes
         self._max_tx_fuel = max_tx_fuel
+        self._is_frozen = is_frozen
         self.limits = limits
         self._by_hash: dict[bytes, CheckedTx] = {}
         self._arrival: dict[bytes, float] = {}  # insertion-ordered: oldest first
@@ -118,6 +121,8 @@ class TxPool:
             raise DuplicateTransaction(f"transaction 0x{checked.hash.hex()} is already known")
         if (checked.sender, tx.nonce) in self._nonces or self._nonce_used(checked.sender, tx.nonce):
             raise DuplicateTransaction("nonce already used by this sender (replay)")
+        if self._is_frozen is not None and self._is_frozen(checked.sender):
+            raise AccountFrozen(f"account 0x{checked.sender.hex()} is frozen by the governance committee")
         return checked
 
     def add(self, raw: bytes) -> CheckedTx:

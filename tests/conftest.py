@@ -16,6 +16,13 @@ from node.wire import codec
 from node.wire.types import Transaction
 
 SYSCONFIG = bytes(18) + (0x1000).to_bytes(2, "big")
+COMMITTEE = bytes(18) + (0x4000).to_bytes(2, "big")
+
+
+def set_param(key: str, value: int) -> dict[str, object]:
+    """``TestNet.tx`` keywords for the one way to change a parameter: a set_param proposal, which a
+    one-member committee (the test genesis's admin) passes and executes in the same transaction."""
+    return {"to": COMMITTEE, "method": "propose", "args": {"type": "set_param", "payload": {"key": key, "value": value}}}
 
 
 @dataclass

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node import __version__
-from node.cli import chaincmd, chaoscmd, contractcmd, keycmd, net, txcmd
+from node.cli import chaincmd, chaoscmd, contractcmd, govcmd, keycmd, net, txcmd
 from node.cli.common import CliError, fail
 from node.errors import ConsortiaError
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     contractcmd.register(sub)
     chaincmd.register(sub)
     chaoscmd.register(sub)
+    govcmd.register(sub)
 
     demo = sub.add_parser("demo", help="run the end-to-end demo on a fresh local network")
     from node.cli import demo as demo_module

@@ -23,6 +23,7 @@ from node.p2p.certs import make_ca, write_ca, write_node_tls
 from node.sdk.client import RpcClient
 
 PID_FILE = "node.pid"
+ADMIN_KEY_FILE = "admin.key"  # in each node's home: the key of the organisation that runs the node
 LOG_FILE = "node.log"
 
 
@@ -95,7 +96,12 @@ def net_init(args: argparse.Namespace) -> int:
     hosts = _parse_hosts(args.hosts, total, args.host, args.base_port)
     root.mkdir(parents=True, exist_ok=True)
     keys = {name: suite.generate_keypair() for name in names}
-    admin = suite.generate_keypair()
+    # One organisation per node, each with its own admin key: the validators' organisations form
+    # the governance committee (equal weights) and may deploy contracts; the observers'
+    # organisations are regulators (non-voting, DESIGN.md).
+    admins = {name: suite.generate_keypair() for name in names}
+    member_addresses = tuple(suite.address(admins[n].public_bytes) for n in names if n.startswith("validator"))
+    regulators = tuple(suite.address(admins[n].public_bytes) for n in names if n.startswith("observer"))
     nodes = []
     for i, name in enumerate(names):
         role = "validator" if name.startswith("validator") else "observer"
@@ -106,11 +112,13 @@ def net_init(args: argparse.Namespace) -> int:
         consensus=args.consensus,
         timestamp_ms=int(time.time() * 1000),
         nodes=tuple(nodes),
-        admins=(suite.address(admin.public_bytes),),
+        admins=member_addresses,
+        committee={a: 1 for a in member_addresses},
+        deployers=member_addresses,
+        roles={"regulator": regulators} if regulators else {},
     )
     Genesis.from_json(genesis.to_json())  # validate (chain id and so on) before writing anything else
     genesis.save(root / GENESIS_FILE)
-    save_key(root / "admin.key", admin)
     ca = make_ca(args.chain_id)
     write_ca(root / "ca", ca)
     listing = []
@@ -119,6 +127,7 @@ def net_init(args: argparse.Namespace) -> int:
         home.mkdir(exist_ok=True)
         genesis.save(home / GENESIS_FILE)
         save_key(home / KEY_FILE, keys[name])
+        save_key(home / ADMIN_KEY_FILE, admins[name])
         write_node_tls(home, ca, name, keys[name].public_bytes)
         rpc_port = args.base_port + 10 * i
         NodeConfig(
@@ -128,7 +137,9 @@ def net_init(args: argparse.Namespace) -> int:
             p2p=P2PConfig(host=node.host, port=node.p2p_port),
         ).save(home)
         listing.append(
-            {"name": name, "role": node.role, "home": name, "rpc_url": f"http://{node.host}:{rpc_port}", "p2p": f"{node.host}:{node.p2p_port}"}
+            {"name": name, "role": node.role, "home": name, "rpc_url": f"http://{node.host}:{rpc_port}", "p2p": f"{node.host}:{node.p2p_port}",
+             "organisation": name, "admin": "0x" + suite.address(admins[name].public_bytes).hex(),
+             "admin_key": f"{name}/{ADMIN_KEY_FILE}"}
         )
     (root / "network.json").write_text(
         json.dumps({"chain_id": args.chain_id, "suite": args.suite, "consensus": args.consensus, "nodes": listing}, indent=2) + "\n"
@@ -136,7 +147,9 @@ def net_init(args: argparse.Namespace) -> int:
     print(f"network '{args.chain_id}' ({args.suite}, {args.consensus}) written to {root}")
     for entry in listing:
         print(f"  {entry['name']:<14} {entry['role']:<10} rpc {entry['rpc_url']}  p2p {entry['p2p']}")
-    print(f"  admin account 0x{suite.address(admin.public_bytes).hex()} key {root / 'admin.key'}")
+    for entry in listing:
+        what = "committee member, may deploy" if entry["role"] == "validator" else "regulator"
+        print(f"  organisation {entry['organisation']:<14} admin {entry['admin']} ({what}) key {root / entry['admin_key']}")
     return 0
 
 

@@ -32,6 +32,7 @@ def register(ns: argparse._SubParsersAction) -> None:
     add.add_argument("--host", default=None, help="address the node binds and advertises (default: the first node's host)")
     add.add_argument("--p2p-port", type=int, default=None, help="peer port (default: after the highest port in DIR)")
     add.add_argument("--rpc-port", type=int, default=None, help="RPC port (default: after the highest port in DIR)")
+    add.add_argument("--organisation", default=None, help="the organisation that runs the node (default: its name)")
     add.set_defaults(func=net_add_node)
 
 
@@ -86,25 +87,40 @@ def net_add_node(args: argparse.Namespace) -> int:
     except BaseException:
         shutil.rmtree(home, ignore_errors=True)
         raise
+    organisation = args.organisation or name
+    admin_address = "0x" + suite.address(admin.public_bytes).hex()
     _append_to_network(root, {"name": name, "role": "observer", "home": name, "rpc_url": f"http://{host}:{rpc_port}",
-                              "p2p": f"{host}:{p2p_port}", "added": True})
+                              "p2p": f"{host}:{p2p_port}", "organisation": organisation, "admin": admin_address,
+                              "admin_key": f"{name}/{ADMIN_KEY_FILE}", "added": True})
 
     pubkey = "0x" + key.public_bytes.hex()
-    payload = json.dumps({"pubkey": pubkey, "name": name, "host": host, "p2p_port": p2p_port}, separators=(", ", ": "))
+    # The admit_observer payload: the node-list entry's fields (docs/governance.md).
+    payload = json.dumps({"pubkey": pubkey, "name": name, "host": host, "p2p_port": p2p_port, "organisation": organisation},
+                         separators=(", ", ": "))
+    member = _member_key(root, entries)
     print(f"node '{name}' written to {home} (not yet in the node list: peers refuse it until it is admitted)")
     print(f"  node public key   {pubkey}")
     print(f"  node address      0x{suite.address(key.public_bytes).hex()}")
-    print(f"  admin account     0x{suite.address(admin.public_bytes).hex()} key {home / ADMIN_KEY_FILE}")
+    print(f"  admin account     {admin_address} key {home / ADMIN_KEY_FILE} (organisation {organisation})")
     print(f"  rpc http://{host}:{rpc_port}  p2p {host}:{p2p_port}")
     print("start it (it waits, refused, until admitted):")
     print(f"  consortia node run --home {home}")
-    print("admit it as an observer, by a committee member's proposal and the members' votes:")
-    print(f"  consortia gov propose --net {root} --key MEMBER_KEY --type admit_observer --args '{payload}' "
+    print("admit it as an observer: a committee member proposes (the proposal id is printed), members vote:")
+    print(f"  consortia gov propose --net {root} --key {member} --type admit_observer --args '{payload}' "
           f"--reason 'admit {name}'")
-    print(f"  consortia gov vote --net {root} --key MEMBER_KEY PROPOSAL_ID --yes")
+    print(f"  consortia gov vote --net {root} --key OTHER_MEMBER_KEY PROPOSAL_ID --yes")
     print("once it has caught up, promote it to validator the same way:")
-    print(f"  consortia gov propose --net {root} --key MEMBER_KEY --type promote_validator --args '{{\"pubkey\": \"{pubkey}\"}}'")
+    print(f"  consortia gov propose --net {root} --key {member} --type promote_validator --args '{{\"pubkey\": \"{pubkey}\"}}'")
     return 0
+
+
+def _member_key(root: Path, entries: list[dict[str, Any]]) -> str:
+    """A committee member's key file to propose with: the first validator organisation's admin
+    key that ``net init`` wrote (any member may propose)."""
+    for entry in entries:
+        if entry.get("role") == "validator" and entry.get("admin_key") and not entry.get("added"):
+            return str(root / entry["admin_key"])
+    return "MEMBER_KEY"
 
 
 def _append_to_network(root: Path, entry: dict[str, Any]) -> None:

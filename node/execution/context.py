@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from node.crypto.base import CryptoSuite
 from node.errors import ConsortiaError
 from node.state import StateOverlay
 from node.wire.types import MAX_EVENTS_PER_RECEIPT, Event
@@ -70,6 +71,7 @@ class BlockInfo:
     height: int
     timestamp_ms: int
     chain_id: str
+    suite: CryptoSuite | None = None  # the chain's suite, for contracts that check keys (the committee)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from node.execution.context import (
     OutOfFuel,
     VmResourceError,
 )
+from node.execution.system.acl import can_deploy, is_frozen
 from node.execution.system.base import SystemContract
 from node.merkle import merkle_root
 from node.params import ChainParams
@@ -146,7 +147,7 @@ class Executor:
         parent_state = base if base is not None else self.state
         params = params if params is not None else self.params(parent_state)  # the caller's copy, if it read them
         block_state = StateOverlay(parent_state)
-        info = BlockInfo(height=height, timestamp_ms=timestamp_ms, chain_id=self.chain_id)
+        info = BlockInfo(height=height, timestamp_ms=timestamp_ms, chain_id=self.chain_id, suite=self.suite)
         included: list[CheckedTx] = []
         receipts: list[Receipt] = []
         nonces: list[NonceRecord] = []
@@ -194,6 +195,8 @@ class Executor:
         status, error, ret = STATUS_OK, "", b""
         try:
             fuel.charge(FUEL_TX_BASE + FUEL_PER_TX_BYTE * ctx_tx.size)
+            if is_frozen(tx_state, ctx_tx.sender):  # admitted before the freeze executed: fails, charged, changes nothing
+                raise ExecutionFailure(f"account 0x{ctx_tx.sender.hex()} is frozen by the governance committee")
             ret = self._dispatch(ctx, tx.method, tx.args, ctx_tx.hash)
             if len(ret) > MAX_RETURN_BYTES:
                 raise ExecutionFailure(f"return value larger than {MAX_RETURN_BYTES} bytes")
@@ -236,6 +239,8 @@ class Executor:
                 raise ExecutionFailure("contracts cannot deploy contracts")
             if method != DEPLOY_METHOD:
                 raise ExecutionFailure(f"a transaction to the empty address deploys a contract: its method must be '{DEPLOY_METHOD}'")
+            if not can_deploy(ctx.state, ctx.sender):
+                raise ExecutionFailure(f"account 0x{ctx.sender.hex()} has no deploy rights (granted by a grant_deploy proposal)")
             return self.vm.deploy(ctx, tx_hash, args)
         if not self.vm.has_contract(ctx.state, ctx.contract):
             raise ExecutionFailure(f"no contract at address 0x{ctx.contract.hex()}")
@@ -249,7 +254,7 @@ class Executor:
         state = StateOverlay(state if state is not None else self.state)
         ctx = CallContext(
             state=state,
-            block=BlockInfo(height=height, timestamp_ms=timestamp_ms, chain_id=self.chain_id),
+            block=BlockInfo(height=height, timestamp_ms=timestamp_ms, chain_id=self.chain_id, suite=self.suite),
             sender=sender,
             origin=sender,
             contract=to,

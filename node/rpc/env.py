@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from node.chain import Chain
 from node.chainview import ChainReader
 from node.events import EventBus
+from node.execution.system.sysconfig import NodeRecord
 from node.metrics import NodeMetrics
 from node.params import ChainParams
 from node.txpool import TxPool
@@ -32,6 +33,8 @@ class ChainService(Protocol):
     def params(self) -> ChainParams: ...
 
     def validators(self) -> list[bytes]: ...
+
+    def nodes(self) -> list[NodeRecord]: ...
 
 
 class EngineStatus(Protocol):

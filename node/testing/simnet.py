@@ -36,12 +36,12 @@ from node.events import BlockCommitted
 from node.execution.system.registry import address_of
 from node.genesis import Genesis, GenesisNode
 from node.store.chainstore import ChainStore
-from node.testing.nodelist import TEST_NODE_LIST_ADDRESS, TestNodeList
 from node.wire import codec
 from node.wire.types import Block, BlockHeader, Transaction
 
 SYSCONFIG = address_of("sysconfig")
 STATUS_INTERVAL_MS = 1_000
+COMMITTEE = address_of("committee")
 
 HONEST = "honest"
 SILENT = "silent"
@@ -127,7 +127,7 @@ class SimNetwork:
         behaviours: dict[int, str] | None = None,
         params: dict[str, int] | None = None,
         engine: str = "pbft",
-        node_list_contract: bool = False,
+        status_ticker: bool = False,
     ) -> None:
         self.root = Path(root)
         self.engine = engine
@@ -159,7 +159,7 @@ class SimNetwork:
             SimNode(i, f"v{i}", k, self.root / f"v{i}", behaviour=behaviours.get(i, HONEST)) for i, k in enumerate(keys)
         ]
         self.by_key = {n.key.public_bytes: n for n in self.nodes}
-        self.extra_contracts = (TestNodeList,) if node_list_contract else ()
+        self.status_ticker = status_ticker
         self.conflicts: list[tuple[int, bytes, bytes]] = []
         self.decided: dict[int, bytes] = {}
         # The validator set each height was decided by, as every node read it from the parent
@@ -215,7 +215,7 @@ class SimNetwork:
 
     def start(self, node: SimNode) -> None:
         node.store = ChainStore(node.home / "data")
-        node.chain = Chain(self.genesis, node.store, extra_contracts=tuple(cls() for cls in self.extra_contracts))
+        node.chain = Chain(self.genesis, node.store)
         node.epoch += 1
         node.up = True
         node.list_cache = None
@@ -227,14 +227,14 @@ class SimNetwork:
         node.core.start()
         if node.chain.height > 0:
             self.schedule(1, lambda: self.sync(node))
-        if self.extra_contracts:
+        if self.status_ticker:
             self._status_ticker(node, node.epoch)
 
     def _status_ticker(self, node: SimNode, epoch: int) -> None:
         """Like the real node's status announcements: every second a node catches up from a
         linked peer that is ahead. This is how a node outside consensus (a node waiting for
-        admission, an observer, one just promoted) follows the chain. Only in networks whose
-        node list changes, so the timing of the older simulations stays as it was."""
+        admission, an observer, one just promoted) follows the chain. Only when asked for (the
+        membership tests), so the timing of the older simulations stays as it was."""
         if not node.up or node.epoch != epoch:
             return
         self.sync(node)
@@ -387,13 +387,15 @@ class SimNetwork:
 
     # --- load ------------------------------------------------------------------------------
 
-    def change_node_list(self, method: str, node: SimNode) -> list[bytes]:
-        """One admin transaction to the test node-list contract (``admit_observer``,
-        ``promote_validator``, ``demote_validator``, ``remove_node``) about ``node``, gossiped."""
-        args: dict[str, Any] = {"pubkey": node.key.public_bytes}
-        if method == "admit_observer":
-            args |= {"name": node.name, "host": "127.0.0.1", "p2p_port": 1 + node.index}
-        return self._gossip(self._admin_tx(TEST_NODE_LIST_ADDRESS, method, codec.encode(args)))
+    def change_node_list(self, proposal: str, node: SimNode) -> list[bytes]:
+        """A committee proposal about ``node`` (``admit_observer``, ``promote_validator``,
+        ``demote_validator``, ``remove_node``), gossiped: the simulator's committee is the admin
+        alone, so the proposal passes and executes in the block that includes it."""
+        payload: dict[str, Any] = {"pubkey": node.key.public_bytes}
+        if proposal == "admit_observer":
+            payload |= {"name": node.name, "host": "127.0.0.1", "p2p_port": 1 + node.index}
+        args = codec.encode({"type": proposal, "payload": payload, "reason": f"{proposal} {node.name}"})
+        return self._gossip(self._admin_tx(COMMITTEE, "propose", args))
 
     def _admin_tx(self, to: bytes, method: str, args: bytes) -> bytes:
         tx = Transaction(
@@ -421,13 +423,19 @@ class SimNetwork:
         return hashes
 
     def submit(self, count: int = 1, param: str = "block_tx_limit", pad_bytes: int = 0) -> list[bytes]:
-        """Signed admin transactions setting ``param`` to random values, gossiped to every node
-        that is up (as tx forwarding would); ``pad_bytes`` makes each that much bigger."""
+        """Signed admin transactions setting ``param`` to random values (set_param proposals the
+        one-member committee passes at once), gossiped to every node that is up (as tx forwarding
+        would). With ``pad_bytes`` they are instead ``sysconfig.get`` calls padded that much: a
+        proposal's arguments have no room for padding, and only their size matters then."""
         hashes = []
         for _ in range(count):
             value = self.rng.randint(1_000, 50_000)
-            args = codec.encode({"key": param, "value": value, **({"pad": b"x" * pad_bytes} if pad_bytes else {})})
-            hashes += self._gossip(self._admin_tx(SYSCONFIG, "set", args))
+            if pad_bytes:
+                to, method, args = SYSCONFIG, "get", codec.encode({"key": param, "pad": b"x" * pad_bytes})
+            else:
+                to, method = COMMITTEE, "propose"
+                args = codec.encode({"type": "set_param", "payload": {"key": param, "value": value}})
+            hashes += self._gossip(self._admin_tx(to, method, args))
         return hashes
 
     def steady_load(self, every_ms: int = 20, count: int = 2) -> Callable[[], None]:

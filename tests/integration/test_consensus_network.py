@@ -12,6 +12,7 @@ import pytest
 from node.devnet import LocalNet, make_local_net
 from node.errors import ConsortiaError
 from node.sdk import Account, RpcClient
+from node.sdk.governance import COMMITTEE, param_proposal
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -63,7 +64,7 @@ class Load:
             try:
                 async with RpcClient(url, timeout=3) as c:
                     acct = await Account.connect(c, self.net.admins[0])
-                    await acct.send(SYSCONFIG, "set", {"key": "block_tx_limit", "value": 1000 + i % 5000}, wait=False)
+                    await acct.send(COMMITTEE, "propose", param_proposal("block_tx_limit", 1000 + i % 5000), wait=False)
                     self.sent += 1
             except ConsortiaError:
                 self.errors += 1
@@ -161,7 +162,7 @@ async def test_two_of_four_stopped_commits_nothing_until_they_return(network):
     frozen = await heights(net, running)
     async with RpcClient(net.nodes[running[0]].url) as c:
         acct = await Account.connect(c, net.admins[0])
-        await acct.send(SYSCONFIG, "set", {"key": "block_tx_limit", "value": 999}, wait=False)
+        await acct.send(COMMITTEE, "propose", param_proposal("block_tx_limit", 999), wait=False)
     await asyncio.sleep(4.0)
     assert await heights(net, running) == frozen  # no quorum, no blocks
     async with RpcClient(net.nodes[leader].url) as c:
@@ -190,7 +191,7 @@ async def test_transactions_sent_before_peers_connect_are_still_committed(tmp_pa
         await lonely.wait_ready(30)
         async with RpcClient(lonely.url) as c:
             acct = await Account.connect(c, net.admins[0])
-            sent = [await acct.send(SYSCONFIG, "set", {"key": "block_tx_limit", "value": 2000 + i}, wait=False) for i in range(5)]
+            sent = [await acct.send(COMMITTEE, "propose", param_proposal("block_tx_limit", 2000 + i), wait=False) for i in range(5)]
         for n in others:
             n.start()
         for n in others:

@@ -146,7 +146,7 @@ def run_scenario(net: SimNetwork, start_validators: int) -> None:
 
 @pytest.mark.parametrize("seed", PBFT_SEEDS)
 def test_pbft_validator_set_changes_with_pipelining_and_a_crashed_primary(root, seed):
-    net = SimNetwork(root, seed=seed, node_list_contract=True, params={"pbft_window": 4})
+    net = SimNetwork(root, seed=seed, status_ticker=True, params={"pbft_window": 4})
     try:
         run_scenario(net, 4)
         assert max(n.core.max_in_flight for n in up(net)) > 1, "the pipeline never had two heights in flight"
@@ -156,7 +156,7 @@ def test_pbft_validator_set_changes_with_pipelining_and_a_crashed_primary(root, 
 
 @pytest.mark.parametrize("seed", RAFT_SEEDS)
 def test_raft_membership_change_with_a_crashed_leader(root, seed):
-    net = SimNetwork(root, seed=seed, node_list_contract=True, validators=3, engine="raft")
+    net = SimNetwork(root, seed=seed, status_ticker=True, validators=3, engine="raft")
     try:
         run_scenario(net, 3)
     finally:

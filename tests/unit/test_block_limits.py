@@ -22,7 +22,7 @@ from node.params import (
 )
 from node.store.chainstore import ChainStore
 from node.wire import codec
-from tests.conftest import SYSCONFIG, make_testnet
+from tests.conftest import make_testnet, set_param
 from tests.unit.test_chain import seal
 
 SMALL = {"max_block_bytes": 65_536, "max_tx_bytes": 60_000, "max_code_bytes": 50_000}
@@ -74,8 +74,8 @@ def test_a_parameter_change_that_contradicts_another_fails_its_transaction(testn
     store = ChainStore(tmp_path / "d")
     try:
         chain = Chain(testnet.genesis, store)
-        bad = testnet.tx(testnet.admin, to=SYSCONFIG, method="set", args={"key": "max_tx_bytes", "value": 300_000})
-        good = testnet.tx(testnet.admin, to=SYSCONFIG, method="set", args={"key": "max_block_bytes", "value": 4 * 1024 * 1024})
+        bad = testnet.tx(testnet.admin, **set_param("max_tx_bytes", 300_000))
+        good = testnet.tx(testnet.admin, **set_param("max_block_bytes", 4 * 1024 * 1024))
         bad_hash, good_hash = chain.submit(bad.encode()), chain.submit(good.encode())
         seal(chain, testnet.validator)
         receipts = {r.tx_hash: r for r in chain.store.receipts_at(1)}

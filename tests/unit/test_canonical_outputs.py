@@ -16,7 +16,7 @@ from node.chain import Chain
 from node.store.chainstore import ChainStore
 from node.wire import codec
 from node.wire.types import STATUS_OK, Receipt
-from tests.conftest import SYSCONFIG, make_testnet
+from tests.conftest import SYSCONFIG, make_testnet, set_param
 from tests.unit.test_chain import seal
 
 EVIDENCE = Path(__file__).resolve().parents[2] / "contracts_wasm" / "dist" / "evidence.wasm"
@@ -35,10 +35,10 @@ def test_a_busy_chain_stores_only_canonical_event_data_and_return_values(suite: 
     store = ChainStore(tmp_path / "d")
     chain = Chain(net.genesis, store, wasm_cache_dir=tmp_path / "wc")
     try:
-        deploy = net.tx(to=b"", method="deploy", args={"code": EVIDENCE.read_bytes()}, fuel_limit=50_000_000)
+        deploy = net.tx(net.admin, to=b"", method="deploy", args={"code": EVIDENCE.read_bytes()}, fuel_limit=50_000_000)
         chain.submit(deploy.encode())
         for key, value in (("min_seal_ms", 7), ("block_tx_limit", 1234), ("max_tx_fuel", 400_000_000)):
-            chain.submit(net.tx(net.admin, method="set", args={"key": key, "value": value}).encode())
+            chain.submit(net.tx(net.admin, **set_param(key, value)).encode())
         seal(chain, net.validator)
         deployed = chain.store.receipts_at(1)[0]
         assert deployed.status == STATUS_OK, deployed.error
@@ -48,7 +48,7 @@ def test_a_busy_chain_stores_only_canonical_event_data_and_return_values(suite: 
             if i % 2:
                 args["task_id"] = f"task-{i}"
             chain.submit(net.tx(net.user, to=evidence, method="record", args=args, fuel_limit=5_000_000).encode())
-            chain.submit(net.tx(net.admin, method="set", args={"key": "min_seal_ms", "value": 10 + i}).encode())
+            chain.submit(net.tx(net.admin, **set_param("min_seal_ms", 10 + i)).encode())
             chain.submit(net.tx(net.user, method="list").encode())  # a read-only method run as a transaction
             seal(chain, net.validator)
 
@@ -67,7 +67,7 @@ def test_a_busy_chain_stores_only_canonical_event_data_and_return_values(suite: 
                     if event.name == "ParamChanged":
                         assert event.contract == SYSCONFIG
                         assert set(data) == {"key", "value", "effective_height"} and data["effective_height"] == height + 1
-        assert names == {"ParamChanged", "ContractDeployed", "EvidenceRecorded"}
+        assert names == {"ParamChanged", "ContractDeployed", "EvidenceRecorded", "Proposed", "Voted", "Passed", "Executed"}
         assert returns == 1 + 3 + 6 * 3
     finally:
         store.close()

@@ -22,13 +22,19 @@ def test_net_init_writes_a_loadable_network(tmp_path, suite, capsys):
     assert [n.role for n in genesis.nodes] == ["validator", "validator", "observer"]
     network = json.loads((root / "network.json").read_text())
     assert [n["rpc_url"] for n in network["nodes"]] == [f"http://127.0.0.1:{30000 + 10 * i}" for i in range(3)]
-    admin = load_key(root / "admin.key")
-    assert get_suite(suite).address(admin.public_bytes) in genesis.admins
+    addresses = {n: get_suite(suite).address(load_key(root / n / "admin.key").public_bytes)
+                 for n in ("validator-0", "validator-1", "observer-0")}
+    members = {addresses["validator-0"]: 1, addresses["validator-1"]: 1}  # one organisation per node, equal weights
+    assert genesis.committee == members and set(genesis.deploy_accounts) == set(members)
+    assert genesis.roles == {"regulator": (addresses["observer-0"],)}  # the observer's organisation: non-voting
+    assert [n["admin"] for n in network["nodes"]] == ["0x" + a.hex() for a in addresses.values()]
+    assert not (root / "admin.key").exists()
     for entry, node in zip(network["nodes"], genesis.nodes):
         home = root / entry["home"]
         assert Genesis.load(home / "genesis.json") == genesis
         assert load_key(home / "node.key").public_bytes == node.pubkey
         assert (home / "node.key").stat().st_mode & 0o077 == 0
+        assert (home / "admin.key").stat().st_mode & 0o077 == 0
         cfg = NodeConfig.load(home)
         assert cfg.role == node.role and cfg.p2p.port == node.p2p_port
 

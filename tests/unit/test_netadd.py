@@ -51,7 +51,9 @@ def test_add_node_writes_a_home_that_the_ca_vouches_for(tmp_path, capsys):
     # The admission proposal to run, with the node-list fields.
     line = next(ln for ln in out.splitlines() if "--type admit_observer" in ln)
     payload = json.loads(line.split("--args '", 1)[1].split("'", 1)[0])
-    assert payload == {"pubkey": "0x" + key.public_bytes.hex(), "name": "org5", "host": "127.0.0.1", "p2p_port": 30051}
+    assert payload == {"pubkey": "0x" + key.public_bytes.hex(), "name": "org5", "host": "127.0.0.1", "p2p_port": 30051,
+                       "organisation": "org5"}
+    assert f"--key {root / 'validator-0' / 'admin.key'}" in line
     assert "0x" + key.public_bytes.hex() in out
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from node.params import param_key
 from node.rpc.handlers import all_methods
 from node.wire import codec
+from tests.conftest import set_param
 from tests.unit.rpc_node import RpcNode, rpc_node
 from tests.unit.test_chain import seal
 
@@ -17,7 +18,7 @@ SYSCONFIG_HEX = "0x" + "00" * 18 + "1000"
 
 async def _committed(n: RpcNode) -> tuple[str, str]:
     """One committed ParamChanged transaction: (tx hash, block hash)."""
-    tx_hash = n.chain.submit(n.net.tx(n.net.admin, method="set", args={"key": "min_seal_ms", "value": 9}).encode())
+    tx_hash = n.chain.submit(n.net.tx(n.net.admin, **set_param("min_seal_ms", 9)).encode())
     seal(n.chain, n.net.validator)
     block = (await n.call("chain_getBlockByNumber", [1]))["result"]
     return "0x" + tx_hash.hex(), block["hash"]

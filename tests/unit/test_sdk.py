@@ -10,6 +10,7 @@ from consensus.certificate import verify_certificate  # noqa: F401  (imported fo
 from node.errors import ConsensusError, Unavailable
 from node.sdk import Account, RpcClient, RpcError, verify_receipt_proof
 from node.sdk.args import json_to_args, to_jsonable
+from node.sdk.governance import COMMITTEE, param_proposal
 from tests.conftest import SYSCONFIG
 
 
@@ -17,7 +18,7 @@ async def test_account_send_query_and_proof(node):
     net, chain, rpc, session, url = node
     async with RpcClient(url) as client:
         admin = await Account.connect(client, net.admin)
-        out = await admin.send(SYSCONFIG, "set", {"key": "block_tx_limit", "value": 777})
+        out = await admin.send(COMMITTEE, "propose", param_proposal("block_tx_limit", 777))
         assert out["receipt"]["ok"]
         assert await client.query(SYSCONFIG, "get", {"key": "block_tx_limit"}) == 777
         receipt = await client.get_receipt(out["hash"], proof=True)
@@ -35,7 +36,7 @@ async def test_account_send_query_and_proof(node):
                     r[k] = v
             return r
 
-        other = await admin.send(SYSCONFIG, "set", {"key": "block_tx_limit", "value": 778})
+        other = await admin.send(COMMITTEE, "propose", param_proposal("block_tx_limit", 778))
         other_receipt = await client.get_receipt(other["hash"], proof=True)
         stranger = net.suite.generate_keypair()
         cases = [

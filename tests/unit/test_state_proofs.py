@@ -11,19 +11,20 @@ from node.chainview import ChainReader
 from node.errors import ConsensusError
 from node.params import param_key
 from node.sdk import Account, RpcClient, RpcError
+from node.sdk.governance import COMMITTEE, param_proposal
 from node.sdk.verify import verify_state_proof
 from node.statetree import CommittedNodes, TreeProof, lookup, update, verify_tree_proof
 from node.statetree.proof import ABSENT_OTHER_LEAF, PRESENT
 from node.store.chainstore import ChainStore
 from node.wire.types import CommitCertificate, Vote, commit_vote_bytes
-from tests.conftest import SYSCONFIG
+from tests.conftest import SYSCONFIG, set_param
 from tests.unit.test_chain import seal
 from tests.unit.test_rpc import post
 from tests.unit.test_statetree import check_structure
 
 
 def _set(testnet, name: str, value: int):
-    return testnet.tx(testnet.admin, method="set", args={"key": name, "value": value}).encode()
+    return testnet.tx(testnet.admin, **set_param(name, value)).encode()
 
 
 def _certify(chain: Chain, key, height: int, block_hash: bytes) -> CommitCertificate:
@@ -144,10 +145,10 @@ async def test_a_client_checks_a_value_from_a_node_it_does_not_trust(node):
     key = param_key("block_tx_limit")
     async with RpcClient(url) as client:
         admin = await Account.connect(client, net.admin)
-        assert (await admin.send(SYSCONFIG, "set", {"key": "block_tx_limit", "value": 4321}))["receipt"]["ok"]
+        assert (await admin.send(COMMITTEE, "propose", param_proposal("block_tx_limit", 4321)))["receipt"]["ok"]
         first = await client.call("state_getProof", _hex(key))
         assert verify_state_proof(net.suite, first, key=key, chain_id=chain.chain_id, validators=validators) == msgpack.packb(4321)
-        assert (await admin.send(SYSCONFIG, "set", {"key": "block_tx_limit", "value": 4322}))["receipt"]["ok"]
+        assert (await admin.send(COMMITTEE, "propose", param_proposal("block_tx_limit", 4322)))["receipt"]["ok"]
         latest = await client.call("state_getProof", _hex(key))
         assert latest["height"] > first["height"]
         old = await client.call("state_getProof", _hex(key), first["height"])  # a past height, by position

@@ -16,6 +16,7 @@ from node.chain import Chain
 from node.errors import StoreError, StoreFailure
 from node.events import NodeFailed
 from node.store.chainstore import P_CERT, ChainStore, u64
+from tests.conftest import set_param
 from tests.unit.test_chain import seal
 from tests.unit.test_store import _block, _commit
 
@@ -214,7 +215,7 @@ def test_a_missing_head_state_root_is_refused_at_start(testnet, tmp_path):
     path = tmp_path / "data"
     store = ChainStore(path)
     chain = Chain(testnet.genesis, store)
-    chain.submit(testnet.tx(testnet.admin, method="set", args={"key": "min_seal_ms", "value": 7}).encode())
+    chain.submit(testnet.tx(testnet.admin, **set_param("min_seal_ms", 7)).encode())
     block = seal(chain, testnet.validator)
     store._db.delete(P_TREE + block.header.state_root)
     store.close()

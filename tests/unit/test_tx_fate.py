@@ -21,7 +21,7 @@ from node.txcheck import check_transaction
 from node.txpool import DROP_EXPIRED, DROP_INVALID, DROP_NONCE_USED, DROPPED_MEMORY, PoolLimits, TxPool
 from node.wire import codec
 from node.wire.types import Transaction
-from tests.conftest import SYSCONFIG, make_testnet
+from tests.conftest import SYSCONFIG, make_testnet, set_param
 from tests.unit.rpc_node import rpc_node
 from tests.unit.test_chain import seal
 
@@ -141,8 +141,8 @@ async def test_tx_get_reports_a_dropped_transaction_over_json_rpc(tmp_path: Path
     async with rpc_node(tmp_path / "here", run_engine=False) as n:
         net = n.net
         nonce = b"\x42" * 16
-        b = net.tx(net.admin, method="set", args={"key": "min_seal_ms", "value": 8}, nonce=nonce)
-        a = net.tx(net.admin, method="set", args={"key": "min_seal_ms", "value": 9}, nonce=nonce)
+        b = net.tx(net.admin, **set_param("min_seal_ms", 8), nonce=nonce)
+        a = net.tx(net.admin, **set_param("min_seal_ms", 9), nonce=nonce)
         b_hash = (await n.call("tx_send", ["0x" + b.encode().hex()]))["result"]
         assert (await n.call("tx_get", [b_hash]))["result"]["status"] == "pending"
         elsewhere = ChainStore(tmp_path / "there")

@@ -4,6 +4,10 @@ The pool, the executor, the WASM host (``has_role`` for business contracts) and 
 all ask the functions here, so the storage layout is written down once. Only the governance
 committee writes these keys after genesis (by executing a passed proposal); genesis seeds them.
 The read-only methods let anyone ask through ``state_call``.
+
+Stored layout (all under ``ACL_ADDRESS``; every flag's value is ``FLAG``, absent means unset):
+``role/<role>/<address>``, ``deploy/<address>``, ``frozen/<address>``, and
+``rolecount/<role>`` (msgpack int, the number of holders, so "the last regulator" needs no scan).
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from node.execution.context import CallContext, Revert
-from node.execution.system.base import SystemContract, method, require_arg, system_address
+from node.execution.system.base import SystemContract, delete_key, method, read_key, require_arg, system_address, write_key
 from node.state import StateReader
+from node.wire import codec
 
 ACL_ADDRESS = system_address(0x3000)
 
@@ -23,6 +28,7 @@ ROLES: tuple[str, ...] = ("consortium_leader", "regulator", "credential_issuer",
 _ROLE = b"role/"
 _DEPLOY = b"deploy/"
 _FROZEN = b"frozen/"
+_ROLE_COUNT = b"rolecount/"
 FLAG = b"\x01"  # the value of every set flag; an absent key means "not set"
 
 
@@ -41,6 +47,12 @@ def role_prefix(role: str) -> bytes:
     """Prefix of every holder of ``role`` (for a store's prefix scan)."""
     _check_role(role)
     return ACL_ADDRESS + _ROLE + role.encode() + b"/"
+
+
+def role_count_key(role: str) -> bytes:
+    """State key holding how many accounts hold ``role`` (canonical msgpack int; absent is 0)."""
+    _check_role(role)
+    return ACL_ADDRESS + _ROLE_COUNT + role.encode()
 
 
 def deploy_key(address: bytes) -> bytes:
@@ -67,6 +79,47 @@ def can_deploy(state: StateReader, address: bytes) -> bool:
 
 def is_frozen(state: StateReader, address: bytes) -> bool:
     return state.get(frozen_key(address)) is not None
+
+
+def role_count(state: StateReader, role: str) -> int:
+    raw = state.get(role_count_key(role))
+    return 0 if raw is None else int(codec.decode(raw))
+
+
+# --- the write side: called only by the committee when it executes a passed proposal --------
+# (and by genesis, which writes the same keys directly). Each assumes the committee checked
+# that the change is a change; they do not check again.
+
+
+def grant_role(ctx: CallContext, role: str, address: bytes) -> None:
+    write_key(ctx, role_key(role, address), FLAG)
+    write_key(ctx, role_count_key(role), codec.encode(_count(ctx, role) + 1))
+
+
+def revoke_role(ctx: CallContext, role: str, address: bytes) -> None:
+    delete_key(ctx, role_key(role, address))
+    write_key(ctx, role_count_key(role), codec.encode(max(0, _count(ctx, role) - 1)))
+
+
+def _count(ctx: CallContext, role: str) -> int:
+    raw = read_key(ctx, role_count_key(role))
+    return 0 if raw is None else int(codec.decode(raw))
+
+
+def grant_deploy(ctx: CallContext, address: bytes) -> None:
+    write_key(ctx, deploy_key(address), FLAG)
+
+
+def revoke_deploy(ctx: CallContext, address: bytes) -> None:
+    delete_key(ctx, deploy_key(address))
+
+
+def freeze(ctx: CallContext, address: bytes) -> None:
+    write_key(ctx, frozen_key(address), FLAG)
+
+
+def unfreeze(ctx: CallContext, address: bytes) -> None:
+    delete_key(ctx, frozen_key(address))
 
 
 def _address_arg(args: dict[str, Any]) -> bytes:

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgpack
 
-from node.execution.context import CallContext, ExecutionFailure, Revert
+from node.execution.context import FUEL_PER_STORED_BYTE, FUEL_STORAGE_READ, FUEL_STORAGE_WRITE, CallContext, ExecutionFailure, Revert
 from node.wire import codec
 
 
@@ -84,3 +84,27 @@ def require_arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...]) 
         names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise Revert(f"argument '{name}' must be {names}")
     return value
+
+
+# Absolute state keys: how one system contract writes the storage another one owns (the
+# committee executing a proposal writes the node list, the parameters and the permissions),
+# charged like the scoped storage calls and refused in read-only calls.
+
+
+def read_key(ctx: CallContext, key: bytes) -> bytes | None:
+    ctx.fuel.charge(FUEL_STORAGE_READ)
+    return ctx.state.get(key)
+
+
+def write_key(ctx: CallContext, key: bytes, value: bytes) -> None:
+    if ctx.read_only:
+        raise ExecutionFailure("state writes are not allowed in a read-only call")
+    ctx.fuel.charge(FUEL_STORAGE_WRITE + FUEL_PER_STORED_BYTE * (len(key) + len(value)))
+    ctx.state.set(key, value)
+
+
+def delete_key(ctx: CallContext, key: bytes) -> None:
+    if ctx.read_only:
+        raise ExecutionFailure("state writes are not allowed in a read-only call")
+    ctx.fuel.charge(FUEL_STORAGE_WRITE)
+    ctx.state.delete(key)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from node.execution.system.acl import Acl
 from node.execution.system.base import SystemContract, system_address
+from node.execution.system.committee import Committee
 from node.execution.system.contracts import ContractRegistry
 from node.execution.system.sysconfig import SysConfig
 
@@ -19,6 +20,7 @@ SYSTEM_CONTRACTS: tuple[type[SystemContract], ...] = (
     SysConfig,
     ContractRegistry,
     Acl,
+    Committee,
 )
 
 
