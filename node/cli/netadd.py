@@ -30,8 +30,8 @@ def register(ns: argparse._SubParsersAction) -> None:
     add.add_argument("dir", type=Path, help="network directory from 'consortia net init' (holds ca/ and genesis.json)")
     add.add_argument("--name", required=True, help="the new node's name (also its home directory under DIR)")
     add.add_argument("--host", default=None, help="address the node binds and advertises (default: the first node's host)")
-    add.add_argument("--p2p-port", type=int, default=None, help="peer port (default: after the highest port in DIR)")
-    add.add_argument("--rpc-port", type=int, default=None, help="RPC port (default: after the highest port in DIR)")
+    add.add_argument("--p2p-port", type=int, default=None, help="peer port (default: the RPC port + 1)")
+    add.add_argument("--rpc-port", type=int, default=None, help="RPC port (default: the last node's + 10)")
     add.add_argument("--organisation", default=None, help="the organisation that runs the node (default: its name)")
     add.set_defaults(func=net_add_node)
 
@@ -41,9 +41,11 @@ def _port(text: str) -> int:
 
 
 def _defaults(entries: list[dict[str, Any]], genesis: Genesis) -> tuple[str, int, int]:
-    """(host, rpc port, p2p port) following ``net init``'s layout: the next block of ten ports."""
-    used = [_port(e["rpc_url"]) for e in entries] + [_port(e["p2p"]) for e in entries] + [n.p2p_port for n in genesis.nodes]
-    rpc = (max(used) // 10 + 1) * 10
+    """(host, rpc port, p2p port) following ``net init``'s layout: ten ports after the last node's."""
+    used = {_port(e["rpc_url"]) for e in entries} | {_port(e["p2p"]) for e in entries} | {n.p2p_port for n in genesis.nodes}
+    rpc = max(_port(e["rpc_url"]) for e in entries) + 10
+    while rpc in used or rpc + 1 in used:
+        rpc += 10
     return genesis.nodes[0].host, rpc, rpc + 1
 
 
