@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from consensus.certificate import verify_certificate
+from consensus.messages import sign_message
+from consensus.pbft.messages import Commit
 from node.testing.simnet import SimNetwork, SimNode
 
 PBFT_SEEDS = range(30)
@@ -159,5 +161,55 @@ def test_raft_membership_change_with_a_crashed_leader(root, seed):
     net = SimNetwork(root, seed=seed, status_ticker=True, validators=3, engine="raft")
     try:
         run_scenario(net, 3)
+    finally:
+        net.close()
+
+
+def test_pbft_a_vote_from_a_validator_removed_below_never_counts(root):
+    """A removed validator (Byzantine: it keeps its key) signs COMMIT for the first block above
+    its removal and sends it to validators that have not committed the removal yet, so they
+    file it while it still counts as a validator's. When they then decide that block, the vote
+    must be left out: every certificate is checked against the set in force at its height.
+    Seeds on which no validator lags behind the removal test nothing; at least three must."""
+    tested = 0
+    for seed in range(12):
+        if _forge_vote_above_removal(root / f"s{seed}", seed):
+            tested += 1
+        if tested == 3:
+            return
+    pytest.fail(f"only {tested} of 12 seeds had a validator behind the removal")
+
+
+def _forge_vote_above_removal(path: Path, seed: int) -> bool:
+    net = SimNetwork(path, seed=seed, validators=5, status_ticker=True, params={"pbft_window": 4})
+    try:
+        stop_load = net.steady_load(every_ms=40, count=1)
+        assert net.run_until(lambda: net.min_honest_height() >= 3, LIMIT_MS), net.heights()
+        victim = net.nodes[net.rng.randrange(5)]
+        net.change_node_list("remove_node", victim)
+
+        def proposal_above_removal() -> tuple[int, int, bytes] | None:
+            for n in up(net):
+                if victim.key.public_bytes in n.chain.validators():
+                    continue
+                slot = n.core.state.slots.get(n.chain.height + 1)
+                for view, (_, block_hash) in (slot.accepted.items() if slot else ()):
+                    return n.chain.height + 1, view, block_hash
+            return None
+
+        assert net.run_until(lambda: proposal_above_removal() is not None, LIMIT_MS), net.heights()
+        found = proposal_above_removal()
+        assert found is not None
+        height, view, block_hash = found
+        forged = sign_message(net.suite, victim.key.private_bytes, net.genesis.chain_id,
+                              Commit(height, view, block_hash, victim.key.public_bytes))
+        lagging = [n for n in up(net) if n is not victim and n.chain.height < height - 1]
+        for n in lagging:
+            n.core.on_message(forged)  # filed: the sender is still a validator where they stand
+        assert all_progress(net, PROGRESS), net.heights()
+        stop_load()
+        assert_safe_and_certified(net)
+        assert victim.key.public_bytes not in signers(net, range(height, min(n.chain.height for n in members(net)) + 1))
+        return bool(lagging)
     finally:
         net.close()
