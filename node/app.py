@@ -16,7 +16,7 @@ from node.config import DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig, load_key
 from node.consensus_engine import build_engine
 from node.crypto.base import KeyPair
 from node.errors import ConfigError, StoreError
-from node.events import NodeFailed
+from node.events import NodeFailed, NodeListChanged
 from node.genesis import Genesis
 from node.metrics import NodeMetrics
 from node.p2p.service import NetworkService
@@ -97,9 +97,23 @@ class EngineWhileValidator:
         return {"engine": "observer", "synced_blocks": self.metrics.blocks_synced}
 
 
+def listed_role(chain: Chain, pubkey: bytes) -> str:
+    """This node's role in the committed node list; "unlisted" before admission and after removal."""
+    return next((n.role for n in chain.nodes() if n.pubkey == pubkey), "unlisted")
+
+
+def follow_role(chain: Chain, identity: NodeIdentity, height: int) -> None:
+    """A block changed the node list: report our new role (``node_info``) and say so in the log."""
+    role = listed_role(chain, identity.pubkey)
+    if role != identity.role:
+        log.info("event=node_role_changed height=%d from=%s to=%s effective_height=%d", height, identity.role, role, height + 1)
+        identity.role = role
+
+
 async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     network, engine = make_network(parts, home)
-    identity = NodeIdentity(name=parts.config.name, role=parts.config.role, pubkey=parts.key.public_bytes)
+    identity = NodeIdentity(name=parts.config.name, role=listed_role(parts.chain, parts.key.public_bytes), pubkey=parts.key.public_bytes)
+    parts.chain.bus.subscribe(NodeListChanged, lambda event: follow_role(parts.chain, identity, event.height))
     metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
     status = EngineWhileValidator(engine, parts.chain, parts.key.public_bytes, metrics)
     rpc = RpcServer(
@@ -131,7 +145,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     log.info(
         "event=node_started name=%s role=%s chain_id=%s height=%d rpc=http://%s:%d p2p=%s:%d",
         parts.config.name,
-        parts.config.role,
+        identity.role,
         parts.chain.chain_id,
         parts.chain.height,
         parts.config.rpc.host,

@@ -94,6 +94,7 @@ async def _lifecycle(tmp_path: Path) -> None:
         await asyncio.sleep(3)
         assert await rpc(urls["org5"], "node_peers") == []
         assert (await rpc(urls["org5"], "node_info"))["height"] == 0
+        assert (await rpc(urls["org5"], "node_info"))["role"] == "unlisted"
         dialled = [e["name"] for e in network["nodes"] if bytes.fromhex(_key_of(net, e["name"])[2:]) > bytes.fromhex(pubkey[2:])]
         if dialled:
             await eventually("a peer refuses org5", lambda: _true(sum(refusals(net / n) for n in dialled) > 0), 30)
@@ -105,7 +106,8 @@ async def _lifecycle(tmp_path: Path) -> None:
             mine = (await rpc(urls["org5"], "node_info"))["height"]
             return mine >= (await rpc(urls["validator-0"], "node_info"))["height"] - 1 and mine > 0
         await eventually("org5 catches up as an observer", caught_up, 90)
-        assert pubkey not in (await rpc(urls["org5"], "node_info"))["validators"]
+        status = await rpc(urls["org5"], "node_info")
+        assert status["role"] == "observer" and pubkey not in status["validators"]
 
         # 3. Promoted by vote: from the next height it is a validator and signs certificates.
         vote_through(net, members, "promote_validator", {"pubkey": pubkey})
@@ -122,7 +124,7 @@ async def _lifecycle(tmp_path: Path) -> None:
             return False
         await eventually("a commit certificate carries org5's signature", signed_by_org5, 90)
         status = await rpc(urls["org5"], "node_info")
-        assert status["engine"]["engine"] == "pbft" and status["engine"]["validators"] == 5
+        assert status["role"] == "validator" and status["engine"]["engine"] == "pbft" and status["engine"]["validators"] == 5
 
         # 4. Removed by vote: links closed at once and refused from then on; its signature no
         # longer counts, and the others go on committing.
