@@ -155,8 +155,10 @@ def chain_share(suite_name: str, blocks: int = 20, txs: int = 450) -> dict[str, 
             for height in range(1, blocks + 1):
                 for i in range(txs):
                     tx = Transaction(chain_id="bench", nonce=random.randbytes(16), expiry_height=height + 10,
-                                     sender_pubkey=admin.public_bytes, to=address_of("sysconfig"), method="set",
-                                     args=codec.encode({"key": "block_tx_limit", "value": 5000 + i % 2}), fuel_limit=1_000_000)
+                                     sender_pubkey=admin.public_bytes, to=address_of("committee"), method="propose",
+                                     args=codec.encode({"type": "set_param",
+                                                        "payload": {"key": "block_tx_limit", "value": 5000 + i % 2}}),
+                                     fuel_limit=1_000_000)
                     signed = Transaction(**{**tx.to_map(), "signature": suite.sign(admin.private_bytes, tx.signing_bytes())})
                     chain.submit(signed.encode())
                 start = time.perf_counter()

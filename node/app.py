@@ -12,7 +12,7 @@ from typing import Any
 
 from consensus.api import ConsensusEngine
 from node.chain import Chain
-from node.config import DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig, load_key
+from node.config import DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig, check_against_chain, load_key
 from node.consensus_engine import build_engine
 from node.crypto.base import KeyPair
 from node.errors import ConfigError, StoreError
@@ -20,7 +20,9 @@ from node.events import NodeFailed, NodeListChanged
 from node.genesis import Genesis
 from node.metrics import NodeMetrics
 from node.p2p.service import NetworkService
+from node.rpc.access import AccessPolicy, load_or_make_token
 from node.rpc.env import NodeIdentity, RpcEnv
+from node.rpc.ratelimit import RateLimiter
 from node.rpc.server import RpcServer
 from node.sigverify import BatchVerifier
 from node.store.chainstore import ChainStore
@@ -63,10 +65,18 @@ def open_node(home: Path) -> NodeParts:
     store = ChainStore(home / DATA_DIR, create=True)
     try:
         chain = Chain(genesis, store, wasm_cache_dir=home / "wasm-cache", pool_limits=PoolLimits(capacity=config.pool.capacity, per_sender=config.pool.per_sender))
+        check_against_chain(config, chain.params())
     except Exception:
         store.close()
         raise
     return NodeParts(config=config, genesis=genesis, key=key, store=store, chain=chain)
+
+
+def access_policy(config: NodeConfig, home: Path) -> AccessPolicy:
+    """Admin callers and the public rate limit, from ``[rpc]`` and the home's admin token."""
+    rpc = config.rpc
+    limiter = RateLimiter(rpc.rate_limit_per_s, rpc.rate_burst) if rpc.rate_limit_per_s > 0 else None
+    return AccessPolicy(admin_from_localhost=rpc.admin_from_localhost, token=load_or_make_token(home), limiter=limiter)
 
 
 def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, ConsensusEngine]:
@@ -117,7 +127,8 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
     status = EngineWhileValidator(engine, parts.chain, parts.key.public_bytes, metrics)
     rpc = RpcServer(
-        RpcEnv.for_chain(parts.chain, identity, metrics, engine=status, peers=network.peers),
+        RpcEnv.for_chain(parts.chain, identity, metrics, engine=status, peers=network.peers,
+                         access=access_policy(parts.config, home)),
         host=parts.config.rpc.host,
         port=parts.config.rpc.port,
         max_body_bytes=parts.config.rpc.max_body_bytes,

@@ -19,6 +19,7 @@ import tomli_w
 from node.crypto import get_suite
 from node.crypto.base import KeyPair
 from node.errors import ConfigError, ConsortiaError
+from node.params import ChainParams
 
 CONFIG_FILE = "config.toml"
 GENESIS_FILE = "genesis.json"
@@ -50,6 +51,13 @@ class RpcConfig:
     # Web origins whose pages may call this node from a browser (CORS and WebSocket Origin).
     # Empty: no browser page on another origin may (no CORS headers, preflights refused).
     cors_origins: list[str] = field(default_factory=list)
+    # Public callers (not from this machine, no admin token): requests per second per client
+    # address on average, in bursts of up to rate_burst; 0 turns the limit off.
+    rate_limit_per_s: float = 50.0
+    rate_burst: int = 200
+    # Callers from loopback are admins (admin-only methods, no rate limit). Turn off when a
+    # reverse proxy on this machine forwards remote clients.
+    admin_from_localhost: bool = True
 
 
 @dataclass
@@ -111,6 +119,13 @@ class NodeConfig:
         for what, port in (("rpc.port", cfg.rpc.port), ("p2p.port", cfg.p2p.port)):
             if not isinstance(port, int) or not 0 <= port < 65536:
                 raise ConfigError(f"{path}: {what} must be 0..65535")
+        rate, burst = cfg.rpc.rate_limit_per_s, cfg.rpc.rate_burst
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
+            raise ConfigError(f"{path}: rpc.rate_limit_per_s must be a non-negative number (0: no limit)")
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise ConfigError(f"{path}: rpc.rate_burst must be an integer of at least 1")
+        if not isinstance(cfg.rpc.admin_from_localhost, bool):
+            raise ConfigError(f"{path}: rpc.admin_from_localhost must be true or false")
         if not isinstance(cfg.rpc.cors_origins, list):
             raise ConfigError(f"{path}: rpc.cors_origins must be a list of origins")
         try:
@@ -118,6 +133,23 @@ class NodeConfig:
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc.message}") from None
         return cfg
+
+
+TX_SEND_OVERHEAD = 512  # a tx_send request's JSON around the transaction's hex
+
+
+def check_against_chain(cfg: NodeConfig, params: ChainParams) -> None:
+    """Refuse local settings that contradict the chain's parameters (the node does not start).
+
+    Chain parameters are the same on every node and change only by governance; a local value
+    that makes this node refuse what the chain allows would split clients' view of the rules."""
+    need = 2 * params.max_tx_bytes + TX_SEND_OVERHEAD
+    if cfg.rpc.max_body_bytes < need:
+        raise ConfigError(
+            f"config.toml rpc.max_body_bytes = {cfg.rpc.max_body_bytes} contradicts the chain parameter max_tx_bytes = "
+            f"{params.max_tx_bytes}: a transaction the chain accepts needs up to {need} bytes of tx_send body; "
+            f"raise rpc.max_body_bytes to at least {need}"
+        )
 
 
 def save_key(path: Path, key: KeyPair) -> None:

@@ -117,6 +117,7 @@ class Dispatcher:
 
     async def _invoke(self, method: str, params: list[Any] | dict[str, Any], session: SubscriptionSession | None) -> Any:
         entry = self._methods.get(method)
+        self.env.access.check(method, entry is not None and entry.admin)  # admin-only methods, rate limits
         if entry is None:
             raise MethodNotFound(f"method '{method}' does not exist")
         self.calls[method] = self.calls.get(method, 0) + 1

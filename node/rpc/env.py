@@ -9,7 +9,7 @@ bus-fed metrics.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from node.chain import Chain
@@ -18,6 +18,7 @@ from node.events import EventBus
 from node.execution.system.sysconfig import NodeRecord
 from node.metrics import NodeMetrics
 from node.params import ChainParams
+from node.rpc.access import AccessPolicy
 from node.txpool import TxPool
 
 PeerList = Callable[[], list[dict[str, Any]]]
@@ -69,10 +70,11 @@ class RpcEnv:
     peers: PeerList
     bus: EventBus
     metrics: NodeMetrics
+    access: AccessPolicy = field(default_factory=AccessPolicy)  # admin-only methods and rate limits
 
     @classmethod
     def for_chain(cls, chain: Chain, identity: NodeIdentity, metrics: NodeMetrics, *, engine: EngineStatus | None,
-                  peers: PeerList = no_peers) -> RpcEnv:
+                  peers: PeerList = no_peers, access: AccessPolicy | None = None) -> RpcEnv:
         """The environment for handlers serving ``chain``."""
         return cls(
             reader=ChainReader(chain.store, chain.suite, chain.genesis, chain.pool),
@@ -83,6 +85,7 @@ class RpcEnv:
             peers=peers,
             bus=chain.bus,
             metrics=metrics,
+            access=access if access is not None else AccessPolicy(),
         )
 
     def engine_status(self) -> dict[str, Any]:

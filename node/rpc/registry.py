@@ -25,6 +25,7 @@ class RpcMethod:
     params: tuple[inspect.Parameter, ...]  # the JSON-RPC parameters, in positional order
     names: tuple[str, ...]  # their JSON names, in the same order (``from_`` -> ``from``)
     websocket: bool  # takes the WebSocket session; refused over HTTP
+    admin: bool  # answers admin callers only (node.rpc.access)
     is_async: bool
 
 
@@ -34,16 +35,17 @@ class MethodRegistry:
     def __init__(self) -> None:
         self._methods: dict[str, RpcMethod] = {}
 
-    def method(self, name: str, *, websocket: bool = False) -> Callable[[F], F]:
-        """Register the decorated function as the handler of JSON-RPC method ``name``."""
+    def method(self, name: str, *, websocket: bool = False, admin: bool = False) -> Callable[[F], F]:
+        """Register the decorated function as the handler of JSON-RPC method ``name``; ``admin``:
+        only admin callers (the node's machine, or the admin token) may call it."""
 
         def register(fn: F) -> F:
-            self.add(name, fn, websocket=websocket)
+            self.add(name, fn, websocket=websocket, admin=admin)
             return fn
 
         return register
 
-    def add(self, name: str, fn: Callable[..., Any], *, websocket: bool = False) -> RpcMethod:
+    def add(self, name: str, fn: Callable[..., Any], *, websocket: bool = False, admin: bool = False) -> RpcMethod:
         if name in self._methods:
             raise ValueError(f"JSON-RPC method '{name}' is registered twice")
         params = list(inspect.signature(fn).parameters.values())
@@ -55,7 +57,7 @@ class MethodRegistry:
         )
         names = tuple(json_name(p.name) for p in public)
         entry = RpcMethod(name=name, handler=fn, params=public, names=names, websocket=websocket,
-                          is_async=inspect.iscoroutinefunction(fn))
+                          admin=admin, is_async=inspect.iscoroutinefunction(fn))
         self._methods[name] = entry
         return entry
 

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from node.errors import ConsortiaError, InvalidRequest, PermissionDenied, RequestTooLarge
+from node.rpc.access import caller_middleware
 from node.rpc.dispatch import Dispatcher, error_object
 from node.rpc.env import RpcEnv
 from node.rpc.handlers import all_methods
@@ -49,7 +50,7 @@ class RpcServer:
     # --- lifecycle -------------------------------------------------------------------------
 
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_body_bytes)
+        app = web.Application(client_max_size=self.max_body_bytes, middlewares=[caller_middleware(self.env.access)])
         app.router.add_post("/", self._http)
         app.router.add_route("OPTIONS", "/", self._preflight)
         app.router.add_get("/ws", self._websocket)

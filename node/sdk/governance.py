@@ -8,6 +8,7 @@ are addresses or public keys may be given as ``0x`` hex strings or bytes (docs/g
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -117,7 +118,7 @@ class Governance:
     async def show(self, proposal_id: int) -> dict[str, Any]:
         return await self.client.call("gov_getProposal", proposal_id)
 
-    async def nodes(self) -> list[dict[str, Any]]:
+    async def nodes(self) -> builtins.list[dict[str, Any]]:
         return await self.client.call("node_list")
 
     async def roles(self, address: bytes | str) -> dict[str, Any]:

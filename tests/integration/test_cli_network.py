@@ -15,7 +15,7 @@ from node.devnet import free_port_block
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-SYSCONFIG = "0x0000000000000000000000000000000000001000"
+COMMITTEE = "0x0000000000000000000000000000000000004000"
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -33,8 +33,8 @@ def test_operator_flow(tmp_path, suite):
     try:
         assert r.returncode == 0, r.stdout + r.stderr
         assert f"http://127.0.0.1:{port}" in r.stdout
-        r = cli("tx", "send", "--net", str(net), "--key", str(net / "admin.key"), "--to", SYSCONFIG, "--method", "set",
-                "--args", json.dumps({"key": "block_interval_ms", "value": 400}))
+        r = cli("tx", "send", "--net", str(net), "--key", str(net / "validator-0" / "admin.key"), "--to", COMMITTEE,
+                "--method", "propose", "--args", json.dumps({"type": "set_param", "payload": {"key": "block_interval_ms", "value": 400}}))
         assert r.returncode == 0, r.stderr
         tx_hash = re.search(r"0x[0-9a-f]{64}", r.stdout).group(0)
         r = cli("tx", "receipt", "--net", str(net), tx_hash, "--proof")
@@ -80,8 +80,8 @@ def test_four_validators_and_an_observer_agree(tmp_path):
     try:
         assert r.returncode == 0, r.stdout + r.stderr
         assert r.stdout.count("started") == 5
-        sent = cli("tx", "send", "--net", str(net), "--key", str(net / "admin.key"), "--to", SYSCONFIG, "--method", "set",
-                   "--args", json.dumps({"key": "block_tx_limit", "value": 4321}))
+        sent = cli("tx", "send", "--net", str(net), "--key", str(net / "validator-0" / "admin.key"), "--to", COMMITTEE,
+                   "--method", "propose", "--args", json.dumps({"type": "set_param", "payload": {"key": "block_tx_limit", "value": 4321}}))
         assert sent.returncode == 0, sent.stderr
         tx_hash = re.search(r"0x[0-9a-f]{64}", sent.stdout).group(0)
         nodes = json.loads((net / "network.json").read_text())["nodes"]
@@ -100,7 +100,7 @@ def test_four_validators_and_an_observer_agree(tmp_path):
 
 def _contract_flow(net: Path, nodes: list[dict], tmp_path: Path) -> None:
     """Deploy the evidence contract with the CLI, record and read evidence, and check every node runs the same code."""
-    key = str(net / "admin.key")
+    key = str(net / "validator-0" / "admin.key")
     r = cli("contract", "deploy", "--net", str(net), "--key", key, "--wasm", str(REPO / "contracts_wasm/dist/evidence.wasm"))
     assert r.returncode == 0, r.stdout + r.stderr
     deployed = json.loads(r.stdout)

@@ -15,7 +15,7 @@ from node.wire.types import Transaction
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SYSCONFIG = bytes(18) + (0x1000).to_bytes(2, "big")
+COMMITTEE = bytes(18) + (0x4000).to_bytes(2, "big")
 
 
 async def rpc(session, url, method, *params):
@@ -29,8 +29,9 @@ async def rpc(session, url, method, *params):
 def signed_set(net, value: int, expiry: int) -> Transaction:
     admin = net.admins[0]
     tx = Transaction(chain_id=net.genesis.chain_id, nonce=secrets.token_bytes(16), expiry_height=expiry,
-                     sender_pubkey=admin.public_bytes, to=SYSCONFIG, method="set",
-                     args=codec.encode({"key": "block_tx_limit", "value": 1000 + value % 40_000}), fuel_limit=1_000_000)
+                     sender_pubkey=admin.public_bytes, to=COMMITTEE, method="propose",
+                     args=codec.encode({"type": "set_param", "payload": {"key": "block_tx_limit", "value": 1000 + value % 40_000}}),
+                     fuel_limit=1_000_000)
     suite = get_suite(net.genesis.suite)
     return Transaction(**{**tx.to_map(), "signature": suite.sign(admin.private_bytes, tx.signing_bytes())})
 

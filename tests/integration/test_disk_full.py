@@ -41,8 +41,8 @@ async def test_a_full_disk_stops_the_node_cleanly_and_it_catches_up_after(tmp_pa
             deadline = time.monotonic() + 90
             i = 0
             while victim.proc is not None and victim.proc.poll() is None and time.monotonic() < deadline:
-                args = {"key": "block_tx_limit", "value": 1000 + i, "pad": os.urandom(60_000)}
-                await acct.send(SYSCONFIG, "set", args, fuel_limit=5_000_000, wait=False)
+                args = {"key": "block_tx_limit", "pad": os.urandom(60_000)}  # bytes to fill the disk with
+                await acct.send(SYSCONFIG, "get", args, fuel_limit=5_000_000, wait=False)
                 i += 1
                 await asyncio.sleep(0.02)
         assert victim.proc is not None

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 SUBNET = "10.213.{tag}.{host}"
-SYSCONFIG = "0x0000000000000000000000000000000000001000"
+COMMITTEE = "0x0000000000000000000000000000000000004000"
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -132,8 +132,8 @@ def test_four_validators_on_four_hosts_with_delay(tmp_path):
             time.sleep(0.5)
         logs = "\n".join((net / f"validator-{i}" / "node.log").read_text()[-800:] for i in range(4))
         assert height >= 3, logs
-        sent = hosts.run(0, "tx", "send", "--rpc", rpc[0], "--key", str(net / "admin.key"), "--to", SYSCONFIG,
-                         "--method", "set", "--args", '{"key": "block_tx_limit", "value": 3333}')
+        sent = hosts.run(0, "tx", "send", "--rpc", rpc[0], "--key", str(net / "validator-0" / "admin.key"), "--to", COMMITTEE,
+                         "--method", "propose", "--args", '{"type": "set_param", "payload": {"key": "block_tx_limit", "value": 3333}}')
         assert sent.returncode == 0, sent.stderr
         tx_hash = re.search(r"0x[0-9a-f]{64}", sent.stdout).group(0)
         proof = hosts.run(3, "tx", "receipt", "--rpc", rpc[3], tx_hash, "--proof")  # another host proves it

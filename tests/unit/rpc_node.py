@@ -13,6 +13,7 @@ import aiohttp
 from node.chain import Chain
 from node.consensus_engine import build_engine
 from node.metrics import NodeMetrics
+from node.rpc.access import AccessPolicy
 from node.rpc.env import NodeIdentity, RpcEnv
 from node.rpc.server import RpcServer
 from node.store.chainstore import ChainStore
@@ -53,14 +54,14 @@ class RpcNode:
 @asynccontextmanager
 async def rpc_node(tmp_path: Path, *, suite: str = "std", cors_origins: tuple[str, ...] = (),
                    pool_limits: PoolLimits | None = None, run_engine: bool = True, max_body_bytes: int = 64 * 1024,
-                   params: dict[str, int] | None = None) -> AsyncIterator[RpcNode]:
+                   params: dict[str, int] | None = None, access: AccessPolicy | None = None) -> AsyncIterator[RpcNode]:
     net = make_testnet(suite, params={"block_interval_ms": 50, "min_seal_ms": 5, **(params or {})})
     store = ChainStore(tmp_path / "data")
     chain = Chain(net.genesis, store, pool_limits=pool_limits, wasm_cache_dir=tmp_path / "wasm-cache")
     engine = build_engine(chain, net.validator, send=lambda data: None, request_sync=lambda h, p: None,
                           offer_blocks=lambda p, h: None)
     env = RpcEnv.for_chain(chain, NodeIdentity("validator-0", "validator", net.validator.public_bytes), NodeMetrics(chain.bus),
-                           engine=engine)
+                           engine=engine, access=access)
     rpc = RpcServer(env, host="127.0.0.1", port=0, max_body_bytes=max_body_bytes, max_batch=10, max_ws_subscriptions=2,
                     cors_origins=cors_origins)
     await rpc.start()

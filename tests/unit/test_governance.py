@@ -15,13 +15,14 @@ from node.sdk.governance import Governance, GovernanceError, proposal_args
 from node.store.chainstore import ChainStore
 from node.wire import codec
 from node.wire.types import Block, CommitCertificate, Vote, commit_vote_bytes
-from tests.conftest import COMMITTEE, TestNet, make_testnet
+from tests import conftest
+from tests.conftest import COMMITTEE, make_testnet
 from tests.unit.test_chain import seal
 
 EVIDENCE = Path(__file__).resolve().parents[2] / "contracts_wasm" / "dist" / "evidence.wasm"
 
 
-def three_members(suite: str = "std", **params: int) -> tuple[TestNet, object]:
+def three_members(suite: str = "std", **params: int) -> tuple[conftest.TestNet, object]:
     """A test net whose committee is admin, user and a third key (equal weights, 51% / 51%)."""
     net = make_testnet(suite, params=params or None)
     third = net.suite.generate_keypair()
@@ -30,11 +31,11 @@ def three_members(suite: str = "std", **params: int) -> tuple[TestNet, object]:
     return net, third
 
 
-def propose(net: TestNet, key, type_: str, payload: dict, **kw) -> bytes:
+def propose(net: conftest.TestNet, key, type_: str, payload: dict, **kw) -> bytes:
     return net.tx(key, to=COMMITTEE, method="propose", args=proposal_args(type_, payload, **kw), fuel_limit=5_000_000).encode()
 
 
-def vote(net: TestNet, key, pid: int, yes: bool = True) -> bytes:
+def vote(net: conftest.TestNet, key, pid: int, yes: bool = True) -> bytes:
     return net.tx(key, to=COMMITTEE, method="vote", args={"id": pid, "yes": yes}, fuel_limit=5_000_000).encode()
 
 
@@ -219,3 +220,85 @@ async def test_sdk_and_rpc_propose_vote_list_show(tmp_path):
         await engine.stop()
         await rpc.stop()
         store.close()
+
+
+# --- genesis, SDK argument building and CLI argument errors ---------------------------------
+
+
+def _genesis_json(**fields):
+    from node.genesis import Genesis
+
+    raw = make_testnet("std").genesis.to_json()
+    raw.update(fields)
+    return Genesis.from_json(raw)
+
+
+def test_genesis_committee_and_deployers_round_trip_and_seed_state():
+    a, b = "0x" + "0a" * 20, "0x" + "0b" * 20
+    genesis = _genesis_json(committee={"members": [{"address": a, "weight": 2}, {"address": b, "weight": 1}],
+                                       "participation_rate": 60, "win_rate": 70}, deployers=[b])
+    assert genesis.committee == {bytes.fromhex(a[2:]): 2, bytes.fromhex(b[2:]): 1}
+    assert genesis.deploy_accounts == (bytes.fromhex(b[2:]),)
+    from node.genesis import Genesis
+
+    assert Genesis.from_json(genesis.to_json()) == genesis
+    from node.execution.system.acl import can_deploy
+    from node.execution.system.committee import Rates, read_members, read_rates
+
+    state = {k: v for k, v in genesis.initial_writes().items() if v is not None}
+
+    class Reader:
+        def get(self, key):
+            return state.get(key)
+
+    assert read_members(Reader()) == genesis.committee and read_rates(Reader()) == Rates(60, 70)
+    assert can_deploy(Reader(), bytes.fromhex(b[2:])) and not can_deploy(Reader(), genesis.admins[0])
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"committee": {"members": []}}, "non-empty list"),
+    ({"committee": {"members": [{"address": "0x" + "01" * 20, "weight": 0}]}}, "weight must be an integer 1..1000000"),
+    ({"committee": {"members": [{"address": "0x" + "01" * 20, "weight": 1}] * 2}}, "listed once"),
+    ({"committee": {"members": [{"address": "0x01", "weight": 1}]}}, "20 bytes"),
+    ({"committee": {"members": [{"address": "0x" + "01" * 20, "weight": 1}], "win_rate": 0}}, "zero win rate"),
+    ({"committee": {"members": [{"address": "0x" + "01" * 20, "weight": 1}], "participation_rate": 101}}, "above|outside"),
+    ({"committee": {"members": [{"address": "0x" + "01" * 20, "weight": 1}], "quorum": 3}}, "committee must be an object"),
+    ({"deployers": "0x" + "01" * 20}, "deployers must be a list"),
+    ({"admins": []}, "at least one committee member"),
+])
+def test_genesis_refuses_a_bad_committee(fields, message):
+    from node.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _genesis_json(**fields)
+
+
+def test_sdk_turns_hex_into_bytes_only_where_the_type_wants_bytes():
+    from node.errors import InvalidParams
+
+    args = proposal_args("grant_role", {"address": "0x" + "ab" * 20, "role": "regulator"}, reason="r", expiry_blocks=5)
+    assert args == {"type": "grant_role", "payload": {"address": b"\xab" * 20, "role": "regulator"}, "reason": "r",
+                    "expiry_blocks": 5}
+    assert proposal_args("set_param", {"key": "0x10", "value": 1})["payload"]["key"] == "0x10"  # a str field stays text
+    with pytest.raises(InvalidParams, match="0x-prefixed hex"):
+        proposal_args("freeze", {"address": "ab" * 20})
+    with pytest.raises(InvalidParams, match="unknown proposal type"):
+        proposal_args("crown", {})
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["gov", "propose", "--rpc", "http://127.0.0.1:1", "--key", "K", "--type", "freeze", "--args", "{nope"], "not valid JSON"),
+    (["gov", "propose", "--rpc", "http://127.0.0.1:1", "--key", "K", "--type", "freeze", "--args", "[1]"], "JSON object"),
+    (["gov", "list", "--rpc", "http://127.0.0.1:1", "--open", "--status", "executed"], "disagree"),
+    (["gov", "roles", "--rpc", "http://127.0.0.1:1", "0x12"], "20 bytes"),
+])
+def test_gov_cli_argument_errors_are_one_line(argv, message, tmp_path, capsys):
+    from node.cli.main import main
+    from node.config import save_key
+
+    key = tmp_path / "k.key"
+    save_key(key, make_testnet("std").admin)
+    argv = [str(key) if a == "K" else a for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1

@@ -13,8 +13,11 @@ import plyvel
 import pytest
 
 from node import errors
+from node.rpc.access import AccessPolicy
+from node.rpc.ratelimit import RateLimiter
 from node.txpool import PoolLimits
 from node.wire import codec
+from tests.conftest import COMMITTEE
 from tests.unit.rpc_node import RpcNode, rpc_node
 from tests.unit.test_chain import seal
 from tests.unit.test_chainview import DamagedStore
@@ -234,6 +237,28 @@ async def _store(tmp: Path) -> set[int]:
             return await codes_of(n, ("chain_getBlockByNumber", [0]))
         finally:
             store._db = real
+
+
+@provokes(-32015)
+async def _frozen(tmp: Path) -> set[int]:
+    async with rpc_node(tmp, run_engine=False) as n:
+        user = n.net.suite.address(n.net.user.public_bytes)
+        n.chain.submit(n.net.tx(n.net.admin, **set_param_kw("freeze", {"address": user})).encode())  # one member: executes
+        seal(n.chain, n.net.validator)
+        return await codes_of(n, ("tx_send", [raw_hex(n.net.tx(n.net.user))]))
+
+
+@provokes(-32016)
+async def _rate_limited(tmp: Path) -> set[int]:
+    policy = AccessPolicy(admin_from_localhost=False, limiter=RateLimiter(rate=0.001, burst=2))
+    async with rpc_node(tmp, run_engine=False, access=policy) as n:
+        for _ in range(2):
+            assert "result" in await n.call("chain_blockNumber", [])
+        return await codes_of(n, ("chain_blockNumber", []))
+
+
+def set_param_kw(type_: str, payload: dict) -> dict:
+    return {"to": COMMITTEE, "method": "propose", "args": {"type": type_, "payload": payload}}
 
 
 def test_the_table_lists_every_code_the_node_returns_and_its_kind():

@@ -221,11 +221,11 @@ def _normalize(ptype: ProposalType, payload: dict[str, Any]) -> dict[str, Any]:
             if spec.required:
                 raise Revert(f"{ptype.name}: missing payload field '{name}'")
             continue
-        value = payload[name]
+        value: Any = payload[name]
         kind = _KINDS[spec.kind]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise Revert(f"{ptype.name}: payload field '{name}' must be {spec.kind}")
-        if spec.kind == "address" and len(value) != 20:
+        if spec.kind == "address" and isinstance(value, bytes) and len(value) != 20:
             raise Revert(f"{ptype.name}: payload field '{name}' must be a 20-byte address")
         if spec.kind == "role" and value not in acl.ROLES:
             raise Revert(f"{ptype.name}: unknown role '{value}' (known: {', '.join(acl.ROLES)})")

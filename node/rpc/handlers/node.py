@@ -37,6 +37,6 @@ def node_info(env: RpcEnv) -> dict[str, Any]:
     }
 
 
-@rpc_method("node_peers")
+@rpc_method("node_peers", admin=True)  # peer addresses and link state: the operator's business
 def node_peers(env: RpcEnv) -> list[Any]:
     return env.peers()
