@@ -1,4 +1,4 @@
-"""A new organisation's node through its whole life on a real 4 + 1 network, by CLI only: made
+"""A new organisation's node through its whole life on a real 4 + 1 network (PBFT, and Raft), by CLI only: made
 with ``net add-node``, refused until admitted by vote, admitted as an observer (it catches up),
 promoted by vote (a later certificate carries its signature), removed by vote (its links are
 closed and refused). Every node agrees on every block throughout.
@@ -68,14 +68,16 @@ def refusals(home: Path) -> int:
     return (home / "node.log").read_text(errors="replace").count(NOT_LISTED)
 
 
-def test_a_node_is_admitted_promoted_and_removed_by_vote(tmp_path):
-    asyncio.run(_lifecycle(tmp_path))
+@pytest.mark.parametrize("engine", ["pbft", "raft"])
+def test_a_node_is_admitted_promoted_and_removed_by_vote(tmp_path, engine):
+    asyncio.run(_lifecycle(tmp_path, engine))
 
 
-async def _lifecycle(tmp_path: Path) -> None:
+async def _lifecycle(tmp_path: Path, engine: str) -> None:
     net = tmp_path / "net"
     base = free_port_block(6)  # four validators, the regulator's observer, and the newcomer
-    ok("net", "init", str(net), "--validators", "4", "--observers", "1", "--suite", "std", "--base-port", str(base))
+    ok("net", "init", str(net), "--validators", "4", "--observers", "1", "--suite", "std", "--consensus", engine,
+       "--base-port", str(base))
     network = json.loads((net / "network.json").read_text())
     members = [net / e["admin_key"] for e in network["nodes"] if e["role"] == "validator"]
     urls = {e["name"]: e["rpc_url"] for e in network["nodes"]}
@@ -124,7 +126,7 @@ async def _lifecycle(tmp_path: Path) -> None:
             return False
         await eventually("a commit certificate carries org5's signature", signed_by_org5, 90)
         status = await rpc(urls["org5"], "node_info")
-        assert status["role"] == "validator" and status["engine"]["engine"] == "pbft" and status["engine"]["validators"] == 5
+        assert status["role"] == "validator" and status["engine"]["engine"] == engine and status["engine"]["validators"] == 5
 
         # 4. Removed by vote: links closed at once and refused from then on; its signature no
         # longer counts, and the others go on committing.
