@@ -307,12 +307,14 @@ def net_status(args: argparse.Namespace) -> int:
         home = _home(root, entry)
         pid = _running_pid(home)
         data = asyncio.run(info(entry["rpc_url"])) if pid is not None else None
+        role = entry["role"]
         if data is None:
             height, pool = "-", "-"
             state = "stopped" if pid is None else "unreachable"
         else:
             height, pool, state = str(data["height"]), str(data["pool_size"]), ""
-        print(f"{entry['name']:<14} {entry['role']:<10} {str(pid or '-'):<8} {entry['rpc_url']:<28} {height:>8} {pool:>6} {state}")
+            role = str(data.get("role", role))  # the on-chain role: governance may have changed it
+        print(f"{entry['name']:<14} {role:<10} {str(pid or '-'):<8} {entry['rpc_url']:<28} {height:>8} {pool:>6} {state}")
     return 0
 
 
