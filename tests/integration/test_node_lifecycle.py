@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -127,6 +129,13 @@ async def _lifecycle(tmp_path: Path, engine: str) -> None:
         await eventually("a commit certificate carries org5's signature", signed_by_org5, 90)
         status = await rpc(urls["org5"], "node_info")
         assert status["role"] == "validator" and status["engine"]["engine"] == engine and status["engine"]["validators"] == 5
+        assert re.search(r"^org5\s+validator\s", ok("net", "status", str(net)), flags=re.MULTILINE)
+        # Killed at any moment, it restarts as the validator the chain says it is and catches up.
+        os.kill(int((net / "org5" / "node.pid").read_text()), signal.SIGKILL)
+        await eventually("org5 is down", lambda: _down(urls["org5"]), 30)
+        ok("net", "up", str(net), "--timeout", "60")
+        await eventually("org5 catches up after its restart", caught_up, 90)
+        assert (await rpc(urls["org5"], "node_info"))["role"] == "validator"
 
         # 4. Removed by vote: links closed at once and refused from then on; its signature no
         # longer counts, and the others go on committing.
@@ -166,6 +175,14 @@ def _key_of(net: Path, name: str) -> str:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def _down(url: str) -> bool:
+    try:
+        await rpc(url, "node_info")
+    except Exception:
+        return True
+    return False
 
 
 async def _height_at_least(url: str, height: int) -> bool:
