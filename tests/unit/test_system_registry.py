@@ -92,7 +92,9 @@ def test_the_chain_executor_dispatches_to_every_listed_contract_and_extras(tmp_p
 def test_sdk_and_cli_take_addresses_from_the_table():
     from node import bench
     from node.cli import demo
-    from node.sdk import contracts
+    from node.rpc.handlers import gov
+    from node.sdk import contracts, governance
 
     assert contracts.REGISTRY_ADDRESS == address_of("contracts")
-    assert demo.SYSCONFIG == bench.SYSCONFIG == address_of("sysconfig")
+    assert demo.SYSCONFIG == gov.SYSCONFIG == address_of("sysconfig")
+    assert demo.COMMITTEE == bench.COMMITTEE == governance.COMMITTEE == gov.COMMITTEE == address_of("committee")
