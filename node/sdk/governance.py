@@ -20,7 +20,7 @@ from node.sdk.args import decode_return
 from node.sdk.client import Account, RpcClient
 
 COMMITTEE = address_of("committee")
-PROPOSE_FUEL = 5_000_000  # a proposal that executes at once writes several keys; generous
+PROPOSE_FUEL = 1_000_000  # a proposal that executes at once uses ~5,000-50,000; capped by the chain's max_tx_fuel
 
 
 class GovernanceError(ConsortiaError):
@@ -88,7 +88,8 @@ class Governance:
     async def _send(self, method: str, args: dict[str, Any], timeout: float) -> Submitted:
         if self.account is None:
             raise ConsortiaError("this Governance has no account to sign with")
-        result = await self.account.send(COMMITTEE, method, args, fuel_limit=PROPOSE_FUEL, timeout=timeout)
+        max_fuel = int((await self.client.node_info())["params"]["max_tx_fuel"])
+        result = await self.account.send(COMMITTEE, method, args, fuel_limit=min(PROPOSE_FUEL, max_fuel), timeout=timeout)
         receipt = result["receipt"]
         if not receipt["ok"]:
             raise GovernanceError(f"{method} failed: {receipt['error']}", receipt)

@@ -110,10 +110,13 @@ def run_vm_bench(suite_name: str = "std", records: int = 5_000, seconds: float =
 
     # Evidence records through the executor, as in a block.
     from node.execution.executor import Executor
+    from node.execution.system.acl import FLAG, deploy_key
     from node.execution.system.registry import system_contracts
 
     key = suite.generate_keypair()
-    executor = Executor(suite, "bench", _MemoryState(), _NoNonces(), system_contracts(), vm=vm)
+    genesis_state = _MemoryState()
+    genesis_state.data[deploy_key(suite.address(key.public_bytes))] = FLAG  # the deployer holds deploy rights
+    executor = Executor(suite, "bench", genesis_state, _NoNonces(), system_contracts(), vm=vm)
     code = EVIDENCE_WASM.read_bytes()
     deploy = _signed(suite, key, b"", "deploy", {"code": code}, fuel=100_000_000)
     first = executor.execute_block([deploy], height=1, timestamp_ms=1, prev_state_root=bytes(32), strict=True)

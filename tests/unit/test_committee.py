@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from node.crypto import get_suite
 from node.execution.context import BlockInfo, CallContext, FuelMeter, Revert
@@ -227,8 +229,9 @@ def test_non_members_may_neither_propose_nor_vote():
     pid = gov.propose(A, "grant_deploy", {"address": OUTSIDER})["id"]
     with pytest.raises(Revert, match="only committee members may vote"):
         gov.vote(OUTSIDER, pid, True)
-    with pytest.raises(Revert, match="no proposal 99"):
-        gov.vote(B, 99, True)
+    for missing in (99, 0, -5, 2**64 - 1):
+        with pytest.raises(Revert, match=f"no proposal {missing}"):
+            gov.vote(B, missing, True)
 
 
 @pytest.mark.parametrize(("type_", "payload", "message"), [
@@ -437,3 +440,46 @@ def test_listing_filters_and_pages():
     assert [p["id"] for p in query({"limit": 2, "before": page["next_before"]})["proposals"]] == [ids[2], ids[1]]
     with pytest.raises(Revert, match="unknown status"):
         query({"status": "sleeping"})
+    for bad, message in (({"type": {"a": 1}}, "unknown proposal type"), ({"status": [1]}, "unknown status"),
+                         ({"limit": -1}, "non-negative"), ({"before": 0}, "positive"), ({"from_height": True}, "non-negative")):
+        with pytest.raises(Revert, match=message):
+            query(bad)
+
+
+# --- hostile arguments ----------------------------------------------------------------------------
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=80) | st.binary(max_size=80),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+_FIELDS = st.sampled_from(["address", "weight", "pubkey", "name", "host", "p2p_port", "organisation", "key", "value",
+                           "role", "participation", "win", "extra"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(type_=st.sampled_from([*PROPOSAL_TYPES, "nope", ""]),
+       payload=st.dictionaries(_FIELDS, _VALUES, max_size=6) | _VALUES,
+       extra=st.dictionaries(st.sampled_from(["reason", "expiry_blocks", "junk"]), _VALUES, max_size=2))
+def test_any_proposal_either_goes_through_or_reverts_cleanly(type_, payload, extra):
+    gov = Gov(weights={A: 1, B: 1})  # two members: a valid proposal stays open, so its record is checked
+    before = dict(gov.state)
+    try:
+        out = gov.call(A, "propose", {"type": type_, "payload": payload, **extra})
+    except Revert:
+        assert gov.state == before
+        return
+    proposal = read_proposal(gov.reader, out["id"])
+    assert proposal is not None and proposal.type == type_ and set(proposal.payload) <= set(PROPOSAL_TYPES[type_].fields)
+
+
+@settings(max_examples=200, deadline=None)
+@given(args=st.dictionaries(st.sampled_from(["id", "yes", "junk"]), _VALUES, max_size=3))
+def test_any_vote_either_counts_or_reverts_cleanly(args):
+    gov = Gov()
+    gov.propose(A, "grant_deploy", {"address": OUTSIDER})
+    before = dict(gov.state)
+    try:
+        gov.call(B, "vote", args)
+    except Revert:
+        assert gov.state == before

@@ -207,6 +207,15 @@ async def test_sdk_and_rpc_propose_vote_list_show(tmp_path):
             nodes = await admin.nodes()
             assert nodes == [{"id": "0x" + net.validator.public_bytes.hex(), "name": "validator-0", "role": "validator",
                               "organisation": "validator-0", "since": 0, "host": "127.0.0.1", "p2p_port": 1}]
+            newcomer = "0x" + net.suite.generate_keypair().public_bytes.hex()
+            admitted = await admin.propose("admit_observer", {"pubkey": newcomer, "name": "bank-e", "host": "10.0.0.5",
+                                                              "p2p_port": 26601, "organisation": "Bank E"})
+            executed = await user.vote(admitted.id, True)
+            entry = next(n for n in await admin.nodes() if n["id"] == newcomer)
+            assert entry == {"id": newcomer, "name": "bank-e", "role": "observer", "organisation": "Bank E",
+                             "since": executed.receipt["height"] + 1, "host": "10.0.0.5", "p2p_port": 26601}
+            with pytest.raises(GovernanceError, match="already in the node list"):
+                await admin.propose("admit_observer", {"pubkey": newcomer, "name": "x", "host": "h", "p2p_port": 1})
 
             for method, params, code in [("gov_getProposal", [99], -32006), ("gov_getProposal", ["1"], -32602),
                                          ("gov_listProposals", {"status": "sleeping"}, -32602),

@@ -75,9 +75,10 @@ async def test_state_call_and_node_info(node):
     assert codec.decode(bytes.fromhex(reply["result"]["return_value"][2:])) == 2000
     info = (await call(session, url, "node_info"))["result"]
     assert info["chain_id"] == "test-chain" and info["suite"] == "std" and info["validators"]
+    propose = "0x" + codec.encode(set_param("block_tx_limit", 3)["args"]).hex()
     status, bad = await post(session, url, {"jsonrpc": "2.0", "id": 1, "method": "state_call",
-                                            "params": {"to": "0x" + "00" * 18 + "1000", "method": "set", "args": args}})
-    assert bad["error"]["code"] == -32007
+                                            "params": {"to": "0x" + "00" * 18 + "4000", "method": "propose", "args": propose}})
+    assert bad["error"]["code"] == -32007 and "cannot run as a query" in bad["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,11 @@ async def test_every_http_method_answers_the_same_by_position_and_by_name(tmp_pa
             "node_info": {},
             "node_peers": {},
             "state_getProof": {"key": "0x" + param_key("min_seal_ms").hex(), "height": 1},
+            "gov_members": {},
+            "gov_getProposal": {"id": 1},
+            "gov_listProposals": {"status": "executed", "type": "set_param", "from_height": 1, "limit": 5, "before": 2},
+            "node_list": {},
+            "acl_roles": {"address": "0x" + n.net.suite.address(n.net.admin.public_bytes).hex()},
         }
         http_methods = {m.name for m in all_methods() if not m.websocket} - {"tx_send"}
         assert set(samples) == http_methods, "give every method a sample"

@@ -21,14 +21,15 @@ from node.txcheck import check_transaction
 from node.txpool import DROP_EXPIRED, DROP_INVALID, DROP_NONCE_USED, DROPPED_MEMORY, PoolLimits, TxPool
 from node.wire import codec
 from node.wire.types import Transaction
-from tests.conftest import SYSCONFIG, make_testnet, set_param
+from tests.conftest import COMMITTEE, make_testnet, set_param
 from tests.unit.rpc_node import rpc_node
 from tests.unit.test_chain import seal
 
 
 def _signed(net: SimNetwork, nonce: bytes, value: int) -> Transaction:
     tx = Transaction(chain_id=net.genesis.chain_id, nonce=nonce, expiry_height=90_000, sender_pubkey=net.admin.public_bytes,
-                     to=SYSCONFIG, method="set", args=codec.encode({"key": "block_tx_limit", "value": value}),
+                     to=COMMITTEE, method="propose",
+                     args=codec.encode({"type": "set_param", "payload": {"key": "block_tx_limit", "value": value}}),
                      fuel_limit=1_000_000)
     return Transaction(**{**tx.to_map(), "signature": net.suite.sign(net.admin.private_bytes, tx.signing_bytes())})
 

@@ -6,6 +6,7 @@ state left behind, and the chain carrying on.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import msgpack
@@ -102,9 +103,17 @@ def wat(text: str) -> bytes:
 
 # --- helpers ----------------------------------------------------------------------------------
 
+def deploying_testnet(suite: str = "std", params: dict[str, int] | None = None) -> TestNet:
+    """A test net whose user may deploy (genesis deploy rights; the admin's come by default)."""
+    net = make_testnet(suite, params=params)
+    net.genesis = dataclasses.replace(net.genesis, deployers=(net.suite.address(net.admin.public_bytes),
+                                                              net.suite.address(net.user.public_bytes)))
+    return net
+
+
 @pytest.fixture
 def net() -> TestNet:
-    return make_testnet("std")
+    return deploying_testnet()
 
 
 @pytest.fixture
@@ -144,7 +153,7 @@ def call(chain: Chain, net: TestNet, address: bytes, method: str = "run", args: 
 
 @pytest.mark.parametrize("suite", ["sm", "std"])
 def test_evidence_deploy_record_query(suite: str, tmp_path: Path):
-    net = make_testnet(suite)
+    net = deploying_testnet(suite)
     chain = Chain(net.genesis, ChainStore(tmp_path / "d"), wasm_cache_dir=tmp_path / "wc")
     receipt = deploy(chain, net, EVIDENCE.read_bytes())
     assert receipt.status == STATUS_OK, receipt.error
@@ -234,7 +243,7 @@ def test_deploy_needs_the_deploy_method(chain, net):
 
 
 def test_code_over_the_size_limit_is_refused(tmp_path: Path):
-    net = make_testnet("std", params={"max_code_bytes": 4096})
+    net = deploying_testnet("std", params={"max_code_bytes": 4096})
     chain = Chain(net.genesis, ChainStore(tmp_path / "d"))
     receipt = deploy(chain, net, EVIDENCE.read_bytes())
     assert receipt.status == STATUS_FAILED and "over the limit of 4096" in receipt.error
@@ -242,7 +251,7 @@ def test_code_over_the_size_limit_is_refused(tmp_path: Path):
 
 
 def test_fuel_limit_above_the_chain_maximum_is_refused(tmp_path: Path):
-    net = make_testnet("std", params={"max_tx_fuel": 2_000_000})
+    net = deploying_testnet("std", params={"max_tx_fuel": 2_000_000})
     chain = Chain(net.genesis, ChainStore(tmp_path / "d"))
     with pytest.raises(InvalidTransaction, match="max_tx_fuel"):
         chain.submit(net.tx(fuel_limit=2_000_001).encode())

@@ -102,6 +102,8 @@ class Committee(SystemContract):
 
     @staticmethod
     def _load(ctx: CallContext, proposal_id: int) -> Proposal:
+        if not 1 <= proposal_id < 2**63:  # ids count up from 1; anything else names no proposal
+            raise Revert(f"no proposal {proposal_id}")
         read_key(ctx, proposal_key(proposal_id))
         proposal = read_proposal(ctx.state, proposal_id)
         if proposal is None:
@@ -253,9 +255,9 @@ class Committee(SystemContract):
         type_name = args.get("type")
         from_height = args.get("from_height", 0)
         limit = args.get("limit", LIST_LIMIT)
-        if status is not None and status not in STATUSES:
+        if status is not None and (not isinstance(status, str) or status not in STATUSES):
             raise Revert(f"unknown status '{status}' (known: {', '.join(STATUSES)})")
-        if type_name is not None and type_name not in PROPOSAL_TYPES:
+        if type_name is not None and (not isinstance(type_name, str) or type_name not in PROPOSAL_TYPES):
             raise Revert(f"unknown proposal type '{type_name}'")
         for name, value in (("from_height", from_height), ("limit", limit)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
