@@ -109,7 +109,9 @@ def signers(net: SimNetwork, heights: range) -> set[bytes]:
     return out
 
 
-def run_scenario(net: SimNetwork, start_validators: int) -> None:
+def run_scenario(net: SimNetwork, start_validators: int, *, demote_first: bool) -> None:
+    """Admit and promote a new node, then remove an original validator (``demote_first``: demote
+    it, see it follow as an observer, then remove it), crashing the leader of each new set."""
     stop_load = net.steady_load(every_ms=40, count=1)
     assert net.run_until(lambda: net.min_honest_height() >= 3, LIMIT_MS), net.heights()
 
@@ -132,17 +134,35 @@ def run_scenario(net: SimNetwork, start_validators: int) -> None:
         "the promoted node never signed a certificate"
     assert new.key.public_bytes not in signers(net, range(1, promoted_at))
 
-    # Removed: one of the original validators leaves, and the new leader crashes at that height.
     victim = net.nodes[net.rng.randrange(start_validators)]
-    removed_at, crashed = change_and_crash_primary(net, "remove_node", victim, in_set=False)
-    assert len(net.validator_sets[removed_at]) == start_validators
-    assert all_progress(net, PROGRESS), net.heights()
-    if crashed != victim.index:
+    if demote_first:
+        # Demoted: the set shrinks at a defined height (its leader crashes there); the node stops
+        # signing and follows as an observer. Then removed: no one links to it any more.
+        demoted_at, crashed = change_and_crash_primary(net, "demote_validator", victim, in_set=False)
+        assert len(net.validator_sets[demoted_at]) == start_validators
+        assert all_progress(net, PROGRESS), net.heights()
         net.restart(crashed)
-    stop_load()
-    assert all_progress(net, PROGRESS), net.heights()
-    top = min(n.chain.height for n in members(net))
-    assert victim.key.public_bytes not in signers(net, range(removed_at, top + 1))
+        assert all_progress(net, PROGRESS), net.heights()  # the demoted node follows too (a member still)
+        assert victim.key.public_bytes in net.node_list(victim) and victim.key.public_bytes not in victim.chain.validators()
+        net.change_node_list("remove_node", victim)
+        assert net.run_until(lambda: all(victim.key.public_bytes not in net.node_list(n) for n in members(net)), LIMIT_MS)
+        cut_at = victim.chain.height
+        stop_load()
+        assert all_progress(net, PROGRESS), net.heights()
+        assert victim.chain.height == cut_at, "a removed node kept receiving blocks"
+        top = min(n.chain.height for n in members(net))
+        assert victim.key.public_bytes not in signers(net, range(demoted_at, top + 1))
+    else:
+        # Removed while a validator, and the new leader crashes at that height.
+        removed_at, crashed = change_and_crash_primary(net, "remove_node", victim, in_set=False)
+        assert len(net.validator_sets[removed_at]) == start_validators
+        assert all_progress(net, PROGRESS), net.heights()
+        if crashed != victim.index:
+            net.restart(crashed)
+        stop_load()
+        assert all_progress(net, PROGRESS), net.heights()
+        top = min(n.chain.height for n in members(net))
+        assert victim.key.public_bytes not in signers(net, range(removed_at, top + 1))
     assert_safe_and_certified(net)
 
 
@@ -150,7 +170,7 @@ def run_scenario(net: SimNetwork, start_validators: int) -> None:
 def test_pbft_validator_set_changes_with_pipelining_and_a_crashed_primary(root, seed):
     net = SimNetwork(root, seed=seed, status_ticker=True, params={"pbft_window": 4})
     try:
-        run_scenario(net, 4)
+        run_scenario(net, 4, demote_first=seed % 2 == 1)
         assert max(n.core.max_in_flight for n in up(net)) > 1, "the pipeline never had two heights in flight"
     finally:
         net.close()
@@ -160,7 +180,7 @@ def test_pbft_validator_set_changes_with_pipelining_and_a_crashed_primary(root, 
 def test_raft_membership_change_with_a_crashed_leader(root, seed):
     net = SimNetwork(root, seed=seed, status_ticker=True, validators=3, engine="raft")
     try:
-        run_scenario(net, 3)
+        run_scenario(net, 3, demote_first=seed % 2 == 1)
     finally:
         net.close()
 
