@@ -16,7 +16,7 @@ from node.config import DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig, check_agai
 from node.consensus_engine import build_engine
 from node.crypto.base import KeyPair
 from node.errors import ConfigError, StoreError
-from node.events import BlockCommitted, NodeFailed
+from node.events import BlockCommitted, NodeFailed, NodeListChanged
 from node.fdlimit import LimitChange, raise_soft_limit
 from node.genesis import Genesis
 from node.keyfile import PassphraseSource, check_private
@@ -61,10 +61,10 @@ def open_node(home: Path, passphrase: PassphraseSource | None = None) -> NodePar
     if key.suite != genesis.suite:
         raise ConfigError(f"node key is a '{key.suite}' key but the chain uses the '{genesis.suite}' suite")
     me = next((n for n in genesis.nodes if n.pubkey == key.public_bytes), None)
-    if me is None:
-        raise ConfigError("this node's key is not listed in genesis (wrong home or wrong key?)")
-    if me.role != config.role:
+    if me is not None and me.role != config.role:
         raise ConfigError(f"config says role '{config.role}' but genesis lists this node as '{me.role}'")
+    # A node that is not in genesis was added later ('consortia net add-node'): it starts, dials
+    # the nodes it knows from genesis and is refused until governance admits it to the node list.
     store = ChainStore(home / DATA_DIR, create=True, state_history=config.state_history())
     try:
         chain = Chain(genesis, store, wasm_cache_dir=home / "wasm-cache", pool_limits=PoolLimits(capacity=config.pool.capacity, per_sender=config.pool.per_sender))
@@ -112,24 +112,56 @@ def config_watch(parts: NodeParts) -> Callable[[BlockCommitted], None]:
     return check
 
 
-def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, ConsensusEngine | None]:
-    """Peer networking for every node, and the genesis-chosen consensus engine for validators."""
+def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, ConsensusEngine]:
+    """Peer networking and the genesis-chosen consensus engine, on every node: the engine takes
+    part only while the committed node list names this node a validator (it reads the set at
+    every height), so an observer promoted by governance starts voting at the height the
+    promotion takes effect, and a demoted validator stops, without a restart."""
     network = NetworkService(parts.chain, parts.key, home, parts.config.p2p.host, parts.config.p2p.port,
                              limits=peer_limits(parts.config), sync=parts.config.sync)
-    if parts.config.role != "validator":
-        return network, None
     engine = build_engine(parts.chain, parts.key, send=network.send_consensus, request_sync=network.sync.request,
                           offer_blocks=network.sync.offer)
     network.attach_engine(engine)
     return network, engine
 
 
+@dataclass(frozen=True)
+class EngineWhileValidator:
+    """``node_info``'s engine summary: the engine's own while this node is a validator at the
+    head, an observer's (blocks caught up by sync) while it is not."""
+
+    engine: ConsensusEngine
+    chain: Chain
+    pubkey: bytes
+    metrics: NodeMetrics
+
+    def status(self) -> dict[str, Any]:
+        if self.pubkey in self.chain.validators():
+            return self.engine.status()
+        return {"engine": "observer", "synced_blocks": self.metrics.blocks_synced}
+
+
+def listed_role(chain: Chain, pubkey: bytes) -> str:
+    """This node's role in the committed node list; "unlisted" before admission and after removal."""
+    return next((n.role for n in chain.nodes() if n.pubkey == pubkey), "unlisted")
+
+
+def follow_role(chain: Chain, identity: NodeIdentity, height: int) -> None:
+    """A block changed the node list: report our new role (``node_info``) and say so in the log."""
+    role = listed_role(chain, identity.pubkey)
+    if role != identity.role:
+        log.info("event=node_role_changed height=%d from=%s to=%s effective_height=%d", height, identity.role, role, height + 1)
+        identity.role = role
+
+
 async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     network, engine = make_network(parts, home)
-    identity = NodeIdentity(name=parts.config.name, role=parts.config.role, pubkey=parts.key.public_bytes)
+    identity = NodeIdentity(name=parts.config.name, role=listed_role(parts.chain, parts.key.public_bytes), pubkey=parts.key.public_bytes)
+    parts.chain.bus.subscribe(NodeListChanged, lambda event: follow_role(parts.chain, identity, event.height))
     metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
+    status = EngineWhileValidator(engine, parts.chain, parts.key.public_bytes, metrics)
     rpc = RpcServer(
-        RpcEnv.for_chain(parts.chain, identity, metrics, engine=engine, peers=network.peers, sync=network.sync_status,
+        RpcEnv.for_chain(parts.chain, identity, metrics, engine=status, peers=network.peers, sync=network.sync_status,
                          access=access_policy(parts.config, home)),
         host=parts.config.rpc.host,
         port=parts.config.rpc.port,
@@ -156,12 +188,11 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     parts.chain.verifier = verifier
     await rpc.start()
     await network.start()
-    if engine is not None:
-        await engine.start()
+    await engine.start()
     log.info(
         "event=node_started name=%s role=%s chain_id=%s height=%d rpc=http://%s:%d p2p=%s:%d",
         parts.config.name,
-        parts.config.role,
+        identity.role,
         parts.chain.chain_id,
         parts.chain.height,
         parts.config.rpc.host,
@@ -172,8 +203,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
     try:
         await stop.wait()
     finally:
-        if engine is not None:
-            await engine.stop()
+        await engine.stop()
         await network.stop()
         await rpc.stop()
         verifier.close()

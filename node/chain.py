@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +17,8 @@ import msgpack
 from consensus.api import ChainHead, Proposal
 from node.chainview import committed_head
 from node.crypto import get_suite
-from node.errors import ConfigError, ConsensusError, ConsortiaError, ExecutionError, PoolFull, StoreError, Unavailable
-from node.events import BlockCommitted, EventBus, NodeFailed, TxAdmitted
+from node.errors import ConfigError, ConsensusError, ConsortiaError, ExecutionError, NodeListPending, PoolFull, StoreError, Unavailable
+from node.events import BlockCommitted, EventBus, NodeFailed, NodeListChanged, TxAdmitted
 from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.acl import is_frozen
 from node.execution.system.base import SystemContract
@@ -68,6 +69,11 @@ class ParentState:
     params: ChainParams  # in force for the child (a pending parent may have just changed them)
     used_nonces: frozenset[tuple[bytes, bytes]]
     tx_hashes: frozenset[bytes]
+
+
+def changes_node_list(writes: Mapping[bytes, bytes | None]) -> bool:
+    """Whether a block's state writes touch the node list (and so the next block's validators)."""
+    return any(key.startswith(NODE_PREFIX) for key in writes)
 
 
 def within_block_bytes(candidates: list[CheckedTx], max_block_bytes: int) -> list[CheckedTx]:
@@ -246,8 +252,8 @@ class Chain:
         tx_hashes: set[bytes] = set()
         for pending in reversed(ancestry):
             writes = pending.result.state_writes
-            if any(key.startswith(NODE_PREFIX) for key in writes):
-                raise ConsensusError(f"pending block {pending.block.height} changes the node list: the next block waits for it to commit")
+            if changes_node_list(writes):
+                raise NodeListPending(f"pending block {pending.block.height} changes the node list: the next block waits for it to commit")
             state = PendingState(state, writes)
             tree = NodeLayer(tree, pending.result.tree_nodes)
             nonces.update((n.sender, n.nonce) for n in pending.result.nonces)
@@ -372,6 +378,10 @@ class Chain:
         self._prune_pending(block_hash, block.height)
         self.pool.on_commit(block.height, (c.hash for c in result.txs), ((n.sender, n.nonce) for n in result.nonces))
         self.bus.publish(BlockCommitted(block=block, block_hash=block_hash, receipts=tuple(result.receipts), certificate=certificate))
+        if changes_node_list(result.state_writes):
+            log.info("event=node_list_changed height=%d validators=%d nodes=%d", block.height, len(self.validators()),
+                     len(self.nodes()))
+            self.bus.publish(NodeListChanged(block.height))
 
     def _prune_pending(self, head_hash: bytes, head_height: int) -> None:
         """Keep only pending blocks that descend from the new head; the rest can never commit (their

@@ -182,3 +182,9 @@ class ConsensusError(ConsortiaError):
 
     code = -32014
     kind = "consensus_error"
+
+
+class NodeListPending(ConsensusError):
+    """A block's parent is uncommitted and changes the node list: the block cannot be checked
+    until that parent commits (its validators and quorum are only known then). Not a fault of
+    the proposer: consensus holds the block until the parent commits."""

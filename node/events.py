@@ -106,6 +106,14 @@ class ViewChanged:
 
 
 @dataclass(frozen=True)
+class NodeListChanged:
+    """The committed block at ``height`` changed the on-chain node list (an admission, promotion,
+    demotion or removal): from ``height + 1`` on, links, roles and the validator set follow it."""
+
+    height: int
+
+
+@dataclass(frozen=True)
 class NodeFailed:
     """Part of the node (``component``: "store") failed in a way it cannot go on from safely: the
     node stops taking part in consensus and sync, reports unhealthy and shuts down."""
@@ -214,6 +222,7 @@ __all__ = [
     "EventBus",
     "EventQueue",
     "NodeFailed",
+    "NodeListChanged",
     "PeerConnected",
     "PeerDisconnected",
     "PeerRefused",

@@ -236,6 +236,9 @@ class PbftCore:
         for msg in self.buffers.take_future():
             if msg.height < s.height:
                 continue
+            if msg.sender not in s.validators:
+                s.dropped["non_validator"] += 1  # held while it was a validator; a block since removed it
+                continue
             if self.buffers.waits(msg, s.height, s.window):
                 self.buffers.put_back(msg)
             else:

@@ -21,7 +21,7 @@ from consensus.pbft.buffers import MessageBuffers
 from consensus.pbft.messages import Commit, Prepare, PreparedCert, PrePrepare
 from consensus.pbft.state import VIEW_WINDOW, PbftState, Slot
 from consensus.timers import ProposalTimer
-from node.errors import ConsortiaError
+from node.errors import ConsortiaError, NodeListPending
 from node.wire.types import Block, CommitCertificate, Vote
 
 log = logging.getLogger("consortia.pbft")
@@ -144,6 +144,11 @@ class Ordering:
                 log.warning("event=pbft_equivocation height=%d view=%d", height, view)
                 self.leave_view(s.view + 1)
             return
+        if proposer is not None and proposer != s.primary(view):
+            # Held while a change of the validator set was pending, and that change made someone
+            # else the primary of this view.
+            s.dropped["not_primary"] += 1
+            return
         if height == s.height:
             parent_hash = s.app.head().block_hash
         else:
@@ -153,7 +158,13 @@ class Ordering:
                 self.buffers.park(height, view, encoded, proposer)  # its parent's proposal has not arrived yet
                 return
             parent_hash = parent[1]
-        block, block_hash = self._validate_block(slot, encoded, proposer, parent_hash)
+        try:
+            block, block_hash = self._validate_block(slot, encoded, proposer, parent_hash)
+        except NodeListPending:
+            # Its parent changes the validator set: only once the parent commits do we know who
+            # may propose and vote at this height. Held until then, not held against the primary.
+            self.buffers.park(height, view, encoded, proposer)
+            return
         if block is None:
             s.dropped["invalid_proposal"] += 1
             # A primary that proposes an invalid block is replaced at once.
@@ -189,6 +200,8 @@ class Ordering:
             return None, b""
         try:
             s.app.validate(block)
+        except NodeListPending:
+            raise
         except ConsortiaError as exc:
             log.info("event=pbft_invalid_block height=%d reason=%r", block.height, exc.message)
             return None, b""
@@ -224,7 +237,7 @@ class Ordering:
         s = self.s
         if view != s.view or s.in_view_change or slot.accepted.get(view, (b"", b""))[1] != block_hash:
             return
-        votes = slot.prepares.get((view, block_hash), {})
+        votes = s.current_votes(slot.prepares.get((view, block_hash), {}))
         if len(votes) < s.quorum or (slot.prepared is not None and slot.prepared.view >= view):
             return
         slot.prepared = PreparedCert(view=view, block=slot.accepted[view][0],
@@ -271,7 +284,7 @@ class Ordering:
 
     def check_committed(self, slot: Slot, view: int, block_hash: bytes) -> None:
         s = self.s
-        votes = slot.commits.get((view, block_hash), {})
+        votes = s.current_votes(slot.commits.get((view, block_hash), {}))
         if len(votes) < s.quorum or block_hash not in slot.blocks:
             return
         if slot.height != s.height:

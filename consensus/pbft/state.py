@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from consensus.api import Application, ConsensusEnv
 from consensus.certificate import quorum_size
@@ -19,6 +20,7 @@ from node.crypto.base import KeyPair
 from node.wire.types import Block
 
 FUTURE_WINDOW = 64  # heights ahead of ours for which messages are buffered (beyond the active window)
+V = TypeVar("V", Prepare, Commit)
 VIEW_WINDOW = 16  # votes and view changes for views up to this far ahead are kept: we may see them before NEW-VIEW
 
 
@@ -81,6 +83,13 @@ class PbftState:
     @property
     def is_validator(self) -> bool:
         return self.key.public_bytes in self.validators
+
+    def current_votes(self, votes: dict[bytes, V]) -> dict[bytes, V]:
+        """The votes of validators of the current set only. Votes are filed as they arrive, and
+        some may have been filed for a height above a block that then changed the validator set
+        (a removed validator's vote must never count towards a quorum or a certificate)."""
+        allowed = set(self.validators)
+        return {sender: vote for sender, vote in votes.items() if sender in allowed}
 
     def is_primary(self) -> bool:
         return self.is_validator and self.primary(self.view) == self.key.public_bytes

@@ -57,10 +57,15 @@ class ViewChanger:
         return backoff + (params.block_interval_ms if changes == 0 else 0)
 
     def arm_round_timer(self) -> None:
+        """Time the round, while we are a validator: the set is read afresh at every watermark,
+        so a node promoted at this height starts here, and a demoted or removed one stops."""
         s = self.s
         if not s.stopped and s.is_validator:
             s.env.set_timer("round", self._round_timeout_ms(), self.on_round_timeout)
             self._arm_nudge()
+        else:
+            s.env.cancel_timer("round")
+            s.env.cancel_timer("nudge")
 
     def _arm_nudge(self) -> None:
         """Well before the round times out, repeat what we said for the lowest heights: a lost
@@ -71,14 +76,14 @@ class ViewChanger:
         self.s.env.set_timer("nudge", delay, lambda: self._on_nudge(height))
 
     def _on_nudge(self, height: int) -> None:
-        if self.s.stopped or height != self.s.height:
+        if self.s.stopped or height != self.s.height or not self.s.is_validator:
             return
         self.resend(2)
         self._arm_nudge()
 
     def on_round_timeout(self) -> None:
         s = self.s
-        if s.stopped:
+        if s.stopped or not s.is_validator:
             return
         if s.in_view_change and len(self.view_changes.get(s.vc_target, {})) < s.quorum:
             # Too few others have given up on this view yet: repeat our request (links lose
@@ -249,6 +254,8 @@ class ViewChanger:
     def repeat_view_change(self) -> None:
         """Ask for ``vc_target`` again, from the current watermark (after a commit or a restart)."""
         s = self.s
+        if not s.is_validator:
+            return  # demoted or removed at this watermark: nothing of ours counts any more
         vc = s.sign(ViewChange(s.height, s.vc_target, s.prepared_run(), s.key.public_bytes))
         self.own_view_changes = {s.vc_target: vc}
         s.env.broadcast(vc)

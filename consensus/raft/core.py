@@ -77,6 +77,7 @@ class RaftCore:
         self.dropped: dict[str, int] = defaultdict(int)
         self.elections = 0
         self.stopped = False
+        self.member = key.public_bytes in self.validators  # in the validator set of the next height
         self.proposal_timer = ProposalTimer(env, self._propose)
 
     # --- persistence -----------------------------------------------------------------------
@@ -111,6 +112,24 @@ class RaftCore:
     @property
     def quorum(self) -> int:
         return majority_quorum(len(self.validators))
+
+    def _follow_membership(self) -> None:
+        """After a commit: the validator set for the next height may have changed. A node that
+        joined starts its election timer (it follows the leader's heartbeats from now on); one
+        that was demoted or removed steps down and stays silent, leader or not."""
+        member = self.key.public_bytes in self.validators
+        if member == self.member:
+            return
+        self.member = member
+        log.info("event=raft_membership height=%d validator=%s", self.app.head().height + 1, member)
+        if member:
+            self._reset_election_timer()
+            return
+        self.role = FOLLOWER
+        self.leader = None
+        self.proposal_timer.cancel()
+        for name in ("election", "heartbeat"):
+            self.env.cancel_timer(name)
 
     def _sign(self, msg: M) -> M:
         return sign_message(self.suite, self.key.private_bytes, self.chain_id, msg)
@@ -222,7 +241,7 @@ class RaftCore:
 
     def _on_election_timeout(self) -> None:
         """No leader heard for a whole timeout: first ask whether a majority would vote for us."""
-        if self.stopped or self.role == LEADER:
+        if self.stopped or self.role == LEADER or not self.member:
             return
         last_term, last_height = self._last_entry()
         self.pre_votes = {self.key.public_bytes}
@@ -339,11 +358,16 @@ class RaftCore:
         acks = self.acks[(msg.term, msg.height, msg.block_hash)]
         acks[msg.sender] = msg
         if len(acks) >= self.quorum:
+            current = set(self.validators)  # only the set in force at this height ever counts
+            acks = {sender: ack for sender, ack in acks.items() if sender in current}
+        if len(acks) >= self.quorum:
             cert = CommitCertificate(
                 chain_id=self.chain_id, height=msg.height, view=msg.term, block_hash=block_hash,
                 votes=tuple(sorted((CertVote(a.sender, a.signature) for a in acks.values()), key=lambda v: v.validator)),
             )
             self._commit(pend[1], cert)
+            if self.role != LEADER:
+                return  # the block took us out of the validator set: the others elect a leader
             self._heartbeat()  # tell followers at once
             if self.app.has_pending():
                 self.proposal_timer.schedule(self.app.params().min_seal_ms)
@@ -356,6 +380,7 @@ class RaftCore:
         self.pending = None
         self._save_pending()
         self.acks.clear()
+        self._follow_membership()
 
     # --- follower --------------------------------------------------------------------------
 
@@ -413,7 +438,9 @@ class RaftCore:
         """A (re)connected follower hears the leader's next heartbeat: nothing to repeat early."""
 
     def advance(self) -> None:
-        """Blocks arrived by catch-up: drop a pending entry they made obsolete."""
+        """Blocks arrived by catch-up: drop a pending entry they made obsolete, and follow the
+        validator set they may have changed."""
         self._pending_block()
+        self._follow_membership()
         if self.role == LEADER and self._pending_block() is None:
             self.proposal_timer.schedule(self.app.params().min_seal_ms)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from node.cli import netadd
 from node.cli.common import CliError, network_nodes
 from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, RpcConfig, save_key
 from node.crypto import SUITES, get_suite
@@ -56,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     down = ns.add_parser("down", help="stop every node of DIR")
     down.add_argument("dir", type=Path)
     down.set_defaults(func=net_down)
+
+    netadd.register(ns)
 
 
 def _positive(text: str) -> int:
@@ -304,12 +307,14 @@ def net_status(args: argparse.Namespace) -> int:
         home = _home(root, entry)
         pid = _running_pid(home)
         data = asyncio.run(info(entry["rpc_url"])) if pid is not None else None
+        role = entry["role"]
         if data is None:
             height, pool = "-", "-"
             state = "stopped" if pid is None else "unreachable"
         else:
             height, pool, state = str(data["height"]), str(data["pool_size"]), ""
-        print(f"{entry['name']:<14} {entry['role']:<10} {str(pid or '-'):<8} {entry['rpc_url']:<28} {height:>8} {pool:>6} {state}")
+            role = str(data.get("role", role))  # the on-chain role: governance may have changed it
+        print(f"{entry['name']:<14} {role:<10} {str(pid or '-'):<8} {entry['rpc_url']:<28} {height:>8} {pool:>6} {state}")
     return 0
 
 

@@ -113,3 +113,19 @@ def node_pubkey_from_cert(der: bytes) -> bytes:
             except ValueError:
                 break
     raise ConfigError("peer certificate has no valid node identity")
+
+
+def load_ca(directory: Path) -> CertAuthority:
+    """The consortium CA written by ``write_ca`` (``net init``), to issue a later node's certificate."""
+    try:
+        cert = x509.load_pem_x509_certificate((directory / CA_CERT).read_bytes())
+        key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{exc.filename} not found: the consortium CA key is needed to issue a node certificate") from None
+    except ValueError as exc:
+        raise ConfigError(f"the consortium CA in {directory} is unreadable: {exc}") from None
+    ca_public = cert.public_key()
+    if (not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(ca_public, ec.EllipticCurvePublicKey)
+            or key.public_key().public_numbers() != ca_public.public_numbers()):
+        raise ConfigError(f"{directory / 'ca.key'} is not the key of {directory / CA_CERT}")
+    return CertAuthority(key=key, cert=cert)

@@ -16,7 +16,7 @@ from node.chain import Chain
 from node.config import SyncConfig
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError, DuplicateTransaction
-from node.events import BlockCommitted, PeerConnected, TxAdmitted
+from node.events import BlockCommitted, NodeListChanged, PeerConnected, TxAdmitted
 from node.p2p.backfill import NonceBackfill
 from node.p2p.snapshot import SnapshotSync, offer, serve_nodes
 from node.p2p.sync import BlockSync
@@ -66,6 +66,7 @@ class NetworkService:
         chain.bus.subscribe(BlockCommitted, self._on_commit)
         chain.bus.subscribe(TxAdmitted, self._on_tx_admitted)
         chain.bus.subscribe(PeerConnected, self._on_connect)
+        chain.bus.subscribe(NodeListChanged, lambda event: self.net.follow_node_list())
 
     def directory(self) -> list[PeerAddress]:
         return [

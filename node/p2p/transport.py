@@ -273,6 +273,20 @@ class P2PNetwork:
             for link in self.links.values()
         ]
 
+    # --- following the on-chain node list -------------------------------------------------
+
+    def follow_node_list(self) -> None:
+        """The node list changed: close the links of nodes no longer in it (their later dials
+        are refused by the handshake), and give every other link its current role, so that
+        consensus frames reach a promoted node and no longer reach a demoted one."""
+        known = self._known()
+        for link in list(self.links.values()):
+            addr = known.get(link.pubkey)
+            if addr is None:
+                self._close(link, "removed from the on-chain node list")
+            else:
+                link.role, link.name = addr.role, addr.name
+
     # --- connections -----------------------------------------------------------------------
 
     def _known(self) -> dict[bytes, PeerAddress]:

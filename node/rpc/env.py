@@ -48,8 +48,12 @@ class EngineStatus(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True)
+@dataclass
 class NodeIdentity:
+    """Who this node is. ``role`` is its role in the committed node list ("validator",
+    "observer", or "unlisted" before admission and after removal): the node process updates it
+    when a block changes the list."""
+
     name: str
     role: str
     pubkey: bytes

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from consensus.api import ConsensusCore
 from consensus.certificate import verify_certificate
@@ -39,6 +40,7 @@ from node.wire import codec
 from node.wire.types import Block, BlockHeader, Transaction
 
 SYSCONFIG = address_of("sysconfig")
+STATUS_INTERVAL_MS = 1_000
 COMMITTEE = address_of("committee")
 
 HONEST = "honest"
@@ -110,6 +112,7 @@ class SimNode:
     epoch: int = 0
     committed: dict[int, bytes] = field(default_factory=dict)
     views_entered: list[tuple[int, int]] = field(default_factory=list)  # (view, height) as reported to the env
+    list_cache: tuple[int, frozenset[bytes]] | None = None  # (height, keys of its committed node list)
 
 
 class SimNetwork:
@@ -124,6 +127,7 @@ class SimNetwork:
         behaviours: dict[int, str] | None = None,
         params: dict[str, int] | None = None,
         engine: str = "pbft",
+        status_ticker: bool = False,
     ) -> None:
         self.root = Path(root)
         self.engine = engine
@@ -155,8 +159,13 @@ class SimNetwork:
             SimNode(i, f"v{i}", k, self.root / f"v{i}", behaviour=behaviours.get(i, HONEST)) for i, k in enumerate(keys)
         ]
         self.by_key = {n.key.public_bytes: n for n in self.nodes}
+        self.status_ticker = status_ticker
         self.conflicts: list[tuple[int, bytes, bytes]] = []
         self.decided: dict[int, bytes] = {}
+        # The validator set each height was decided by, as every node read it from the parent
+        # state when it committed the block below; two nodes that disagree are a bug too.
+        self.validator_sets: dict[int, frozenset[bytes]] = {1: frozenset(k.public_bytes for k in keys)}
+        self.set_conflicts: list[int] = []
         for n in self.nodes:
             self.start(n)
 
@@ -194,11 +203,22 @@ class SimNetwork:
 
     # --- nodes -----------------------------------------------------------------------------
 
+    def add_node(self) -> SimNode:
+        """A new node that is not in genesis (as ``consortia net add-node`` makes one): it starts,
+        but no one links to it until a committed block admits it to the node list."""
+        i = len(self.nodes)
+        node = SimNode(i, f"v{i}", self.suite.keypair_from_private(self._secret(i)), self.root / f"v{i}")
+        self.nodes.append(node)
+        self.by_key[node.key.public_bytes] = node
+        self.start(node)
+        return node
+
     def start(self, node: SimNode) -> None:
         node.store = ChainStore(node.home / "data")
         node.chain = Chain(self.genesis, node.store)
         node.epoch += 1
         node.up = True
+        node.list_cache = None
         node.chain.bus.subscribe(BlockCommitted, partial(self._on_commit, node))
         if self.engine == "raft":  # Raft's election timers are randomised: seeded here, so a seed replays
             node.core = RaftCore(node.chain, node.key, SimEnv(self, node), seed=self.rng.getrandbits(32))
@@ -207,6 +227,18 @@ class SimNetwork:
         node.core.start()
         if node.chain.height > 0:
             self.schedule(1, lambda: self.sync(node))
+        if self.status_ticker:
+            self._status_ticker(node, node.epoch)
+
+    def _status_ticker(self, node: SimNode, epoch: int) -> None:
+        """Like the real node's status announcements: every second a node catches up from a
+        linked peer that is ahead. This is how a node outside consensus (a node waiting for
+        admission, an observer, one just promoted) follows the chain. Only when asked for (the
+        membership tests), so the timing of the older simulations stays as it was."""
+        if not node.up or node.epoch != epoch:
+            return
+        self.sync(node)
+        self.schedule(STATUS_INTERVAL_MS, lambda: self._status_ticker(node, epoch))
 
     def crash(self, i: int) -> None:
         node = self.nodes[i]
@@ -234,6 +266,25 @@ class SimNetwork:
         seen = self.decided.setdefault(h, c.block_hash)
         if seen != c.block_hash:
             self.conflicts.append((h, seen, c.block_hash))
+        assert node.chain is not None
+        following = frozenset(node.chain.validators())
+        if self.validator_sets.setdefault(h + 1, following) != following:
+            self.set_conflicts.append(h + 1)
+
+    # --- links follow the node lists ---------------------------------------------------------
+
+    def node_list(self, node: SimNode) -> frozenset[bytes]:
+        """The keys in ``node``'s committed node list (empty while it is down)."""
+        if node.chain is None:
+            return frozenset()
+        height = node.chain.height
+        if node.list_cache is None or node.list_cache[0] != height:
+            node.list_cache = (height, frozenset(n.pubkey for n in node.chain.nodes()))
+        return node.list_cache[1]
+
+    def can_link(self, a: SimNode, b: SimNode) -> bool:
+        """As the peer handshake decides: each side's committed node list names the other."""
+        return b.key.public_bytes in self.node_list(a) and a.key.public_bytes in self.node_list(b)
 
     # --- network ---------------------------------------------------------------------------
 
@@ -251,8 +302,10 @@ class SimNetwork:
     def send_from(self, sender: SimNode, msg: ConsensusMessage) -> None:
         if sender.behaviour == SILENT:
             return
+        assert sender.chain is not None
+        validators = set(sender.chain.validators())  # consensus frames go to validator links only
         for receiver in self.nodes:
-            if receiver is sender:
+            if receiver is sender or receiver.key.public_bytes not in validators or not self.can_link(sender, receiver):
                 continue
             out = msg
             if sender.behaviour == BAD_SIGNATURES:
@@ -278,6 +331,8 @@ class SimNetwork:
     def _deliver(self, sender_index: int, receiver: SimNode, data: bytes) -> None:
         if not receiver.up or not self._linked(sender_index, receiver.index) or receiver.core is None:
             return
+        if not self.can_link(receiver, self.nodes[sender_index]):
+            return  # the receiver closed the link when a block removed the sender
         self.delivered += 1
         try:
             msg = self.spec.decode(data)
@@ -308,7 +363,8 @@ class SimNetwork:
         """Fetch certified blocks from a reachable peer that is ahead, verify and commit them."""
         if not node.up or node.chain is None or node.core is None:
             return
-        peers = [p for p in self.nodes if p.up and p is not node and p.chain is not None and self._linked(p.index, node.index)]
+        peers = [p for p in self.nodes if p.up and p is not node and p.chain is not None and self._linked(p.index, node.index)
+                 and self.can_link(node, p)]
         self.rng.shuffle(peers)
         for peer in peers:
             assert peer.chain is not None
@@ -331,6 +387,41 @@ class SimNetwork:
 
     # --- load ------------------------------------------------------------------------------
 
+    def change_node_list(self, proposal: str, node: SimNode) -> list[bytes]:
+        """A committee proposal about ``node`` (``admit_observer``, ``promote_validator``,
+        ``demote_validator``, ``remove_node``), gossiped: the simulator's committee is the admin
+        alone, so the proposal passes and executes in the block that includes it."""
+        payload: dict[str, Any] = {"pubkey": node.key.public_bytes}
+        if proposal == "admit_observer":
+            payload |= {"name": node.name, "host": "127.0.0.1", "p2p_port": 1 + node.index}
+        args = codec.encode({"type": proposal, "payload": payload, "reason": f"{proposal} {node.name}"})
+        return self._gossip(self._admin_tx(COMMITTEE, "propose", args))
+
+    def _admin_tx(self, to: bytes, method: str, args: bytes) -> bytes:
+        tx = Transaction(
+            chain_id=self.genesis.chain_id,
+            nonce=self.rng.getrandbits(128).to_bytes(16, "big"),
+            expiry_height=90_000,
+            sender_pubkey=self.admin.public_bytes,
+            to=to,
+            method=method,
+            args=args,
+            fuel_limit=1_000_000,
+        )
+        return Transaction(**{**tx.to_map(), "signature": self.suite.sign(self.admin.private_bytes, tx.signing_bytes())}).encode()
+
+    def _gossip(self, raw: bytes) -> list[bytes]:
+        hashes = []
+        for n in self.nodes:
+            if n.up and n.chain is not None:
+                try:
+                    hashes.append(n.chain.submit(raw))
+                except ConsortiaError:
+                    pass
+                if n.core is not None:
+                    n.core.on_transactions()
+        return hashes
+
     def submit(self, count: int = 1, param: str = "block_tx_limit", pad_bytes: int = 0) -> list[bytes]:
         """Signed admin transactions setting ``param`` to random values (set_param proposals the
         one-member committee passes at once), gossiped to every node that is up (as tx forwarding
@@ -339,27 +430,12 @@ class SimNetwork:
         hashes = []
         for _ in range(count):
             value = self.rng.randint(1_000, 50_000)
-            tx = Transaction(
-                chain_id=self.genesis.chain_id,
-                nonce=self.rng.getrandbits(128).to_bytes(16, "big"),
-                expiry_height=90_000,
-                sender_pubkey=self.admin.public_bytes,
-                to=SYSCONFIG if pad_bytes else COMMITTEE,
-                method="get" if pad_bytes else "propose",
-                args=codec.encode({"key": param, "pad": b"x" * pad_bytes} if pad_bytes else
-                                  {"type": "set_param", "payload": {"key": param, "value": value}}),
-                fuel_limit=1_000_000,
-            )
-            signed = Transaction(**{**tx.to_map(), "signature": self.suite.sign(self.admin.private_bytes, tx.signing_bytes())})
-            raw = signed.encode()
-            for n in self.nodes:
-                if n.up and n.chain is not None:
-                    try:
-                        hashes.append(n.chain.submit(raw))
-                    except ConsortiaError:
-                        pass
-                    if n.core is not None:
-                        n.core.on_transactions()
+            if pad_bytes:
+                to, method, args = SYSCONFIG, "get", codec.encode({"key": param, "pad": b"x" * pad_bytes})
+            else:
+                to, method = COMMITTEE, "propose"
+                args = codec.encode({"type": "set_param", "payload": {"key": param, "value": value}})
+            hashes += self._gossip(self._admin_tx(to, method, args))
         return hashes
 
     def steady_load(self, every_ms: int = 20, count: int = 2) -> Callable[[], None]:
