@@ -106,7 +106,7 @@ def test_query_limit_is_enforced():
         q.query(["a", "b"])
         q.query(["c"])
 
-    out = run({"h": lambda s: _serve(holder, s, max_queries=2), "q": querier}, timeout=1, return_exceptions=True)
+    out = run({"h": lambda s: _serve(holder, s, max_queries=2), "q": querier}, timeout=0.3, return_exceptions=True)
     assert isinstance(out["h"], ProtocolError) and "exceeded its 2 lookups" in str(out["h"])
 
 
@@ -122,5 +122,5 @@ def test_tampered_payload_is_detected():
         q.receive_table()
         return q.query(["a"])
 
-    out = run({"h": lambda s: _serve(holder, s), "q": querier}, timeout=1, return_exceptions=True)
+    out = run({"h": lambda s: _serve(holder, s), "q": querier}, timeout=0.3, return_exceptions=True)
     assert isinstance(out["q"], ProtocolError) and "tampered" in str(out["q"])

@@ -55,3 +55,39 @@ def decode_int(ring: np.ndarray) -> list[int]:
 
 def decode(ring: np.ndarray, frac_bits: int) -> np.ndarray:
     return ring.astype(np.uint64).view(np.int64).astype(np.float64) / float(2**frac_bits)
+
+
+# Wide integers: an integer of up to ``32 * limbs`` bits (two's complement) split into 32-bit limbs,
+# each limb summed in Z_2^64. Limb sums of fewer than 2^32 parties never wrap, so carrying them
+# afterwards gives the exact sum of the integers modulo 2^(32 * limbs).
+
+LIMB_BITS = 32
+
+
+def wide_limit(limbs: int, parties: int) -> int:
+    return 2 ** (LIMB_BITS * limbs - 1) // max(parties, 1)
+
+
+def encode_wide(values: list[int], limbs: int, parties: int) -> np.ndarray:
+    bound = wide_limit(limbs, parties)
+    mod = 1 << (LIMB_BITS * limbs)
+    out = np.empty(len(values) * limbs, dtype=np.uint64)
+    mask = (1 << LIMB_BITS) - 1
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise InvalidInput("wide encoding takes integers only")
+        if abs(v) >= bound:
+            raise InvalidInput(f"a value exceeds the exact range +-2^{LIMB_BITS * limbs - 1} / parties")
+        u = v % mod
+        for j in range(limbs):
+            out[i * limbs + j] = (u >> (LIMB_BITS * j)) & mask
+    return out
+
+
+def decode_wide(sums: np.ndarray, limbs: int) -> list[int]:
+    mod = 1 << (LIMB_BITS * limbs)
+    out = []
+    for i in range(len(sums) // limbs):
+        total = sum(int(sums[i * limbs + j]) << (LIMB_BITS * j) for j in range(limbs)) % mod
+        out.append(total - mod if total >= mod // 2 else total)
+    return out

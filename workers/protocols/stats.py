@@ -2,7 +2,7 @@
 
 Each data party reduces its own rows to ``[count_g, sum_g, sumsq_g]`` for every public group label
 g, encodes them in Z_2^64 (``fixedpoint``: exact for integers, ``frac_bits`` fractional bits for
-reals), adds pairwise masks agreed with every other data party (``masks``) and sends the masked
+reals) as 128-bit integers split into four 32-bit limbs (``fixedpoint.encode_wide``), adds pairwise masks agreed with every other data party (``masks``) and sends the masked
 vector to the result receiver, who adds them up: the masks cancel and only the totals remain.
 The receiver (a data party or not) learns the per-group totals and what follows from them; any
 single masked vector is uniformly random to whoever lacks one of its party's pairwise seeds, so
@@ -11,7 +11,7 @@ data parties but that one collude with it. A data party that stops answering fai
 ``PeerTimeout`` (no dropout recovery here; that is ``secagg``'s job).
 
 Rounds: 0 ``stats.key {pk}`` between every pair of data parties; 1 ``stats.masked {vec}`` from each
-data party to the receiver, ``vec`` = uint64 little-endian, ``3 * len(groups)`` of them (or any
+data party to the receiver, ``vec`` = uint64 little-endian, ``3 * 4 * len(groups)`` of them (or any
 length for ``secure_sum``).
 """
 
@@ -28,6 +28,7 @@ from workers.protocols.errors import InvalidInput
 from workers.protocols.messages import packed
 
 MIN_PARTIES = 3
+LIMBS = 4  # statistics are summed as 128-bit integers: exact while |total| < 2^127
 
 
 def _check_roles(session: Session, parties: list[str], receiver: str) -> None:
@@ -72,13 +73,13 @@ class StatsSpec:
 
     groups: tuple[str, ...] = ("*",)
     integer: bool = True   # exact integer arithmetic; else fixed point with frac_bits
-    frac_bits: int = 16
+    frac_bits: int = 24
 
     def __post_init__(self) -> None:
         if not self.groups or len(set(self.groups)) != len(self.groups):
             raise InvalidInput("groups must be distinct and non-empty")
-        if not 0 <= self.frac_bits <= 40:
-            raise InvalidInput("frac_bits must be in [0, 40]")
+        if not 0 <= self.frac_bits <= 64:
+            raise InvalidInput("frac_bits must be in [0, 64]")
 
 
 @dataclass(frozen=True)
@@ -112,23 +113,25 @@ def local_vector(values: list[int] | list[float] | np.ndarray, groups: list[str]
             row[0] += 1
             row[1] += int(v)
             row[2] += int(v) * int(v)
-        return fixedpoint.encode(np.array([x for row in acc for x in row], dtype=object), 0, parties)
+        return fixedpoint.encode_wide([x for row in acc for x in row], LIMBS, parties)
     arr = np.asarray(vals, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise InvalidInput("values must be finite (no NaN or infinity)")
     gi = np.array([index[g] for g in labels], dtype=np.int64)
-    counts = np.bincount(gi, minlength=len(spec.groups)).astype(np.int64)
+    counts = np.bincount(gi, minlength=len(spec.groups))
     sums = np.bincount(gi, weights=arr, minlength=len(spec.groups))
     sq = np.bincount(gi, weights=arr * arr, minlength=len(spec.groups))
-    enc_counts = fixedpoint.encode(counts, 0, parties)
-    enc = fixedpoint.encode(np.stack([sums, sq], axis=1).ravel(), spec.frac_bits, parties).reshape(-1, 2)
-    return np.column_stack([enc_counts, enc]).ravel().astype(np.uint64)
+    scale = 2**spec.frac_bits
+    flat: list[int] = []
+    for n, s, q in zip(counts, sums, sq):
+        flat += [int(n), int(round(float(s) * scale)), int(round(float(q) * scale))]
+    return fixedpoint.encode_wide(flat, LIMBS, parties)
 
 
 def finish(total: np.ndarray, spec: StatsSpec) -> dict[str, GroupStats]:
     """The receiver's decoding of the summed vector into per-group statistics."""
     out: dict[str, GroupStats] = {}
-    ints = fixedpoint.decode_int(total)
+    ints = fixedpoint.decode_wide(total, LIMBS)
     for i, g in enumerate(spec.groups):
         n, s_raw, q_raw = ints[3 * i:3 * i + 3]
         if spec.integer:
@@ -156,6 +159,6 @@ def run(session: Session, parties: list[str], receiver: str, values: list | np.n
     total = secure_sum(session, parties, receiver, vector, kind="stats")
     if total is None:
         return None
-    if len(total) != 3 * len(spec.groups):
+    if len(total) != 3 * LIMBS * len(spec.groups):
         raise InvalidInput("summed vector does not match the group list")
     return finish(total, spec)
