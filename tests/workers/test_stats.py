@@ -16,7 +16,10 @@ from workers.protocols.errors import InvalidInput, PeerTimeout
 PARTIES = ["bank-a", "bank-b", "bank-c", "bank-d"]
 
 
-def _run(data, groups=None, spec=stats.StatsSpec(), receiver="bank-a", parties=PARTIES, **kw):
+DEFAULT = stats.StatsSpec()
+
+
+def _run(data, groups=None, spec=DEFAULT, receiver="bank-a", parties=PARTIES, **kw):
     roles = {p: (lambda s, p=p: stats.run(s, parties, receiver, data.get(p), (groups or {}).get(p), spec)) for p in parties}
     if receiver not in parties:
         roles[receiver] = lambda s: stats.run(s, parties, receiver, None, None, spec)

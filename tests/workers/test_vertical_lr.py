@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from tests.workers.helpers import run
 from workers.protocols import paillier, psi
 from workers.protocols import vertical_lr as vlr
 from workers.protocols.channel import MemoryHub
 from workers.protocols.errors import InvalidInput, ProtocolError
-
-sklearn = pytest.importorskip("sklearn")
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
 
 CFG = vlr.VlrConfig(key_bits=512, min_key_bits=512, max_iter=60, tol=1e-5, learning_rate=1.5)
 

@@ -20,10 +20,11 @@ Rounds (every frame is bound to the task by ``channel.Session``):
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from nacl.bindings import crypto_scalarmult
@@ -34,6 +35,7 @@ from workers.protocols.errors import InvalidInput, MalformedMessage, ProtocolErr
 from workers.protocols.hashing import SUITES, item_bytes, prehash
 from workers.protocols.messages import int_field, packed, split
 
+T = TypeVar("T")
 TAG = 16  # bytes of a double-blinded point kept for comparison: false match chance n*m/2^128
 MAX_ITEMS = 2**31 - 1
 MAX_BATCH = 65536
@@ -78,7 +80,8 @@ def _check_mul_tags(scalar: bytes, points: Sequence[bytes]) -> bytes:
     return b"".join(q[:TAG] for q in _check_mul(scalar, points))
 
 
-def _split(executor: Executor | None, parts: int, fn, scalar: bytes, seq: Sequence) -> list:  # type: ignore[no-untyped-def]
+def _split(executor: Executor | None, parts: int, fn: Callable[[bytes, Sequence[bytes]], T], scalar: bytes,
+           seq: Sequence[bytes]) -> list[T]:
     if executor is None or len(seq) < 64:
         return [fn(scalar, seq)]
     step = -(-len(seq) // parts)
@@ -234,7 +237,7 @@ def run_server(session: Session, client: str, items: Sequence[bytes | str], cfg:
     return [mine[i] for i in sorted(int(order[j]) for j in idx)]
 
 
-def _expect_k(body: dict, k: int) -> None:
+def _expect_k(body: dict[str, Any], k: int) -> None:
     got = int_field(body, "k", 0, MAX_ITEMS)
     if got != k:
         raise MalformedMessage(f"batch {got} arrived where batch {k} was due")
