@@ -25,7 +25,7 @@ def _fedavg(dying=None, clients=CLIENTS, cfg=CFG):
     roles = {"server": lambda s: secagg.run_server(s, clients, DIM, cfg)}
     for c in clients:
         roles[c] = lambda s, c=c: secagg.run_client(s, "server", clients, weights[c], samples[c], cfg)
-    out = run(roles, timeout=3, dying=dying, return_exceptions=True)
+    out = run(roles, timeout=1.5, dying=dying, return_exceptions=True)
     return out, weights, samples
 
 

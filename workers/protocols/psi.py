@@ -157,8 +157,12 @@ def _executor(cfg: PsiConfig) -> ThreadPoolExecutor | None:
     return ThreadPoolExecutor(cfg.threads, thread_name_prefix="psi") if cfg.threads > 1 else None
 
 
-def run_client(session: Session, server: str, items: Sequence[bytes | str], cfg: PsiConfig = PsiConfig()) -> list[bytes | str]:
-    """The client's role: returns its items (distinct, first-seen order) that the server also holds."""
+def run_client(session: Session, server: str, items: Sequence[bytes | str], cfg: PsiConfig = PsiConfig(),
+               executor: Executor | None = None) -> list[bytes | str]:
+    """The client's role: returns its items (distinct, first-seen order) that the server also holds.
+
+    ``executor`` (optional) runs the scalar multiplications; by default a pool of ``cfg.threads``.
+    """
     mine, encoded = distinct(items, cfg.suite)
     n_s = _hello(session, server, len(mine), cfg)
     key = secrets.token_bytes(32)
@@ -167,7 +171,8 @@ def run_client(session: Session, server: str, items: Sequence[bytes | str], cfg:
     reply_tags = bytearray()  # tags of double-blinded client items, in 'order'
     set_tags = bytearray()    # tags of double-blinded server items, in the server's stream order
     nb_c, nb_s = _batches(len(mine), cfg.batch), _batches(n_s, cfg.batch)
-    executor = _executor(cfg)
+    own = executor is None
+    executor = _executor(cfg) if own else executor
     try:
         for k in range(max(nb_c, nb_s)):
             if k < nb_c:
@@ -186,7 +191,7 @@ def run_client(session: Session, server: str, items: Sequence[bytes | str], cfg:
                 _expect_k(body, k)
                 reply_tags += packed(body, "tags", TAG, count=min(cfg.batch, len(mine) - k * cfg.batch))
     finally:
-        if executor is not None:
+        if own and executor is not None:
             executor.shutdown()
     in_c, in_s = match_tags(bytes(reply_tags), bytes(set_tags))
     if cfg.result_to == "both":
@@ -196,13 +201,14 @@ def run_client(session: Session, server: str, items: Sequence[bytes | str], cfg:
 
 
 def run_server(session: Session, client: str, items: Sequence[bytes | str], cfg: PsiConfig = PsiConfig(),
-               cache: BlindedSet | None = None) -> list[bytes | str] | None:
+               cache: BlindedSet | None = None, executor: Executor | None = None) -> list[bytes | str] | None:
     """The server's role: returns the intersection (distinct, first-seen order) if ``result_to == "both"``."""
     mine, encoded = distinct(items, cfg.suite)
     if cache is not None and (cache.size != len(mine) or cache.suite != cfg.suite):
         raise InvalidInput("the cached blinded set was built from other items or another suite")
     n_c = _hello(session, client, len(mine), cfg)
-    executor = _executor(cfg)
+    own = executor is None
+    executor = _executor(cfg) if own else executor
     try:
         nb_c, nb_s = _batches(n_c, cfg.batch), _batches(len(mine), cfg.batch)
         stream = cache.batches(cfg.batch) if cache is not None else None
@@ -225,7 +231,7 @@ def run_server(session: Session, client: str, items: Sequence[bytes | str], cfg:
                 tags = b"".join(_split(executor, cfg.threads, _check_mul_tags, key, split(pts, c25519.POINT_BYTES)))
                 session.send(client, "psi.reply", 1, {"k": k, "tags": tags})
     finally:
-        if executor is not None:
+        if own and executor is not None:
             executor.shutdown()
     if cfg.result_to != "both":
         return None
