@@ -48,32 +48,35 @@ class MeteredPool(ThreadPoolExecutor):
         return super().submit(metered)
 
 
-def x25519_ceiling(count: int, threads: int = 2) -> dict[str, float]:
+def x25519_ceiling(count: int, threads: int = 2) -> dict[str, Any]:
     """X25519 multiplications per second on ``threads`` threads (PyNaCl releases the GIL)."""
     key = os.urandom(32)
     point = crypto_scalarmult(os.urandom(32), (9).to_bytes(32, "little"))
 
-    def work(n: int) -> None:
+    def work(n: int) -> float:
+        start_cpu = time.thread_time()
         for _ in range(n):
             crypto_scalarmult(key, point)
+        return time.thread_time() - start_cpu
 
     start = time.perf_counter()
     work(count // 4)
     one = (count // 4) / (time.perf_counter() - start)
     with ThreadPoolExecutor(threads) as pool:
         start = time.perf_counter()
-        list(pool.map(work, [count // threads] * threads))
+        cpu = sum(pool.map(work, [count // threads] * threads))
         both = count / (time.perf_counter() - start)
-    return {"per_second_one_thread": round(one), "per_second_all_threads": round(both), "threads": threads}
+    return {"per_second_one_thread": round(one), "per_second_all_threads": round(both), "threads": threads,
+            "cpu_us_per_mult": round(1e6 * cpu / count, 2)}
 
 
-def bench_psi(n: int, batch: int, ceiling: dict[str, float]) -> dict[str, Any]:
+def bench_psi(n: int, batch: int, ceiling: dict[str, Any], threads: int = 1) -> dict[str, Any]:
     common = n // 2
     xs = [b"c%011d" % i for i in range(n)]
     ys = [b"c%011d" % i for i in range(n - common, 2 * n - common)]
     hub = MemoryHub()
-    cfg = psi.PsiConfig(batch=batch)
-    pools = {"client": MeteredPool(2), "server": MeteredPool(2)}
+    cfg = psi.PsiConfig(batch=batch, threads=threads)
+    pools = {"client": MeteredPool(threads), "server": MeteredPool(threads)}
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
 
@@ -93,12 +96,15 @@ def bench_psi(n: int, batch: int, ceiling: dict[str, float]) -> dict[str, Any]:
         p.shutdown()
     assert len(out["client"]) == common, "PSI returned a wrong intersection"
     ceiling_s = 4 * n / ceiling["per_second_all_threads"]
+    cpu_total = cpu["client"] + pools["client"].cpu + cpu["server"] + pools["server"].cpu
     return {
-        "items_each": n, "intersection": common, "seconds": round(seconds, 2),
+        "items_each": n, "intersection": common, "threads_per_party": threads, "seconds": round(seconds, 2),
         "ceiling_seconds_4n_mults": round(ceiling_s, 2), "ratio_to_ceiling": round(seconds / ceiling_s, 3),
         "client_cpu_seconds": round(cpu["client"] + pools["client"].cpu, 2),
         "server_cpu_seconds": round(cpu["server"] + pools["server"].cpu, 2),
         "client_wall_seconds": round(wall["client"], 2), "server_wall_seconds": round(wall["server"], 2),
+        "cpu_us_per_mult": round(1e6 * cpu_total / (4 * n), 2), "main_thread_cpu_seconds": round(cpu["client"] + cpu["server"], 2),
+        "cpu_ratio_to_ceiling": round(cpu_total / (4 * n) / (ceiling["cpu_us_per_mult"] / 1e6), 3),
     }
 
 
@@ -170,6 +176,9 @@ def bench_vlr(rows: int, features: int, key_bits: int, max_iter: int) -> dict[st
     start = time.perf_counter()
     key = paillier.generate(key_bits)
     pool = paillier.NoisePool(key.public)
+    table_seconds = time.perf_counter() - start
+    rates = paillier_rates(key, pool)
+    start = time.perf_counter()
     pool.fill(rows * max_iter)
     offline = time.perf_counter() - start
     hub = MemoryHub()
@@ -184,7 +193,8 @@ def bench_vlr(rows: int, features: int, key_bits: int, max_iter: int) -> dict[st
     res = out["bank"]
     result: dict[str, Any] = {
         "rows": rows, "features": features, "label_holder_features": label_cols, "key_bits": key_bits,
-        "offline_key_and_pool_seconds": round(offline, 2), "noise_values": rows * max_iter,
+        "key_and_table_seconds": round(table_seconds, 2), "pool_fill_seconds": round(offline, 2),
+        "noise_values": rows * max_iter, **rates,
         "iterations": res.iterations, "converged": res.converged, "seconds_to_convergence": round(seconds, 2),
         "seconds_per_iteration": round(seconds / max(res.iterations, 1), 3),
     }
@@ -200,19 +210,44 @@ def bench_vlr(rows: int, features: int, key_bits: int, max_iter: int) -> dict[st
     return result
 
 
+def paillier_rates(key: paillier.PrivateKey, pool: paillier.NoisePool, count: int = 40) -> dict[str, float]:
+    """Per-second rates on one core: textbook r^n, pooled-noise (DJN) generation, online encryption, decryption, addition."""
+    pk = key.public
+    textbook = paillier.NoisePool(pk, textbook=True)
+    out: dict[str, float] = {}
+    for name, fn in (("textbook_noise_per_s", textbook.fresh), ("djn_noise_per_s", pool.fresh)):
+        start = time.perf_counter()
+        noise = [fn() for _ in range(count)]
+        out[name] = round(count / (time.perf_counter() - start), 1)
+    start = time.perf_counter()
+    cts = [pk.encrypt_with(i, r) for i, r in enumerate(noise * 25)]
+    out["online_encrypt_per_s"] = round(len(cts) / (time.perf_counter() - start))
+    start = time.perf_counter()
+    for c in cts[:count]:
+        key.decrypt(c)
+    out["decrypt_per_s"] = round(count / (time.perf_counter() - start), 1)
+    start = time.perf_counter()
+    for a, b in zip(cts, cts[1:]):
+        pk.add(a, b)
+    out["add_per_s"] = round((len(cts) - 1) / (time.perf_counter() - start))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="psi,lookup,sum,vlr", help="comma-separated: psi, lookup, sum, vlr")
     parser.add_argument("--psi-size", type=int, default=1_000_000, help="items on each side of the PSI")
     parser.add_argument("--psi-batch", type=int, default=8192, help="points per PSI message")
+    parser.add_argument("--psi-threads", type=int, default=1,
+                        help="compute threads per PSI party (both parties run at once, so 1 each fills 2 cores)")
     parser.add_argument("--ceiling-mults", type=int, default=200_000, help="X25519 multiplications for the ceiling")
     parser.add_argument("--lookup-size", type=int, default=1_000_000, help="entries in the lookup holder's list")
     parser.add_argument("--lookup-queries", type=int, default=200, help="single-key queries to time")
     parser.add_argument("--sum-size", type=int, default=1_000_000, help="values per party in the secure sum")
-    parser.add_argument("--vlr-rows", type=int, default=2000, help="aligned rows for vertical LR")
+    parser.add_argument("--vlr-rows", type=int, default=1000, help="aligned rows for vertical LR")
     parser.add_argument("--vlr-features", type=int, default=10, help="features in total (a third at the label holder)")
     parser.add_argument("--vlr-key-bits", type=int, default=2048, help="Paillier modulus size")
-    parser.add_argument("--vlr-max-iter", type=int, default=30, help="iteration cap (the noise pool is sized for it)")
+    parser.add_argument("--vlr-max-iter", type=int, default=20, help="iteration cap (the noise pool is sized for it)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
@@ -225,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
     if "psi" in parts:
         report["x25519_ceiling"] = x25519_ceiling(args.ceiling_mults)
-        report["psi"] = bench_psi(args.psi_size, args.psi_batch, report["x25519_ceiling"])
+        report["psi"] = bench_psi(args.psi_size, args.psi_batch, report["x25519_ceiling"],
+                                  args.psi_threads)
     if "lookup" in parts:
         report["lookup"] = bench_lookup(args.lookup_size, args.lookup_queries)
     if "sum" in parts:

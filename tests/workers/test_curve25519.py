@@ -73,3 +73,10 @@ def test_non_canonical_twist_and_short_points_are_refused():
     with pytest.raises(InvalidPoint):
         c.check_point(b"\x09" * 31)
     c.check_point((9).to_bytes(32, "little"))  # the base point passes
+
+
+def test_batched_map_equals_the_single_map():
+    h = c.ItemHasher(b"batch")
+    items = [b"item-%d" % i for i in range(300)] + [b""]
+    assert h.map_to_u_batch(items) == [h.map_to_u(x) for x in items]
+    assert h.map_to_u_batch([]) == []
