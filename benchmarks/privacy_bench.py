@@ -108,6 +108,15 @@ def bench_psi(n: int, batch: int, ceiling: dict[str, Any], threads: int = 1) -> 
     }
 
 
+def _against(result: dict[str, Any], ceiling: dict[str, Any]) -> dict[str, Any]:
+    """Recompute the PSI's ratios against a (possibly averaged) ceiling."""
+    n = result["items_each"]
+    ceiling_s = 4 * n / ceiling["per_second_all_threads"]
+    return {**result, "ceiling_seconds_4n_mults": round(ceiling_s, 2),
+            "ratio_to_ceiling": round(result["seconds"] / ceiling_s, 3),
+            "cpu_ratio_to_ceiling": round(result["cpu_us_per_mult"] / ceiling["cpu_us_per_mult"], 3)}
+
+
 def bench_lookup(n: int, queries: int) -> dict[str, Any]:
     holder = lookup.LookupHolder({b"acct-%010d" % i: b"flag" for i in range(n)})
     start = time.perf_counter()
@@ -259,9 +268,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     report: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
     if "psi" in parts:
-        report["x25519_ceiling"] = x25519_ceiling(args.ceiling_mults)
-        report["psi"] = bench_psi(args.psi_size, args.psi_batch, report["x25519_ceiling"],
-                                  args.psi_threads)
+        before = x25519_ceiling(args.ceiling_mults)
+        report["psi"] = bench_psi(args.psi_size, args.psi_batch, before, args.psi_threads)
+        after = x25519_ceiling(args.ceiling_mults)
+        # the machine's load drifts: compare with the mean of the ceilings measured before and after
+        ceiling = {k: round((before[k] + after[k]) / 2, 2) for k in ("per_second_one_thread", "per_second_all_threads",
+                                                                      "cpu_us_per_mult")}
+        report["x25519_ceiling"] = {**ceiling, "threads": 2, "before": before, "after": after}
+        report["psi"] = _against(report["psi"], ceiling)
     if "lookup" in parts:
         report["lookup"] = bench_lookup(args.lookup_size, args.lookup_queries)
     if "sum" in parts:

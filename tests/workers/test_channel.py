@@ -98,3 +98,10 @@ def test_run_parties_reports_each_outcome():
     assert out["ok"] == 1 and isinstance(out["bad"], ZeroDivisionError)
     with pytest.raises(ZeroDivisionError):
         run_parties({"bad": lambda: 1 / 0})
+
+
+def test_garbage_frame_names_the_sender_and_step():
+    hub, _, b = _pair()
+    hub.inject("b", "a", b"\x93\x01")
+    with pytest.raises(MalformedMessage, match="frame from 'a' awaited as 'x.one' round 0"):
+        b.recv("a", "x.one", 0)

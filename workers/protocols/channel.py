@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from workers.protocols.errors import PeerTimeout, UnexpectedMessage
+from workers.protocols.errors import MalformedMessage, PeerTimeout, UnexpectedMessage
 from workers.protocols.messages import Envelope, decode
 
 DEFAULT_TIMEOUT = 60.0
@@ -106,7 +106,10 @@ class Session:
                 f"task {self.task!r}: {sender!r} stopped answering: no {kind!r} (round {round}) "
                 f"reached {self.party!r} within {wait:.1f} s"
             ) from None
-        env = decode(frame)
+        try:
+            env = decode(frame)
+        except MalformedMessage as exc:
+            raise MalformedMessage(f"task {self.task!r}: frame from {sender!r} awaited as {kind!r} round {round}: {exc}") from None
         expected_seq = self._received.get(sender, 0)
         where = f"task {self.task!r}, {self.party!r} expecting {kind!r} round {round} seq {expected_seq} from {sender!r}"
         if env.task != self.task:
