@@ -175,13 +175,14 @@ def bench_sum(n: int) -> dict[str, Any]:
             "stats_rows_total": int(allv.size), "stats_seconds": round(stat_seconds, 3)}
 
 
-def bench_vlr(rows: int, features: int, key_bits: int, max_iter: int) -> dict[str, Any]:
+def bench_vlr(rows: int, features: int, key_bits: int, max_iter: int, learning_rate: float) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, features))
     w = rng.normal(size=features)
     y = (rng.random(rows) < 1 / (1 + np.exp(-(x @ w - 0.5)))).astype(float)
     label_cols = max(1, features // 3)
-    cfg = vlr.VlrConfig(key_bits=key_bits, min_key_bits=key_bits, max_iter=max_iter, tol=1e-4, learning_rate=1.5)
+    cfg = vlr.VlrConfig(key_bits=key_bits, min_key_bits=key_bits, max_iter=max_iter, tol=1e-4,
+                        learning_rate=learning_rate)
     start = time.perf_counter()
     key = paillier.generate(key_bits)
     pool = paillier.NoisePool(key.public)
@@ -204,7 +205,7 @@ def bench_vlr(rows: int, features: int, key_bits: int, max_iter: int) -> dict[st
         "rows": rows, "features": features, "label_holder_features": label_cols, "key_bits": key_bits,
         "key_and_table_seconds": round(table_seconds, 2), "pool_fill_seconds": round(offline, 2),
         "noise_values": rows * max_iter, **rates,
-        "iterations": res.iterations, "converged": res.converged, "seconds_to_convergence": round(seconds, 2),
+        "learning_rate": learning_rate, "iterations": res.iterations, "converged": res.converged, "seconds_to_convergence": round(seconds, 2),
         "seconds_per_iteration": round(seconds / max(res.iterations, 1), 3),
     }
     try:
@@ -256,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vlr-rows", type=int, default=1000, help="aligned rows for vertical LR")
     parser.add_argument("--vlr-features", type=int, default=10, help="features in total (a third at the label holder)")
     parser.add_argument("--vlr-key-bits", type=int, default=2048, help="Paillier modulus size")
-    parser.add_argument("--vlr-max-iter", type=int, default=20, help="iteration cap (the noise pool is sized for it)")
+    parser.add_argument("--vlr-max-iter", type=int, default=35, help="iteration cap (the noise pool is sized for it)")
+    parser.add_argument("--vlr-learning-rate", type=float, default=3.5,
+                        help="gradient step (features are standardised, so steps up to about 6 are stable)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
@@ -281,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     if "sum" in parts:
         report["secure_sum"] = bench_sum(args.sum_size)
     if "vlr" in parts:
-        report["vertical_lr"] = bench_vlr(args.vlr_rows, args.vlr_features, args.vlr_key_bits, args.vlr_max_iter)
+        report["vertical_lr"] = bench_vlr(args.vlr_rows, args.vlr_features, args.vlr_key_bits, args.vlr_max_iter,
+                                         args.vlr_learning_rate)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
