@@ -11,7 +11,7 @@ from tests.workers.helpers import run
 from workers.protocols import paillier, psi
 from workers.protocols import vertical_lr as vlr
 from workers.protocols.channel import MemoryHub
-from workers.protocols.errors import InvalidInput, ProtocolError
+from workers.protocols.errors import InvalidInput, PeerTimeout, ProtocolError
 
 CFG = vlr.VlrConfig(key_bits=512, min_key_bits=512, max_iter=60, tol=1e-5, learning_rate=1.5)
 
@@ -111,3 +111,16 @@ def test_row_count_mismatch_and_weak_keys_are_refused():
     out = run({"bank": lambda s: vlr.run_label_holder(s, ["tel"], y, None, CFG, key=key),
                "tel": lambda s: vlr.run_feature_holder(s, "bank", x, strict)}, timeout=0.5, return_exceptions=True)
     assert isinstance(out["tel"], ProtocolError) and "2048" in str(out["tel"])
+
+
+def test_feature_holder_that_stops_answering_fails_the_label_holder_clearly():
+    from tests.workers.helpers import Crashed
+
+    x, y = _data(rows=30)
+    key = paillier.generate(512)
+    # the feature holder sends two scores and one gradient, then dies
+    out = run({"bank": lambda s: vlr.run_label_holder(s, ["tel"], y, None, CFG, key=key),
+               "tel": lambda s: vlr.run_feature_holder(s, "bank", x, CFG)},
+              timeout=0.5, dying={"tel": 3}, return_exceptions=True)
+    assert isinstance(out["tel"], Crashed)
+    assert isinstance(out["bank"], PeerTimeout) and "'tel' stopped answering" in str(out["bank"])
