@@ -46,8 +46,15 @@ def agree(me: KeyPair, my_name: str, peer_public: bytes, peer_name: str, task: s
 
 
 def prg_u64(seed: bytes, n: int, label: int = 0) -> np.ndarray:
-    """``n`` uniform uint64 values from ``seed``: AES-256-CTR keystream, nonce = label."""
-    enc = Cipher(algorithms.AES(seed), modes.CTR(label.to_bytes(16, "big"))).encryptor()
+    """``n`` uniform uint64 values from ``seed``: AES-256-CTR keystream.
+
+    The label fills the upper 64 bits of the initial counter block and the block counter the lower
+    64, so the keystreams of different labels never overlap (a label as the whole initial block
+    would make label 1's stream label 0's shifted by one block).
+    """
+    if not 0 <= label < 2**64:
+        raise ValueError("label must fit in 64 bits")
+    enc = Cipher(algorithms.AES(seed), modes.CTR(label.to_bytes(8, "big") + bytes(8))).encryptor()
     return np.frombuffer(enc.update(bytes(8 * n)), dtype="<u8").astype(np.uint64, copy=False)
 
 
