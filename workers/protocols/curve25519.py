@@ -140,32 +140,6 @@ def check_point(point: bytes) -> None:
         raise InvalidPoint("point is not on Curve25519 (it lies on the twist)")
 
 
-def check_points(blob: bytes) -> list[bytes]:
-    points = [blob[i:i + POINT_BYTES] for i in range(0, len(blob), POINT_BYTES)]
-    for p in points:
-        check_point(p)
-    return points
-
-
-def _mul_chunk(scalar: bytes, points: Sequence[bytes]) -> list[bytes]:
-    try:
-        return [crypto_scalarmult(scalar, p) for p in points]
-    except RuntimeError:  # libsodium refuses an all-zero result: the input had small order
-        raise InvalidPoint("point of small order (X25519 result is zero)") from None
-
-
-def mul_batch(scalar: bytes, points: Sequence[bytes], executor: Executor | None = None, parts: int = 2) -> list[bytes]:
-    """X25519(scalar, p) for every p; split over ``executor`` threads (libsodium releases the GIL)."""
-    if executor is None or len(points) < 64:
-        return _mul_chunk(scalar, points)
-    step = -(-len(points) // parts)
-    futures = [executor.submit(_mul_chunk, scalar, points[i:i + step]) for i in range(0, len(points), step)]
-    out: list[bytes] = []
-    for f in futures:
-        out.extend(f.result())
-    return out
-
-
 def hash_and_mul(hasher: ItemHasher, scalar: bytes, items: Sequence[bytes]) -> list[bytes]:
     return [crypto_scalarmult(scalar, u) for u in hasher.map_to_u_batch(items)]
 

@@ -207,12 +207,3 @@ class LookupQuerier:
     def close(self) -> None:
         self.session.send(self.holder, "lookup.query", self.round, {"done": True})
 
-
-def random_scalar() -> bytes:
-    return rbcl.crypto_core_ristretto255_scalar_random()
-
-
-def scalar_from_int(x: int) -> bytes:
-    return (x % (2**252 + 27742317777372353535851937790883648493)).to_bytes(32, "little")
-
-

@@ -31,7 +31,7 @@ from nacl.bindings import crypto_scalarmult
 
 from workers.protocols import curve25519 as c25519
 from workers.protocols.channel import Session
-from workers.protocols.errors import InvalidInput, MalformedMessage, ProtocolError
+from workers.protocols.errors import InvalidInput, InvalidPoint, MalformedMessage, ProtocolError
 from workers.protocols.hashing import SUITES, item_bytes, prehash
 from workers.protocols.messages import int_field, packed, split
 
@@ -72,7 +72,10 @@ def _check_mul(scalar: bytes, points: Sequence[bytes]) -> list[bytes]:
     out = []
     for p in points:
         c25519.check_point(p)
-        out.append(crypto_scalarmult(scalar, p))
+        try:
+            out.append(crypto_scalarmult(scalar, p))
+        except RuntimeError:  # libsodium refuses an all-zero result (unreachable after check_point)
+            raise InvalidPoint("point of small order (X25519 result is zero)") from None
     return out
 
 
