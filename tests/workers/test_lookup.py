@@ -124,3 +124,21 @@ def test_tampered_payload_is_detected():
 
     out = run({"h": lambda s: _serve(holder, s), "q": querier}, timeout=0.3, return_exceptions=True)
     assert isinstance(out["q"], ProtocolError) and "tampered" in str(out["q"])
+
+
+def test_empty_list_and_endless_empty_batches():
+    holder = lookup.LookupHolder([])
+
+    def querier(s):
+        q = lookup.LookupQuerier(s, "h")
+        n = q.receive_table()
+        r = q.query(["a"])
+        q.close()
+        return n, r["a"].found
+
+    assert run({"h": lambda s: _serve(holder, s), "q": querier})["q"] == (0, False)
+    hub = MemoryHub()
+    h = Session(hub.transport("h"), "task-1", 5)
+    h.send("q", "lookup.table", 1, {"n": 5, "k": 0, "tags": b"", "cts": []})
+    with pytest.raises(ProtocolError, match="without tags"):
+        lookup.LookupQuerier(Session(hub.transport("q"), "task-1", 5), "h").receive_table()

@@ -168,6 +168,8 @@ class LookupQuerier:
                 raise MalformedMessage("lookup.table batches out of order or inconsistent")
             total = n
             tags = split(packed(body, "tags", TAG), TAG)
+            if not tags and total:
+                raise MalformedMessage("lookup.table batch without tags before the table is complete")
             cts = body_field(body, "cts", list)
             if len(cts) != len(tags) or not all(isinstance(c, bytes) and len(c) <= MAX_PAYLOAD + 16 for c in cts):
                 raise MalformedMessage("lookup.table needs one sealed payload (bytes) per tag")
