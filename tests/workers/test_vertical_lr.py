@@ -124,3 +124,12 @@ def test_feature_holder_that_stops_answering_fails_the_label_holder_clearly():
               timeout=0.5, dying={"tel": 3}, return_exceptions=True)
     assert isinstance(out["tel"], Crashed)
     assert isinstance(out["bank"], PeerTimeout) and "'tel' stopped answering" in str(out["bank"])
+
+
+def test_mismatched_training_settings_are_refused():
+    x, y = _data(rows=20)
+    key = paillier.generate(512)
+    other = vlr.VlrConfig(key_bits=512, min_key_bits=512, max_iter=CFG.max_iter + 1, learning_rate=CFG.learning_rate)
+    out = run({"bank": lambda s: vlr.run_label_holder(s, ["tel"], y, None, CFG, key=key),
+               "tel": lambda s: vlr.run_feature_holder(s, "bank", x, other)}, timeout=0.5, return_exceptions=True)
+    assert isinstance(out["tel"], ProtocolError) and "max_iter" in str(out["tel"])

@@ -15,7 +15,8 @@ each feature holder F_k owns columns X_k and its part theta_k of the model. Per 
 
 L learns the model's outputs p (and sum_k u_k, which p implies) and values masked by r_j; F_k sees
 only ciphertexts and its own gradient. Features must be finite and below 256 in magnitude
-(standardise them first); labels 0 or 1. Round 0 carries ``vlr.key {n, hs, rows}`` and, between
+(standardise them first); labels 0 or 1. Round 0 carries ``vlr.key {n, hs, rows, max_iter,
+learning_rate, l2}`` (a feature holder refuses settings other than its own) and, between
 feature holders, ``vlr.mkey`` for the score masks.
 """
 
@@ -123,7 +124,8 @@ def run_label_holder(session: Session, feature_holders: list[str], y: np.ndarray
     pool = pool or paillier.NoisePool(pk)
     n_bytes, hs_bytes = pk.to_bytes()
     for f in feature_holders:
-        session.send(f, "vlr.key", 0, {"n": n_bytes, "hs": hs_bytes, "rows": rows})
+        session.send(f, "vlr.key", 0, {"n": n_bytes, "hs": hs_bytes, "rows": rows, "max_iter": cfg.max_iter,
+                                       "learning_rate": cfg.learning_rate, "l2": cfg.l2})
     theta = np.zeros(own.shape[1])
     result = LabelResult(theta, np.full(rows, 0.5))
     width = (2 * pk.bits + 7) // 8
@@ -176,6 +178,10 @@ def run_feature_holder(session: Session, label_holder: str, x: np.ndarray, cfg: 
     pk = paillier.PublicKey.from_bytes(body_field(body, "n", bytes), body_field(body, "hs", bytes), cfg.min_key_bits)
     if body.get("rows") != rows:
         raise ProtocolError(f"task {session.task!r}: label holder has {body.get('rows')} aligned rows, we have {rows}")
+    for name in ("max_iter", "learning_rate", "l2"):
+        if body.get(name) != getattr(cfg, name):
+            raise ProtocolError(f"task {session.task!r}: label holder trains with {name}={body.get(name)!r}, "
+                                f"we with {getattr(cfg, name)!r}")
     seeds: dict[str, bytes] = {}
     if peers:
         _, seeds = masks.exchange_keys(session, list(peers), "vlr.mkey", 0)
