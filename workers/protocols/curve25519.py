@@ -140,8 +140,21 @@ def check_point(point: bytes) -> None:
         raise InvalidPoint("point is not on Curve25519 (it lies on the twist)")
 
 
+HASH_RUN = 32  # items hashed between multiplications: short runs of Python keep the GIL free for the others
+
+
 def hash_and_mul(hasher: ItemHasher, scalar: bytes, items: Sequence[bytes]) -> list[bytes]:
-    return [crypto_scalarmult(scalar, u) for u in hasher.map_to_u_batch(items)]
+    """X25519(scalar, H(item)) for each item.
+
+    Hashing is pure Python and holds the GIL; each multiplication releases it. Hashing a whole batch
+    first would hold the GIL for tens of milliseconds, during which every other thread's finished
+    multiplication waits for the interpreter's 5 ms switch interval: interleaving short runs keeps
+    the other party's threads (and this party's second thread) running.
+    """
+    out: list[bytes] = []
+    for i in range(0, len(items), HASH_RUN):
+        out.extend(crypto_scalarmult(scalar, u) for u in hasher.map_to_u_batch(items[i:i + HASH_RUN]))
+    return out
 
 
 def hash_and_mul_batch(hasher: ItemHasher, scalar: bytes, items: Sequence[bytes], executor: Executor | None = None,
