@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node import __version__
-from node.cli import chaincmd, chaoscmd, contractcmd, keycmd, net, txcmd
+from node.cli import chaincmd, chaoscmd, contractcmd, didcmd, keycmd, net, txcmd
 from node.cli.common import CliError, fail
 from node.errors import ConsortiaError
 
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     keycmd.register(sub)
     txcmd.register(sub)
     contractcmd.register(sub)
+    didcmd.register(sub)
     chaincmd.register(sub)
     chaoscmd.register(sub)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import pytest
 
 from node.chain import Chain
 from node.crypto.base import KeyPair
@@ -83,3 +84,38 @@ class ContractChain:
     def query(self, to: bytes, method: str, args: Any = None) -> Any:
         raw = self.chain.query(to, method, msgpack.packb(args) if args is not None else b"")
         return msgpack.unpackb(raw) if raw else None
+
+
+@pytest.fixture
+async def biz_node(tmp_path: Path):
+    """A single-validator node with RPC (bodies up to 1 MiB, for contract code) and named, role-holding keys.
+
+    Yields ``(net, keys, url)``: ``keys`` maps admin, user, issuer, regulator, provider, bank, hospital to key pairs;
+    issuer holds credential_issuer, regulator holds regulator, provider holds algorithm_provider.
+    """
+    from node.consensus_engine import build_engine
+    from node.metrics import NodeMetrics
+    from node.rpc.env import NodeIdentity, RpcEnv
+    from node.rpc.server import RpcServer
+
+    net = make_testnet("std", params={"block_interval_ms": 50, "min_seal_ms": 5})
+    keys = {"admin": net.admin, "user": net.user}
+    for name in ("issuer", "regulator", "provider", "bank", "hospital"):
+        keys[name] = net.suite.generate_keypair()
+    raw = net.genesis.to_json()
+    roles = {"credential_issuer": "issuer", "regulator": "regulator", "algorithm_provider": "provider"}
+    raw["roles"] = {role: ["0x" + net.suite.address(keys[who].public_bytes).hex()] for role, who in roles.items()}
+    net.genesis = Genesis.from_json(raw)
+    store = ChainStore(tmp_path / "data")
+    chain = Chain(net.genesis, store, wasm_cache_dir=tmp_path / "wasm-cache")
+    engine = build_engine(chain, net.validator, send=lambda data: None, request_sync=lambda h, p: None,
+                          offer_blocks=lambda p, h: None)
+    env = RpcEnv.for_chain(chain, NodeIdentity("validator-0", "validator", net.validator.public_bytes), NodeMetrics(chain.bus),
+                           engine=engine)
+    rpc = RpcServer(env, host="127.0.0.1", port=0, max_body_bytes=1 << 20, max_batch=10, max_ws_subscriptions=2)
+    await rpc.start()
+    await engine.start()
+    yield net, keys, f"http://127.0.0.1:{rpc.port}"
+    await engine.stop()
+    await rpc.stop()
+    store.close()
