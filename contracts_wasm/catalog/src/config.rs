@@ -1,0 +1,50 @@
+//! The catalog's links: the DID contract it asks about identities and credentials.
+
+use consortia_sdk::check::bin_of;
+use consortia_sdk::storage::{self, Key};
+use consortia_sdk::{ensure, env, Address, Args, Error, Value};
+
+fn config_key() -> Key {
+    Key::new("config")
+}
+
+/// init {did: bin20} -> nil: runs once, at deploy.
+pub fn init(args: &Args) -> Result<Value, Error> {
+    ensure!(!storage::has(config_key().bytes()), "the catalog is already initialised");
+    let did = args.req_address("did")?;
+    storage::set_value(config_key().bytes(), &Value::map().with("did", did).with("admin", env::origin()));
+    Ok(Value::Nil)
+}
+
+/// config {} -> {did, admin} | nil
+pub fn config(_args: &Args) -> Result<Value, Error> {
+    Ok(storage::get_value(config_key().bytes())?.unwrap_or(Value::Nil))
+}
+
+fn did_contract() -> Result<Address, Error> {
+    let cfg = storage::get_value(config_key().bytes())?.ok_or_else(|| Error::new("the catalog is not initialised (deploy it with init {did})"))?;
+    let raw = bin_of(&cfg, "did");
+    let mut out = [0u8; 20];
+    ensure!(raw.len() == 20, "corrupt catalog configuration");
+    out.copy_from_slice(raw);
+    Ok(out)
+}
+
+/// Call a read method of the DID contract and return its decoded answer.
+fn ask_did(method: &str, args: Value) -> Result<Value, Error> {
+    let addr = did_contract()?;
+    let raw = env::call_contract(&addr, method, &args.encode(), 0).map_err(|e| Error::new(format!("DID contract: {}", e)))?;
+    Value::decode(&raw).map_err(|e| Error::new(format!("DID contract returned bad msgpack: {}", e)))
+}
+
+/// Refuse unless `who` controls the active DID `did`.
+pub fn require_controller(did: &str, who: &Address) -> Result<(), Error> {
+    let ok = ask_did("controls", Value::map().with("did", did).with("address", *who))?;
+    ensure!(ok == Value::Bool(true), "the caller does not control the active DID {}", did);
+    Ok(())
+}
+
+/// Whether `subject` holds a valid credential of `schema`.
+pub fn has_credential(subject: &str, schema: &str) -> Result<bool, Error> {
+    Ok(ask_did("has_valid_credential", Value::map().with("subject", subject).with("schema", schema))? == Value::Bool(true))
+}
