@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node import __version__
-from node.cli import chaincmd, chaoscmd, contractcmd, didcmd, keycmd, net, txcmd
+from node.cli import catalogcmd, chaincmd, chaoscmd, contractcmd, didcmd, keycmd, net, txcmd
 from node.cli.common import CliError, fail
 from node.errors import ConsortiaError
 
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     txcmd.register(sub)
     contractcmd.register(sub)
     didcmd.register(sub)
+    catalogcmd.register(sub)
     chaincmd.register(sub)
     chaoscmd.register(sub)
 
