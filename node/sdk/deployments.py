@@ -14,7 +14,7 @@ from typing import Any
 
 from node.errors import ConfigError
 from node.sdk.client import Account
-from node.sdk.contracts import builtin_code, deploy
+from node.sdk.contracts import ContractError, builtin_code, deploy
 
 FILE_NAME = "contracts.json"
 
@@ -24,6 +24,12 @@ BUILTINS: dict[str, InitArgs | None] = {
     "evidence": None,
     "did": None,
     "catalog": lambda done: {"did": done["did"]},
+    "points": lambda done: {"catalog": done["catalog"]},
+}
+
+# Calls the deployer makes once a contract is deployed: (contract, method, args from the addresses).
+LINKS: dict[str, list[tuple[str, str, Callable[[dict[str, bytes]], Any]]]] = {
+    "points": [("catalog", "link_points", lambda done: {"points": done["points"]})],
 }
 
 
@@ -74,6 +80,15 @@ def init_args_for(name: str, done: dict[str, bytes]) -> Any:
         raise ConfigError(f"'{name}' needs the {exc.args[0]} contract deployed first") from None
 
 
+async def link(account: Account, name: str, done: dict[str, bytes], log: Callable[[str], None] = lambda _: None) -> None:
+    """Make the calls that wire a freshly deployed ``name`` to the contracts before it."""
+    for target, method, make in LINKS.get(name, []):
+        result = await account.send(done[target], method, make(done), fuel_limit=5_000_000)
+        if not result["receipt"]["ok"]:
+            raise ContractError(f"{target}.{method} failed: {result['receipt']['error']}", result["receipt"])
+        log(f"{target}: {method} done")
+
+
 async def deploy_all(account: Account, net_dir: Path, names: list[str] | None = None,
                      log: Callable[[str], None] = lambda _: None) -> dict[str, bytes]:
     """Deploy ``names`` (default: every builtin) in dependency order, skipping recorded ones; record them."""
@@ -85,6 +100,7 @@ async def deploy_all(account: Account, net_dir: Path, names: list[str] | None = 
             continue
         d = await deploy(account, builtin_code(name), init_args_for(name, done))
         done[name] = d.address
+        await link(account, name, done, log)
         save(net_dir, {name: {"address": "0x" + d.address.hex(), "code_hash": "0x" + d.code_hash.hex(), "tx": d.tx_hash}})
         log(f"{name}: deployed at 0x{d.address.hex()}")
     return done

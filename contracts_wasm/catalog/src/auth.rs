@@ -6,7 +6,7 @@ use consortia_sdk::check::{self, bin_of, load_map, set, str_of, u64_of};
 use consortia_sdk::storage::{self, Key, List};
 use consortia_sdk::{emit, ensure, env, Args, Error, Value};
 
-use crate::config::{has_credential, require_controller};
+use crate::config::{has_credential, points_contract, require_controller};
 use crate::{algo, dataset};
 
 pub const MAX_PURPOSE: usize = 256;
@@ -223,6 +223,12 @@ pub fn use_once(args: &Args) -> Result<Value, Error> {
         .with("task_id", task_id)
         .with("height", env::block_height())
         .with("timestamp_ms", env::block_timestamp());
+    if let Some(points) = points_contract()? {
+        // Pay-per-use in the same transaction: if the payer cannot pay, the use does not happen.
+        let charge = Value::map().with("payer", caller).with("payee", bin_of(&ds, "payout")).with("amount", u64_of(&ds, "price"))
+            .with("auth", id).with("use", n).with("dataset", ds_id);
+        env::call_contract(&points, "charge_use", &charge.encode(), 0).map_err(|e| Error::new(format!("points: {}", e)))?;
+    }
     let seq = use_log().push(&entry.encode());
     uses_of(id).push(&seq.to_be_bytes());
     emit("AuthorizationUsed", &entry.clone().with("seq", seq).with("owner", str_of(&rec, "owner")).with("remaining", quota - n));

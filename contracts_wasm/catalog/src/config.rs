@@ -1,4 +1,5 @@
-//! The catalog's links: the DID contract it asks about identities and credentials.
+//! The catalog's links: the DID contract it asks about identities and credentials, and the points
+//! contract it settles paid uses with (the catalog calls both; neither calls the catalog).
 
 use consortia_sdk::check::bin_of;
 use consortia_sdk::storage::{self, Key};
@@ -16,7 +17,34 @@ pub fn init(args: &Args) -> Result<Value, Error> {
     Ok(Value::Nil)
 }
 
-/// config {} -> {did, admin} | nil
+/// link_points {points: bin20} -> nil: once, by the account that deployed the catalog.
+pub fn link_points(args: &Args) -> Result<Value, Error> {
+    let points = args.req_address("points")?;
+    let mut cfg = storage::get_value(config_key().bytes())?.ok_or_else(|| Error::new("the catalog is not initialised (deploy it with init {did})"))?;
+    ensure!(bin_of(&cfg, "admin") == &env::caller()[..], "only the account that deployed the catalog may link it");
+    ensure!(cfg.get("points").is_none(), "the catalog is already linked to a points contract");
+    consortia_sdk::check::set(&mut cfg, "points", points);
+    storage::set_value(config_key().bytes(), &cfg);
+    consortia_sdk::emit("PointsLinked", &Value::map().with("points", points));
+    Ok(Value::Nil)
+}
+
+/// The linked points contract, if any.
+pub fn points_contract() -> Result<Option<Address>, Error> {
+    let cfg = match storage::get_value(config_key().bytes())? {
+        Some(c) => c,
+        None => return Ok(None),
+    };
+    let raw = bin_of(&cfg, "points");
+    if raw.len() != 20 {
+        return Ok(None);
+    }
+    let mut out = [0u8; 20];
+    out.copy_from_slice(raw);
+    Ok(Some(out))
+}
+
+/// config {} -> {did, admin, points?} | nil
 pub fn config(_args: &Args) -> Result<Value, Error> {
     Ok(storage::get_value(config_key().bytes())?.unwrap_or(Value::Nil))
 }

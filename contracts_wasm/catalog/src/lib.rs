@@ -16,6 +16,7 @@ use consortia_sdk::contract;
 contract! {
     "init" => config::init,
     "config" => config::config,
+    "link_points" => config::link_points,
     "register_dataset" => dataset::register,
     "update_dataset" => dataset::update,
     "dataset" => dataset::get,

@@ -14,9 +14,26 @@ thread_local! {
     /// (did, controller, active) and (subject, schema) the mocked DID contract knows.
     static DIDS: RefCell<Vec<(String, Address, bool)>> = RefCell::new(Vec::new());
     static CREDENTIALS: RefCell<Vec<(String, String)>> = RefCell::new(Vec::new());
+    /// Points the mocked points contract lets the payer spend, and the charges it saw.
+    static WALLET: RefCell<(u64, Vec<Value>)> = RefCell::new((0, Vec::new()));
 }
 
+const POINTS_CONTRACT: [u8; 20] = [0xee; 20];
+
 fn did_mock(addr: Address, method: String, args: Value) -> Result<Value, String> {
+    if addr == POINTS_CONTRACT {
+        assert_eq!(method, "charge_use");
+        let amount = args.get("amount").and_then(|v| v.as_u64()).unwrap();
+        return WALLET.with(|w| {
+            let mut w = w.borrow_mut();
+            if w.0 < amount {
+                return Err(format!("insufficient points: has {}, needs {}", w.0, amount));
+            }
+            w.0 -= amount;
+            w.1.push(args.clone());
+            Ok(Value::map())
+        });
+    }
     assert_eq!(addr, DID_CONTRACT, "the catalog calls the DID contract it was given");
     let s = |k: &str| args.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     match method.as_str() {
@@ -262,4 +279,29 @@ fn decisions_and_requests_are_checked() {
     let mine = invoke(METHODS, "authorizations", Value::map().with("requester", USER_DID)).unwrap();
     assert_eq!(mine.get("total").and_then(|v| v.as_u64()), Some(1));
     assert!(invoke(METHODS, "authorizations", Value::map()).is_err());
+}
+
+#[test]
+fn paid_uses_are_settled_with_the_linked_points_contract() {
+    setup();
+    WALLET.with(|w| *w.borrow_mut() = (7, Vec::new()));
+    testing::set_caller(USER);
+    assert!(invoke(METHODS, "link_points", Value::map().with("points", POINTS_CONTRACT)).unwrap_err().contains("only the account that deployed"));
+    testing::set_caller(OWNER);
+    invoke(METHODS, "link_points", Value::map().with("points", POINTS_CONTRACT)).unwrap();
+    assert!(invoke(METHODS, "link_points", Value::map().with("points", POINTS_CONTRACT)).unwrap_err().contains("already linked"));
+    let ds = register_dataset(); // price 5
+    let id = auth_id(request(ds, Value::map()).unwrap());
+    approve(id);
+    use_auth(id, Value::map()).unwrap();
+    let charged = WALLET.with(|w| w.borrow().1.clone());
+    assert_eq!(charged.len(), 1);
+    assert_eq!(charged[0].get("payer").and_then(|v| v.as_bin()), Some(&USER[..]));
+    assert_eq!(charged[0].get("payee").and_then(|v| v.as_bin()), Some(&OWNER[..]));
+    assert_eq!(charged[0].get("amount").and_then(|v| v.as_u64()), Some(5));
+    // 2 points left: the second use cannot be paid for, so it does not happen.
+    let err = use_auth(id, Value::map()).unwrap_err();
+    assert!(err.contains("points: insufficient points"), "{}", err);
+    let rec = invoke(METHODS, "authorization", Value::map().with("auth", id)).unwrap();
+    assert_eq!(rec.get("used").and_then(|v| v.as_u64()), Some(1));
 }
