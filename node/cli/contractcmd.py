@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     pts.set_defaults(func=evidence_points)
 
 
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def _json_args(text: str | None, flag: str) -> Any:
     if text is None:
         return None
@@ -138,7 +143,7 @@ def contract_deploy(args: argparse.Namespace) -> int:
         account = await Account.connect(client, key)
         d = await deploy(account, code, init_args, fuel_limit=args.fuel)
         if args.builtin is not None and args.net is not None:
-            await deployments.link(account, args.builtin, {**deployments.load(args.net), args.builtin: d.address}, print)
+            await deployments.link(account, args.builtin, {**deployments.load(args.net), args.builtin: d.address}, _log)
             deployments.save(args.net, {args.builtin: {"address": "0x" + d.address.hex(), "code_hash": "0x" + d.code_hash.hex(),
                                                        "tx": d.tx_hash}})
         print_json({"address": "0x" + d.address.hex(), "code_hash": "0x" + d.code_hash.hex(), "tx_hash": d.tx_hash,
@@ -154,7 +159,7 @@ def contract_deploy_all(args: argparse.Namespace) -> int:
 
     async def body(client: RpcClient) -> int:
         account = await Account.connect(client, key)
-        done = await deployments.deploy_all(account, args.net, names, log=print)
+        done = await deployments.deploy_all(account, args.net, names, log=_log)
         print_json({name: "0x" + address.hex() for name, address in done.items()})
         return 0
 
