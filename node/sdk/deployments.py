@@ -25,11 +25,13 @@ BUILTINS: dict[str, InitArgs | None] = {
     "did": None,
     "catalog": lambda done: {"did": done["did"]},
     "points": lambda done: {"catalog": done["catalog"]},
+    "task": lambda done: {"did": done["did"], "catalog": done["catalog"], "evidence": done["evidence"]},
 }
 
 # Calls the deployer makes once a contract is deployed: (contract, method, args from the addresses).
 LINKS: dict[str, list[tuple[str, str, Callable[[dict[str, bytes]], Any]]]] = {
     "points": [("catalog", "link_points", lambda done: {"points": done["points"]})],
+    "task": [("catalog", "link_task", lambda done: {"task": done["task"]})],
 }
 
 

@@ -6,7 +6,7 @@ use consortia_sdk::check::{self, bin_of, load_map, set, str_of, u64_of};
 use consortia_sdk::storage::{self, Key, List};
 use consortia_sdk::{emit, ensure, env, Args, Error, Value};
 
-use crate::config::{has_credential, points_contract, require_controller};
+use crate::config::{actor, has_credential, points_contract, require_controller};
 use crate::{algo, dataset};
 
 pub const MAX_PURPOSE: usize = 256;
@@ -199,7 +199,7 @@ pub fn use_once(args: &Args) -> Result<Value, Error> {
     let ds = dataset::load(ds_id)?;
     ensure!(check::bool_of(&ds, "active"), "dataset {} is retired", ds_id);
     let requester = str_of(&rec, "requester").to_string();
-    let caller = env::caller();
+    let caller = actor()?;
     require_controller(&requester, &caller)?;
     let schema = str_of(&ds, "credential_schema");
     if !schema.is_empty() {
@@ -219,6 +219,7 @@ pub fn use_once(args: &Args) -> Result<Value, Error> {
         .with("version", u64_of(&ds, "version"))
         .with("requester", requester.as_str())
         .with("caller", caller)
+        .with("via", env::caller())
         .with("algorithm", algorithm)
         .with("task_id", task_id)
         .with("height", env::block_height())

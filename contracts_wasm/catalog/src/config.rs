@@ -29,13 +29,39 @@ pub fn link_points(args: &Args) -> Result<Value, Error> {
     Ok(Value::Nil)
 }
 
+/// link_task {task: bin20} -> nil: once, by the deployer. The task contract may then `use`
+/// authorizations for the account that signed the transaction (its origin).
+pub fn link_task(args: &Args) -> Result<Value, Error> {
+    let task = args.req_address("task")?;
+    let mut cfg = storage::get_value(config_key().bytes())?.ok_or_else(|| Error::new("the catalog is not initialised (deploy it with init {did})"))?;
+    ensure!(bin_of(&cfg, "admin") == &env::caller()[..], "only the account that deployed the catalog may link it");
+    ensure!(cfg.get("task").is_none(), "the catalog is already linked to a task contract");
+    consortia_sdk::check::set(&mut cfg, "task", task);
+    storage::set_value(config_key().bytes(), &cfg);
+    consortia_sdk::emit("TaskLinked", &Value::map().with("task", task));
+    Ok(Value::Nil)
+}
+
+/// Who acts in a call: the caller, or the transaction's signer when the linked task contract calls.
+pub fn actor() -> Result<Address, Error> {
+    let caller = env::caller();
+    match linked("task")? {
+        Some(task) if task == caller => Ok(env::origin()),
+        _ => Ok(caller),
+    }
+}
+
 /// The linked points contract, if any.
 pub fn points_contract() -> Result<Option<Address>, Error> {
+    linked("points")
+}
+
+fn linked(name: &str) -> Result<Option<Address>, Error> {
     let cfg = match storage::get_value(config_key().bytes())? {
         Some(c) => c,
         None => return Ok(None),
     };
-    let raw = bin_of(&cfg, "points");
+    let raw = bin_of(&cfg, name);
     if raw.len() != 20 {
         return Ok(None);
     }
@@ -44,7 +70,7 @@ pub fn points_contract() -> Result<Option<Address>, Error> {
     Ok(Some(out))
 }
 
-/// config {} -> {did, admin, points?} | nil
+/// config {} -> {did, admin, points?, task?} | nil
 pub fn config(_args: &Args) -> Result<Value, Error> {
     Ok(storage::get_value(config_key().bytes())?.unwrap_or(Value::Nil))
 }

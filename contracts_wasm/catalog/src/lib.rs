@@ -17,6 +17,7 @@ contract! {
     "init" => config::init,
     "config" => config::config,
     "link_points" => config::link_points,
+    "link_task" => config::link_task,
     "register_dataset" => dataset::register,
     "update_dataset" => dataset::update,
     "dataset" => dataset::get,
