@@ -26,12 +26,14 @@ BUILTINS: dict[str, InitArgs | None] = {
     "catalog": lambda done: {"did": done["did"]},
     "points": lambda done: {"catalog": done["catalog"]},
     "task": lambda done: {"did": done["did"], "catalog": done["catalog"], "evidence": done["evidence"]},
+    "rights": lambda done: {"did": done["did"], "points": done["points"]},
 }
 
 # Calls the deployer makes once a contract is deployed: (contract, method, args from the addresses).
 LINKS: dict[str, list[tuple[str, str, Callable[[dict[str, bytes]], Any]]]] = {
     "points": [("catalog", "link_points", lambda done: {"points": done["points"]})],
     "task": [("catalog", "link_task", lambda done: {"task": done["task"]})],
+    "rights": [("points", "add_settler", lambda done: {"contract": done["rights"]})],
 }
 
 

@@ -37,15 +37,51 @@ pub fn debit(who: &Address, amount: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// init {catalog: bin20} -> nil: the catalog is the only caller of `charge_use`.
+/// init {catalog: bin20} -> nil: the catalog is the only caller of `charge_use`; the deployer
+/// (`admin`) may later add settlement contracts (`add_settler`).
 pub fn init(args: &Args) -> Result<Value, Error> {
     ensure!(!storage::has(config_key().bytes()), "points are already initialised");
     let catalog = args.req_address("catalog")?;
-    storage::set_value(config_key().bytes(), &Value::map().with("catalog", catalog));
+    storage::set_value(config_key().bytes(), &Value::map().with("catalog", catalog).with("admin", env::origin()).with("settlers", Vec::<Value>::new()));
     Ok(Value::Nil)
 }
 
-/// config {} -> {catalog} | nil
+/// add_settler {contract: bin20} -> nil: by the deployer; that contract may then `settle`.
+pub fn add_settler(args: &Args) -> Result<Value, Error> {
+    let contract = args.req_address("contract")?;
+    let mut cfg = storage::get_value(config_key().bytes())?.ok_or_else(|| Error::new("points are not initialised (deploy with init {catalog})"))?;
+    ensure!(bin_of(&cfg, "admin") == &env::caller()[..], "only the account that deployed the points contract may add settlers");
+    let mut settlers = cfg.get("settlers").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    ensure!(!settlers.iter().any(|s| s.as_bin() == Some(&contract[..])), "0x{} is already a settler", hex(&contract));
+    ensure!(settlers.len() < 16, "at most 16 settlers");
+    settlers.push(Value::from(contract));
+    check::set(&mut cfg, "settlers", settlers);
+    storage::set_value(config_key().bytes(), &cfg);
+    emit("SettlerAdded", &Value::map().with("contract", contract));
+    Ok(Value::Nil)
+}
+
+/// settle {payee, amount, ref} -> {payer_balance}: a settler contract moves points from the
+/// transaction's signer (never anyone else) to `payee`, inside the signer's own transaction.
+pub fn settle(args: &Args) -> Result<Value, Error> {
+    let caller = env::caller();
+    let cfg = storage::get_value(config_key().bytes())?.ok_or_else(|| Error::new("points are not initialised (deploy with init {catalog})"))?;
+    let allowed = cfg.get("settlers").and_then(|v| v.as_array()).map(|a| a.iter().any(|s| s.as_bin() == Some(&caller[..]))).unwrap_or(false);
+    ensure!(allowed, "only a settler contract may settle");
+    let payee = args.req_address("payee")?;
+    let amount = args.req_u64("amount")?;
+    let reference = args.req_str("ref")?;
+    check::text("ref", reference, 0, 128)?;
+    let payer = env::origin();
+    if amount > 0 && payer != payee {
+        debit(&payer, amount)?;
+        credit(&payee, amount)?;
+    }
+    emit("Settled", &Value::map().with("payer", payer).with("payee", payee).with("amount", amount).with("by", caller).with("ref", reference));
+    Ok(Value::map().with("payer_balance", balance_of(&payer)))
+}
+
+/// config {} -> {catalog, admin, settlers} | nil
 pub fn config(_args: &Args) -> Result<Value, Error> {
     Ok(storage::get_value(config_key().bytes())?.unwrap_or(Value::Nil))
 }

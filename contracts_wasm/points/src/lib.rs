@@ -17,6 +17,8 @@ contract! {
     "balance" => ledger::balance,
     "supply" => ledger::supply,
     "charge_use" => ledger::charge_use,
+    "add_settler" => ledger::add_settler,
+    "settle" => ledger::settle,
     "escrow_lock" => escrow::lock,
     "escrow_deliver" => escrow::deliver,
     "escrow_confirm" => escrow::confirm,

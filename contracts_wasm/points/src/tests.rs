@@ -140,3 +140,25 @@ fn scores_are_recorded_by_the_regulator() {
     let b = invoke(METHODS, "scores", Value::map().with("account", BANK)).unwrap();
     assert_eq!(b.get("consumption_score").and_then(|v| v.as_u64()), Some(300));
 }
+
+#[test]
+fn settlers_move_only_the_signers_points() {
+    setup();
+    const RIGHTS: [u8; 20] = [0x77; 20];
+    testing::set_caller(BANK);
+    assert!(invoke(METHODS, "add_settler", Value::map().with("contract", RIGHTS)).unwrap_err().contains("only the account that deployed"));
+    testing::set_caller(REGULATOR);
+    invoke(METHODS, "add_settler", Value::map().with("contract", RIGHTS)).unwrap();
+    assert!(invoke(METHODS, "add_settler", Value::map().with("contract", RIGHTS)).unwrap_err().contains("already a settler"));
+    let settle = |amount: u64| invoke(METHODS, "settle", Value::map().with("payee", HOSPITAL).with("amount", amount).with("ref", "cert 1"));
+    testing::set_caller(BANK);
+    assert!(settle(5).unwrap_err().contains("only a settler"));
+    // The settler is the caller; the payer is always the signer (origin).
+    testing::with_env(|e| {
+        e.caller = RIGHTS;
+        e.origin = BANK;
+    });
+    settle(30).unwrap();
+    assert!(settle(71).unwrap_err().contains("insufficient points"));
+    assert_eq!((balance(BANK), balance(HOSPITAL)), (70, 30));
+}
