@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node import __version__
-from node.cli import catalogcmd, chaincmd, chaoscmd, contractcmd, didcmd, keycmd, net, pointscmd, taskcmd, txcmd
+from node.cli import catalogcmd, chaincmd, chaoscmd, contractcmd, didcmd, keycmd, net, pointscmd, rightscmd, taskcmd, txcmd
 from node.cli.common import CliError, fail
 from node.errors import ConsortiaError
 
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalogcmd.register(sub)
     pointscmd.register(sub)
     taskcmd.register(sub)
+    rightscmd.register(sub)
     chaincmd.register(sub)
     chaoscmd.register(sub)
 

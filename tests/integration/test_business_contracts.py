@@ -69,7 +69,7 @@ def network(tmp_path: Path):
     try:
         assert r.returncode == 0, r.stdout + r.stderr
         contracts = json.loads((root / "contracts.json").read_text())["contracts"]
-        assert set(contracts) == {"evidence", "did", "catalog", "points", "task"}
+        assert set(contracts) == {"evidence", "did", "catalog", "points", "task", "rights"}
         yield Net(root, keys), tmp_path
     finally:
         cli("net", "down", str(root))
@@ -152,10 +152,19 @@ def test_business_flows_on_four_validators(network):
     assert net.run("points", "refund", "--id", str(e2), "--reason", "no result", who="bank")["state"] == "refunded"
     assert net.run("points", "balance", "--account", bank)["balance"] == 90 - 5 - 20  # the task's use cost 5, escrow 20
     assert net.run("points", "balance", "--account", hospital)["balance"] == 10 + 5 + 20
+    # A data-rights certificate sold for points, with its profit share.
+    regulator = _address(net.keys["regulator"])
+    net.run("rights", "template", "--id", "usage", "--name", "Usage right", "--type", "usage", who="regulator")
+    cert = net.run("rights", "issue", "--template", "usage", "--holder", "did:consortia:hospital", "--source", f"dataset {ds}",
+                   "--scope", "credit scoring", "--profit-share-bp", "2000", "--beneficiary", regulator, who="regulator")["id"]
+    net.run("rights", "sell", "--cert", str(cert), "--price", "10", who="hospital")
+    assert net.run("rights", "buy", "--cert", str(cert), "--buyer", "did:consortia:bank", who="bank")["holder"] == "did:consortia:bank"
+    assert net.run("points", "balance", "--account", regulator)["balance"] == 2
+    assert [e["action"] for e in net.run("rights", "history", "--cert", str(cert))["items"]] == ["issued", "listed", "sold"]
     # Every node returns the same state.
     nodes = json.loads((net.root / "network.json").read_text())["nodes"]
     queries = [("catalog", "auth", "--auth", str(auth)), ("points", "balance", "--account", bank), ("task", "show", "--id", "t1"),
-               ("did", "resolve", "--id", "bank"), ("points", "escrow", "--id", str(e2))]
+               ("did", "resolve", "--id", "bank"), ("points", "escrow", "--id", str(e2)), ("rights", "history", "--cert", "1")]
     target = json.loads(cli("chain", "info", "--net", str(net.root)).stdout)["height"]
     for node in nodes:  # wait until every node has the blocks the first one had
         deadline = time.monotonic() + 60
