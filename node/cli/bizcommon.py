@@ -46,13 +46,16 @@ class Session:
     client: RpcClient
     suite: CryptoSuite
     account: Account | None
+    address: bytes
 
-    def contract(self, address: bytes) -> Contract:
-        return Contract(self.client, address, self.account)
+    def bound(self) -> Contract:
+        """The command's contract, signing with ``--key`` if given."""
+        return Contract(self.client, self.address, self.account)
 
 
-def run(args: argparse.Namespace, body: Callable[[Session], Awaitable[Any]]) -> int:
-    """Connect (with the signer if ``--key``), run ``body``, print what it returns as JSON."""
+def run(args: argparse.Namespace, name: str, body: Callable[[Session], Awaitable[Any]]) -> int:
+    """Find contract ``name`` and the key (before any network call), connect, run ``body``, print its result as JSON."""
+    address = contract_address(args, name)
     key = load_key(args.key) if getattr(args, "key", None) else None
 
     async def go() -> int:
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace, body: Callable[[Session], Awaitable[Any]]) -> 
             account = await Account.connect(client, key) if key is not None else None
             suite = account.suite if account is not None else get_suite((await client.node_info())["suite"])
             try:
-                result = await body(Session(client, suite, account))
+                result = await body(Session(client, suite, account, address))
             except ContractError as exc:
                 if exc.receipt is not None:
                     print_json(receipt_summary(exc.receipt))

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from node.cli.bizcommon import Session, add_target, contract_address, hex_bytes, json_arg, read_file, run
+from node.cli.bizcommon import Session, add_target, hex_bytes, json_arg, read_file, run
 from node.cli.common import CliError, parse_address
 from node.sdk.catalog import AccessRequest, Catalog, Dataset, Field
 
@@ -173,7 +173,7 @@ def _fields(s: Session, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _catalog(s: Session, args: argparse.Namespace) -> Catalog:
-    return Catalog(s.contract(contract_address(args, "catalog")))
+    return Catalog(s.bound())
 
 
 def catalog_register(args: argparse.Namespace) -> int:
@@ -185,7 +185,7 @@ def catalog_register(args: argparse.Namespace) -> int:
                      credential_schema=f.get("credential_schema", ""), price=f.get("price", 0))
         return {"id": await _catalog(s, args).register_dataset(ds)}
 
-    return run(args, body)
+    return run(args, "catalog", body)
 
 
 def catalog_update(args: argparse.Namespace) -> int:
@@ -199,7 +199,7 @@ def catalog_update(args: argparse.Namespace) -> int:
             raise CliError("nothing to update")
         return {"id": args.id, "version": await _catalog(s, args).update_dataset(args.id, **f)}
 
-    return run(args, body)
+    return run(args, "catalog", body)
 
 
 def catalog_show(args: argparse.Namespace) -> int:
@@ -209,11 +209,11 @@ def catalog_show(args: argparse.Namespace) -> int:
             raise CliError(f"no dataset {args.id}" + (f" version {args.version}" if args.version else ""))
         return found
 
-    return run(args, body)
+    return run(args, "catalog", body)
 
 
 def catalog_search(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _catalog(s, args).search(owner=args.owner, category=args.category, level=args.level,
+    return run(args, "catalog", lambda s: _catalog(s, args).search(owner=args.owner, category=args.category, level=args.level,
                                                         active_only=not args.all, offset=args.offset, limit=args.limit))
 
 
@@ -226,15 +226,15 @@ def catalog_algo_register(args: argparse.Namespace) -> int:
         await c.register_algorithm(args.id, code_hash, args.compiler, params, args.description)
         return await c.algorithm(args.id)
 
-    return run(args, body)
+    return run(args, "catalog", body)
 
 
 def catalog_algo_show(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _catalog(s, args).algorithm(args.id))
+    return run(args, "catalog", lambda s: _catalog(s, args).algorithm(args.id))
 
 
 def catalog_algo_list(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _catalog(s, args).algorithms(args.offset, args.limit))
+    return run(args, "catalog", lambda s: _catalog(s, args).algorithms(args.offset, args.limit))
 
 
 def catalog_request(args: argparse.Namespace) -> int:
@@ -246,33 +246,33 @@ def catalog_request(args: argparse.Namespace) -> int:
         c = _catalog(s, args)
         return await c.authorization(await c.request_access(request))
 
-    return run(args, body)
+    return run(args, "catalog", body)
 
 
 def catalog_approve(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _catalog(s, args).approve(args.auth, quota=args.quota, until_height=args.until_height))
+    return run(args, "catalog", lambda s: _catalog(s, args).approve(args.auth, quota=args.quota, until_height=args.until_height))
 
 
 def catalog_reject(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _catalog(s, args).reject(args.auth, args.reason))
+    return run(args, "catalog", lambda s: _catalog(s, args).reject(args.auth, args.reason))
 
 
 def catalog_revoke(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _catalog(s, args).revoke(args.auth, args.reason))
+    return run(args, "catalog", lambda s: _catalog(s, args).revoke(args.auth, args.reason))
 
 
 def catalog_fetch(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _catalog(s, args).fetch(args.auth, algorithm=args.algorithm, task_id=args.task, purpose=args.purpose))
+    return run(args, "catalog", lambda s: _catalog(s, args).fetch(args.auth, algorithm=args.algorithm, task_id=args.task, purpose=args.purpose))
 
 
 def catalog_auth(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _catalog(s, args).authorization(args.auth))
+    return run(args, "catalog", lambda s: _catalog(s, args).authorization(args.auth))
 
 
 def catalog_auths(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _catalog(s, args).authorizations(dataset=args.dataset, requester=args.requester, owner=args.owner,
+    return run(args, "catalog", lambda s: _catalog(s, args).authorizations(dataset=args.dataset, requester=args.requester, owner=args.owner,
                                                                 offset=args.offset, limit=args.limit))
 
 
 def catalog_uses(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _catalog(s, args).uses(args.auth, args.offset, args.limit))
+    return run(args, "catalog", lambda s: _catalog(s, args).uses(args.auth, args.offset, args.limit))

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from node.cli.bizcommon import Session, add_target, contract_address, hex_bytes, read_file, run
+from node.cli.bizcommon import Session, add_target, hex_bytes, read_file, run
 from node.cli.common import CliError, parse_address
 from node.config import load_key
 from node.sdk.did import Did, Service, did_of, verification_method
@@ -103,7 +103,7 @@ def _services(specs: list[str]) -> list[Service]:
 
 
 def _did(s: Session, args: argparse.Namespace) -> Did:
-    return Did(s.contract(contract_address(args, "did")))
+    return Did(s.bound())
 
 
 def did_create(args: argparse.Namespace) -> int:
@@ -116,7 +116,7 @@ def did_create(args: argparse.Namespace) -> int:
         agreement = ["key-1"] if s.suite.name == "sm" else []
         return await _did(s, args).create(args.id, [method], key_agreement=agreement, services=services, controller=controller)
 
-    return run(args, body)
+    return run(args, "did", body)
 
 
 def did_update(args: argparse.Namespace) -> int:
@@ -138,24 +138,23 @@ def did_update(args: argparse.Namespace) -> int:
             fields["key_agreement"] = ["key-1"] if s.suite.name == "sm" else []
         return await _did(s, args).update(args.id, **fields)
 
-    return run(args, body)
+    return run(args, "did", body)
 
 
 def did_deactivate(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _did(s, args).deactivate(args.id))
+    return run(args, "did", lambda s: _did(s, args).deactivate(args.id))
 
 
 def did_resolve(args: argparse.Namespace) -> int:
     async def body(s: Session) -> Any:
-        address = contract_address(args, "did")
-        return await s.client.call_named("did_resolve", {"did": did_of(args.id), "contract": "0x" + address.hex()})
+        return await s.client.call_named("did_resolve", {"did": did_of(args.id), "contract": "0x" + s.address.hex()})
 
-    return run(args, body)
+    return run(args, "did", body)
 
 
 def did_list(args: argparse.Namespace) -> int:
     who = parse_address(args.controller)
-    return run(args, lambda s: _did(s, args).by_controller(who, args.offset, args.limit))
+    return run(args, "did", lambda s: _did(s, args).by_controller(who, args.offset, args.limit))
 
 
 def did_register_issuer(args: argparse.Namespace) -> int:
@@ -164,7 +163,7 @@ def did_register_issuer(args: argparse.Namespace) -> int:
         await d.register_issuer(args.id, args.name)
         return await d.issuer(args.id)
 
-    return run(args, body)
+    return run(args, "did", body)
 
 
 def did_remove_issuer(args: argparse.Namespace) -> int:
@@ -173,7 +172,7 @@ def did_remove_issuer(args: argparse.Namespace) -> int:
         await d.remove_issuer(args.id)
         return await d.issuer(args.id)
 
-    return run(args, body)
+    return run(args, "did", body)
 
 
 def _credential_hash(s: Session, file: Path | None, text: str | None) -> bytes:
@@ -186,7 +185,7 @@ def did_issue(args: argparse.Namespace) -> int:
         seq = await _did(s, args).issue_credential(digest, args.issuer, args.subject, args.schema, args.expires_ms)
         return {"hash": digest, "seq": seq}
 
-    return run(args, body)
+    return run(args, "did", body)
 
 
 def did_revoke(args: argparse.Namespace) -> int:
@@ -197,12 +196,12 @@ def did_revoke(args: argparse.Namespace) -> int:
         await d.revoke_credential(digest, args.reason)
         return await d.credential_status(digest)
 
-    return run(args, body)
+    return run(args, "did", body)
 
 
 def did_status(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _did(s, args).credential_status(_credential_hash(s, args.file, args.hash)))
+    return run(args, "did", lambda s: _did(s, args).credential_status(_credential_hash(s, args.file, args.hash)))
 
 
 def did_credentials(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _did(s, args).credentials_of(args.subject, args.offset, args.limit))
+    return run(args, "did", lambda s: _did(s, args).credentials_of(args.subject, args.offset, args.limit))

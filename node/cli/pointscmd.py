@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from node.cli.bizcommon import Session, add_target, contract_address, hex_bytes, read_file, run
+from node.cli.bizcommon import Session, add_target, hex_bytes, read_file, run
 from node.cli.common import parse_address
 from node.sdk.points import Points
 
@@ -70,17 +70,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _points(s: Session, args: argparse.Namespace) -> Points:
-    return Points(s.contract(contract_address(args, "points")))
+    return Points(s.bound())
 
 
 def points_mint(args: argparse.Namespace) -> int:
     to = parse_address(args.to)
-    return run(args, lambda s: _balance_after(_points(s, args).mint(to, args.amount, args.memo)))
+    return run(args, "points", lambda s: _balance_after(_points(s, args).mint(to, args.amount, args.memo)))
 
 
 def points_transfer(args: argparse.Namespace) -> int:
     to = parse_address(args.to)
-    return run(args, lambda s: _balance_after(_points(s, args).transfer(to, args.amount, args.memo)))
+    return run(args, "points", lambda s: _balance_after(_points(s, args).transfer(to, args.amount, args.memo)))
 
 
 async def _balance_after(call: Any) -> dict[str, int]:
@@ -89,14 +89,14 @@ async def _balance_after(call: Any) -> dict[str, int]:
 
 def points_balance(args: argparse.Namespace) -> int:
     who = parse_address(args.account)
-    return run(args, lambda s: _balance_after(_points(s, args).balance(who)))
+    return run(args, "points", lambda s: _balance_after(_points(s, args).balance(who)))
 
 
 def points_supply(args: argparse.Namespace) -> int:
     async def body(s: Session) -> Any:
         return {"supply": await _points(s, args).supply()}
 
-    return run(args, body)
+    return run(args, "points", body)
 
 
 def points_lock(args: argparse.Namespace) -> int:
@@ -106,7 +106,7 @@ def points_lock(args: argparse.Namespace) -> int:
         p = _points(s, args)
         return await p.escrow(await p.escrow_lock(payee, args.amount, args.timeout_height, args.ref))
 
-    return run(args, body)
+    return run(args, "points", body)
 
 
 def _hash(s: Session, args: argparse.Namespace) -> bytes:
@@ -114,46 +114,46 @@ def _hash(s: Session, args: argparse.Namespace) -> bytes:
 
 
 def points_deliver(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _points(s, args).escrow_deliver(args.id, _hash(s, args)))
+    return run(args, "points", lambda s: _points(s, args).escrow_deliver(args.id, _hash(s, args)))
 
 
 def points_confirm(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _points(s, args).escrow_confirm(args.id, _hash(s, args)))
+    return run(args, "points", lambda s: _points(s, args).escrow_confirm(args.id, _hash(s, args)))
 
 
 def points_refund(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _points(s, args).escrow_refund(args.id, args.reason))
+    return run(args, "points", lambda s: _points(s, args).escrow_refund(args.id, args.reason))
 
 
 def points_escrow(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _points(s, args).escrow(args.id))
+    return run(args, "points", lambda s: _points(s, args).escrow(args.id))
 
 
 def points_contribute(args: argparse.Namespace) -> int:
     who = parse_address(args.account)
     counts = {k: v for k, v in (("data_volume", args.data_volume), ("dimensions", args.dimensions),
                                 ("model_share_bp", args.model_share_bp), ("participations", args.participations)) if v is not None}
-    return run(args, lambda s: _points(s, args).record_contribution(who, **counts))
+    return run(args, "points", lambda s: _points(s, args).record_contribution(who, **counts))
 
 
 def points_consume(args: argparse.Namespace) -> int:
     who = parse_address(args.account)
     counts = {k: v for k, v in (("queries", args.queries), ("task_rounds", args.task_rounds)) if v is not None}
-    return run(args, lambda s: _points(s, args).record_consumption(who, **counts))
+    return run(args, "points", lambda s: _points(s, args).record_consumption(who, **counts))
 
 
 def points_scores(args: argparse.Namespace) -> int:
     who = parse_address(args.account)
-    return run(args, lambda s: _points(s, args).scores(who))
+    return run(args, "points", lambda s: _points(s, args).scores(who))
 
 
 def points_rate(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _points(s, args).rate(args.dataset, args.score))
+    return run(args, "points", lambda s: _points(s, args).rate(args.dataset, args.score))
 
 
 def points_rating(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _points(s, args).rating(args.dataset))
+    return run(args, "points", lambda s: _points(s, args).rating(args.dataset))
 
 
 def points_ranking(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _points(s, args).ranking(args.by, args.limit))
+    return run(args, "points", lambda s: _points(s, args).ranking(args.by, args.limit))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from node.cli.bizcommon import Session, add_target, contract_address, run
+from node.cli.bizcommon import Session, add_target, run
 from node.cli.common import CliError, parse_address
 from node.sdk.rights import Issue, Rights
 
@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _rights(s: Session, args: argparse.Namespace) -> Rights:
-    return Rights(s.contract(contract_address(args, "rights")))
+    return Rights(s.bound())
 
 
 def rights_template(args: argparse.Namespace) -> int:
@@ -67,11 +67,11 @@ def rights_template(args: argparse.Namespace) -> int:
         await r.create_template(args.id, args.name, args.type, args.terms)
         return await r.template(args.id)
 
-    return run(args, body)
+    return run(args, "rights", body)
 
 
 def rights_template_show(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _rights(s, args).template(args.id))
+    return run(args, "rights", lambda s: _rights(s, args).template(args.id))
 
 
 def rights_issue(args: argparse.Namespace) -> int:
@@ -82,24 +82,24 @@ def rights_issue(args: argparse.Namespace) -> int:
         r = _rights(s, args)
         return await r.certificate(await r.issue(spec))
 
-    return run(args, body)
+    return run(args, "rights", body)
 
 
 def rights_transfer(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _rights(s, args).transfer(args.cert, args.to))
+    return run(args, "rights", lambda s: _rights(s, args).transfer(args.cert, args.to))
 
 
 def rights_sell(args: argparse.Namespace) -> int:
     payout = parse_address(args.payout) if args.payout else None
-    return run(args, lambda s: _rights(s, args).list_for_sale(args.cert, args.price, payout))
+    return run(args, "rights", lambda s: _rights(s, args).list_for_sale(args.cert, args.price, payout))
 
 
 def rights_buy(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _rights(s, args).buy(args.cert, args.buyer))
+    return run(args, "rights", lambda s: _rights(s, args).buy(args.cert, args.buyer))
 
 
 def rights_revoke(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _rights(s, args).revoke(args.cert, args.reason))
+    return run(args, "rights", lambda s: _rights(s, args).revoke(args.cert, args.reason))
 
 
 def rights_show(args: argparse.Namespace) -> int:
@@ -109,12 +109,12 @@ def rights_show(args: argparse.Namespace) -> int:
             raise CliError(f"no certificate {args.cert}")
         return found
 
-    return run(args, body)
+    return run(args, "rights", body)
 
 
 def rights_held(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _rights(s, args).by_holder(args.holder))
+    return run(args, "rights", lambda s: _rights(s, args).by_holder(args.holder))
 
 
 def rights_history(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _rights(s, args).history(args.cert))
+    return run(args, "rights", lambda s: _rights(s, args).history(args.cert))

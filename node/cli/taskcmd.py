@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from node.cli.bizcommon import Session, add_target, contract_address, hex_bytes, json_arg, read_file, run
+from node.cli.bizcommon import Session, add_target, hex_bytes, json_arg, read_file, run
 from node.cli.common import CliError
 from node.sdk.task import PHASES, Task, TaskSpec, commitment
 
@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _task(s: Session, args: argparse.Namespace) -> Task:
-    return Task(s.contract(contract_address(args, "task")))
+    return Task(s.bound())
 
 
 def task_create(args: argparse.Namespace) -> int:
@@ -89,7 +89,7 @@ def task_create(args: argparse.Namespace) -> int:
         t = _task(s, args)
         return await t.get(await t.create(spec))
 
-    return run(args, body)
+    return run(args, "task", body)
 
 
 def task_show(args: argparse.Namespace) -> int:
@@ -99,7 +99,7 @@ def task_show(args: argparse.Namespace) -> int:
             raise CliError(f"no task '{args.id}'")
         return found
 
-    return run(args, body)
+    return run(args, "task", body)
 
 
 def task_ack(args: argparse.Namespace) -> int:
@@ -116,7 +116,7 @@ def task_ack(args: argparse.Namespace) -> int:
         out = await _task(s, args).ack(args.id, args.participant, args.phase, value)
         return {"phase": out["phase"], "state": out["state"], "commitment": value, "salt": salt}
 
-    return run(args, body)
+    return run(args, "task", body)
 
 
 def task_receive(args: argparse.Namespace) -> int:
@@ -124,15 +124,15 @@ def task_receive(args: argparse.Namespace) -> int:
         digest = s.suite.hash(read_file(args.file)) if args.file is not None else hex_bytes(args.hash, "--hash")
         return await _task(s, args).receive(args.id, args.receiver, digest)
 
-    return run(args, body)
+    return run(args, "task", body)
 
 
 def task_fail(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _task(s, args).fail(args.id, args.participant, args.reason))
+    return run(args, "task", lambda s: _task(s, args).fail(args.id, args.participant, args.reason))
 
 
 def task_terminate(args: argparse.Namespace) -> int:
-    return run(args, lambda s: _task(s, args).terminate(args.id, args.reason))
+    return run(args, "task", lambda s: _task(s, args).terminate(args.id, args.reason))
 
 
 def task_verify(args: argparse.Namespace) -> int:
@@ -142,4 +142,4 @@ def task_verify(args: argparse.Namespace) -> int:
         value = s.suite.hash(read_file(args.file))
         return {"valid": await _task(s, args).verify_commitment(args.id, args.phase, args.participant, salt, value)}
 
-    return run(args, body)
+    return run(args, "task", body)
