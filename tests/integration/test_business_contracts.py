@@ -144,10 +144,10 @@ def test_business_flows_on_four_validators(network):
     net.refused("points", "confirm", "--id", str(e1), "--file", str(wrong), who="bank", message="does not match the delivered hash")
     assert net.run("points", "confirm", "--id", str(e1), "--file", str(model), who="bank")["state"] == "released"
     head = json.loads(cli("chain", "info", "--net", str(net.root)).stdout)["height"]
-    e2 = net.run("points", "lock", "--payee", hospital, "--amount", "15", "--timeout-height", str(head + 3), who="bank")["id"]
+    e2 = net.run("points", "lock", "--payee", hospital, "--amount", "15", "--timeout-height", str(head + 20), who="bank")["id"]
     net.refused("points", "refund", "--id", str(e2), who="bank", message="only after height")
-    deadline = time.monotonic() + 60
-    while json.loads(cli("chain", "info", "--net", str(net.root)).stdout)["height"] <= head + 3 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while json.loads(cli("chain", "info", "--net", str(net.root)).stdout)["height"] <= head + 20 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert net.run("points", "refund", "--id", str(e2), "--reason", "no result", who="bank")["state"] == "refunded"
     assert net.run("points", "balance", "--account", bank)["balance"] == 90 - 5 - 20  # the task's use cost 5, escrow 20
