@@ -54,6 +54,7 @@ fn with_status(mut rec: Value) -> Value {
 pub fn request(args: &Args) -> Result<Value, Error> {
     let ds_id = args.req_u64("dataset")?;
     let requester = args.req_str("requester")?;
+    ensure!(requester.starts_with("did:consortia:") && requester.len() <= 78, "requester must be a DID 'did:consortia:<id>'");
     let purpose = args.req_str("purpose")?;
     check::text("purpose", purpose, 1, MAX_PURPOSE)?;
     let mut algorithms: Vec<Value> = Vec::new();
@@ -183,6 +184,9 @@ pub fn use_once(args: &Args) -> Result<Value, Error> {
     let quota = u64_of(&rec, "quota");
     ensure!(used < quota, "authorization {} has used its quota of {}", id, quota);
     let task_id = args.opt_str("task_id")?;
+    if let Some(t) = task_id {
+        check::ident("task_id", t, MAX_TASK_ID)?;
+    }
     if str_of(&rec, "scope") == "task" {
         let want = str_of(&rec, "task_id");
         ensure!(task_id == Some(want), "authorization {} is for task '{}' only", id, want);
@@ -255,8 +259,10 @@ pub fn list(args: &Args) -> Result<Value, Error> {
     let list = if let Some(d) = args.opt_u64("dataset")? {
         list_by("dataset", &d.to_be_bytes())
     } else if let Some(r) = args.opt_str("requester")? {
+        ensure!(r.len() <= 78, "requester must be a DID 'did:consortia:<id>'");
         list_by("requester", r.as_bytes())
     } else if let Some(o) = args.opt_str("owner")? {
+        ensure!(o.len() <= 78, "owner must be a DID 'did:consortia:<id>'");
         list_by("owner", o.as_bytes())
     } else {
         return Err(Error::new("give one of dataset, requester or owner"));

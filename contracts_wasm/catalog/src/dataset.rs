@@ -200,7 +200,13 @@ pub fn get(args: &Args) -> Result<Value, Error> {
 /// at the end), `total` the length of the walked index.
 pub fn search(args: &Args) -> Result<Value, Error> {
     let owner = args.opt_str("owner")?;
+    if let Some(o) = owner {
+        ensure!(o.starts_with("did:consortia:") && o.len() <= 78, "owner must be a DID 'did:consortia:<id>'");
+    }
     let category = args.opt_str("category")?;
+    if let Some(c) = category {
+        check::token("category", c, 64)?;
+    }
     let level = args.opt_u64("level")?;
     let active_only = match args.get("active_only") {
         Some(_) => args.req_bool("active_only")?,

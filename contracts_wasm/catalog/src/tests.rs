@@ -230,6 +230,7 @@ fn windows_tasks_revocation_and_credentials_are_enforced() {
     approve(t);
     assert!(use_auth(t, Value::map()).unwrap_err().contains("for task 'task-7' only"));
     assert!(use_auth(t, Value::map().with("task_id", "task-8")).unwrap_err().contains("only"));
+    assert!(use_auth(t, Value::map().with("task_id", "x".repeat(500).as_str())).unwrap_err().contains("task_id must be 1 to 128"));
     use_auth(t, Value::map().with("task_id", "task-7")).unwrap();
     assert!(use_auth(t, Value::map().with("task_id", "task-7").with("purpose", "marketing")).unwrap_err().contains("another purpose"));
     // Revocation by the owner ends it.
@@ -279,6 +280,11 @@ fn decisions_and_requests_are_checked() {
     let mine = invoke(METHODS, "authorizations", Value::map().with("requester", USER_DID)).unwrap();
     assert_eq!(mine.get("total").and_then(|v| v.as_u64()), Some(1));
     assert!(invoke(METHODS, "authorizations", Value::map()).is_err());
+    let long = "x".repeat(2000);
+    assert!(invoke(METHODS, "authorizations", Value::map().with("owner", long.as_str())).unwrap_err().contains("must be a DID"));
+    assert!(invoke(METHODS, "search", Value::map().with("owner", long.as_str())).unwrap_err().contains("must be a DID"));
+    assert!(invoke(METHODS, "search", Value::map().with("category", long.as_str())).unwrap_err().contains("category must be"));
+    assert!(request(ds, Value::map().with("requester", long.as_str())).unwrap_err().contains("must be a DID"));
 }
 
 #[test]
