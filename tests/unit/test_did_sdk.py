@@ -36,6 +36,9 @@ async def test_sdk_create_and_resolve_over_rpc(biz_node):
         assert missing.value.code == NotFound.code
         with pytest.raises(RpcError, match="did:consortia"):
             await client.call_named("did_resolve", {"did": "bank", "contract": "0x" + d.address.hex()})
+        with pytest.raises(RpcError, match="cannot resolve") as nowhere:
+            await client.call_named("did_resolve", {"did": "did:consortia:bank", "contract": "0x" + "42" * 20})
+        assert nowhere.value.code == -32602
 
 
 def test_base58_round_trips():

@@ -7,6 +7,7 @@ from typing import Any
 import msgpack
 
 from node.errors import ExecutionError, InvalidParams, NotFound
+from node.execution.context import ExecutionFailure
 from node.rpc.env import RpcEnv
 from node.rpc.jsonfmt import parse_hex
 from node.rpc.registry import rpc_method
@@ -23,7 +24,7 @@ async def did_resolve(env: RpcEnv, did: Any, contract: Any) -> dict[str, Any]:
     address = parse_hex(contract, "contract", size=20)
     try:
         raw = await env.chain.query_async(address, "resolve", msgpack.packb({"did": did}))
-    except ExecutionError as exc:
+    except (ExecutionError, ExecutionFailure) as exc:  # no contract there, or not a DID contract
         raise InvalidParams(f"cannot resolve {did}: {exc.message}") from None
     record = msgpack.unpackb(raw, raw=False) if raw else None
     if not isinstance(record, dict):
