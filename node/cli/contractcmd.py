@@ -143,9 +143,9 @@ def contract_deploy(args: argparse.Namespace) -> int:
         account = await Account.connect(client, key)
         d = await deploy(account, code, init_args, fuel_limit=args.fuel)
         if args.builtin is not None and args.net is not None:
-            await deployments.link(account, args.builtin, {**deployments.load(args.net), args.builtin: d.address}, _log)
             deployments.save(args.net, {args.builtin: {"address": "0x" + d.address.hex(), "code_hash": "0x" + d.code_hash.hex(),
                                                        "tx": d.tx_hash}})
+            await deployments.link(account, args.builtin, deployments.load(args.net), _log)
         print_json({"address": "0x" + d.address.hex(), "code_hash": "0x" + d.code_hash.hex(), "tx_hash": d.tx_hash,
                     "height": d.receipt["height"], "fuel_used": d.receipt["fuel_used"]})
         return 0

@@ -89,7 +89,8 @@ async def link(account: Account, name: str, done: dict[str, bytes], log: Callabl
     for target, method, make in LINKS.get(name, []):
         result = await account.send(done[target], method, make(done), fuel_limit=5_000_000)
         if not result["receipt"]["ok"]:
-            raise ContractError(f"{target}.{method} failed: {result['receipt']['error']}", result["receipt"])
+            raise ContractError(f"{name} is deployed and recorded, but {target}.{method} failed: {result['receipt']['error']} "
+                                f"(the account that deployed {target} must make this call)", result["receipt"])
         log(f"{target}: {method} done")
 
 
@@ -104,7 +105,7 @@ async def deploy_all(account: Account, net_dir: Path, names: list[str] | None = 
             continue
         d = await deploy(account, builtin_code(name), init_args_for(name, done))
         done[name] = d.address
-        await link(account, name, done, log)
         save(net_dir, {name: {"address": "0x" + d.address.hex(), "code_hash": "0x" + d.code_hash.hex(), "tx": d.tx_hash}})
         log(f"{name}: deployed at 0x{d.address.hex()}")
+        await link(account, name, done, log)
     return done
