@@ -26,7 +26,10 @@ async def did_resolve(env: RpcEnv, did: Any, contract: Any) -> dict[str, Any]:
         raw = await env.chain.query_async(address, "resolve", msgpack.packb({"did": did}))
     except (ExecutionError, ExecutionFailure) as exc:  # no contract there, or not a DID contract
         raise InvalidParams(f"cannot resolve {did}: {exc.message}") from None
-    record = msgpack.unpackb(raw, raw=False) if raw else None
-    if not isinstance(record, dict):
-        raise NotFound(f"{did} is not on chain")
-    return to_document(record)
+    try:
+        record = msgpack.unpackb(raw, raw=False) if raw else None
+        if record is None:
+            raise NotFound(f"{did} is not on chain")
+        return to_document(record)
+    except (ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException):
+        raise InvalidParams(f"the contract at {contract} did not answer like a DID contract") from None
