@@ -57,6 +57,23 @@ def test_task_through_all_phases_with_its_evidence(lab):
     assert points["complete"] is True
     assert {k: v for k, v in points["points"].items()} == out["evidence"]
     assert cc.query(evidence, "by_task", {"task_id": "t1"})["total"] == 5
+    assert all(cc.query(evidence, "verify", {"hash": h, "submitter": task}) for h in out["evidence"].values())
+
+
+def test_evidence_filed_by_others_under_the_task_id_does_not_count(lab):
+    cc, evidence, catalog, task, auth = lab
+    cc.ok("bank", task, "create", _spec("t1", auth))
+    # Someone files records of every kind under t1 first: the evidence contract's task_points is then
+    # complete, but the task still writes and checks its own records.
+    for i, kind in enumerate(("data_input", "compute_start", "compute_end", "result_receipt")):
+        cc.ok("hospital", evidence, "record", {"hash": bytes([i + 1]) * 32, "kind": kind, "task_id": "t1"})
+    assert cc.query(evidence, "task_points", {"task_id": "t1"})["complete"] is True
+    assert cc.query(task, "task", {"id": "t1"})["state"] == "running"
+    for phase in PHASES:
+        for who, did in (("bank", B), ("hospital", H)):
+            cc.ok(who, task, "ack", {"task": "t1", "participant": did, "phase": phase, "commitment": b"\x05" * 32})
+    out = cc.ok("bank", task, "receive", {"task": "t1", "receiver": B, "commitment": b"\x07" * 32})
+    assert out["state"] == "succeeded" and len(out["evidence"]) == 5
 
 
 def test_used_authorizations_and_failures(lab):

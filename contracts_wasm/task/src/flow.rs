@@ -9,6 +9,9 @@ use consortia_sdk::{emit, ensure, env, Args, Error, Value};
 use crate::links::{call, evidence, require_controller};
 use crate::spec::{load, task_key, PHASES};
 
+/// The evidence points a task records, in order; success needs all of them.
+pub const EVIDENCE_POINTS: [&str; 5] = ["task_config", "data_input", "compute_start", "compute_end", "result_receipt"];
+
 /// After cleanup, the task waits here for every receiver's receipt.
 pub const RECEIPT_PHASE: &str = "receipt";
 
@@ -66,12 +69,18 @@ fn maybe_finish(rec: &mut Value, id: &str) -> Result<(), Error> {
         return Ok(());
     }
     record_point(rec, id, "result_receipt", &concat(&receipts, &receivers))?;
-    let points = call("evidence", "task_points", Value::map().with("task_id", id))?;
-    if points.get("complete") != Some(&Value::Bool(true)) {
-        let missing: Vec<String> = points.get("points").and_then(|p| p.as_map())
-            .map(|m| m.iter().filter(|(_, v)| v.is_nil()).map(|(k, _)| k.clone()).collect()).unwrap_or_default();
-        return Err(Error::new(format!("task '{}' cannot finish: evidence points missing: {}", id, missing.join(", "))));
+    // Ask the evidence contract for each of this task's own records (submitted by this contract):
+    // records anyone else filed under the same task id do not count.
+    let mut missing = Vec::new();
+    for kind in EVIDENCE_POINTS.iter() {
+        let hash = rec.get("evidence").and_then(|e| e.get(kind)).and_then(|v| v.as_bin()).map(|b| b.to_vec()).unwrap_or_default();
+        let there = !hash.is_empty()
+            && call("evidence", "verify", Value::map().with("hash", hash).with("submitter", env::self_address()))? == Value::Bool(true);
+        if !there {
+            missing.push(*kind);
+        }
     }
+    ensure!(missing.is_empty(), "task '{}' cannot finish: evidence points missing: {}", id, missing.join(", "));
     set(rec, "state", "succeeded");
     set(rec, "phase", "done");
     emit("TaskSucceeded", &Value::map().with("id", id));

@@ -13,8 +13,8 @@ const B: &str = "did:consortia:bank";
 const H: &str = "did:consortia:hospital";
 
 thread_local! {
-    /// Evidence kinds recorded per task, uses the catalog counted, and a switch to lose evidence.
-    static EVIDENCE_LOG: RefCell<Vec<(String, String)>> = RefCell::new(Vec::new());
+    /// Evidence (task, kind, hash) recorded, uses the catalog counted, and a switch to lose evidence.
+    static EVIDENCE_LOG: RefCell<Vec<(String, String, Vec<u8>)>> = RefCell::new(Vec::new());
     static USES: RefCell<Vec<u64>> = RefCell::new(Vec::new());
     static DROP_KIND: RefCell<Option<String>> = RefCell::new(None);
 }
@@ -47,19 +47,13 @@ fn mock(addr: Address, method: String, args: Value) -> Result<Value, String> {
             if DROP_KIND.with(|d| d.borrow().as_deref() == Some(kind.as_str())) {
                 return Ok(Value::map()); // pretend the write happened but lose it
             }
-            EVIDENCE_LOG.with(|l| l.borrow_mut().push((s("task_id"), kind)));
+            let hash = args.get("hash").and_then(|v| v.as_bin()).unwrap().to_vec();
+            EVIDENCE_LOG.with(|l| l.borrow_mut().push((s("task_id"), kind, hash)));
             Ok(Value::map().with("seq", 0u8))
         }
-        (EVIDENCE, "task_points") => {
-            let task = s("task_id");
-            let mut points = Value::map();
-            let mut complete = true;
-            for kind in ["task_config", "data_input", "compute_start", "compute_end", "result_receipt"] {
-                let there = EVIDENCE_LOG.with(|l| l.borrow().iter().any(|(t, k)| *t == task && k == kind));
-                complete &= there;
-                points = points.with(kind, if there { Value::from(vec![1u8; 32]) } else { Value::Nil });
-            }
-            Ok(Value::map().with("points", points).with("complete", complete))
+        (EVIDENCE, "verify") => {
+            let hash = args.get("hash").and_then(|v| v.as_bin()).unwrap().to_vec();
+            Ok(Value::Bool(EVIDENCE_LOG.with(|l| l.borrow().iter().any(|(_, _, h)| *h == hash))))
         }
         _ => Err(format!("unexpected call {}", method)),
     }
@@ -122,7 +116,7 @@ fn a_task_runs_through_every_phase_and_succeeds_with_all_evidence() {
     testing::set_caller(BANK);
     let out = invoke(METHODS, "receive", Value::map().with("task", "t1").with("receiver", B).with("commitment", vec![8u8; 32])).unwrap();
     assert_eq!(out.get("state").and_then(|v| v.as_str()), Some("succeeded"));
-    let kinds: Vec<String> = EVIDENCE_LOG.with(|l| l.borrow().iter().map(|(_, k)| k.clone()).collect());
+    let kinds: Vec<String> = EVIDENCE_LOG.with(|l| l.borrow().iter().map(|(_, k, _)| k.clone()).collect());
     assert_eq!(kinds, vec!["task_config", "data_input", "compute_start", "compute_end", "result_receipt"]);
     assert!(ack(BANK, B, "cleanup", "t1").unwrap_err().contains("is succeeded"));
 }
