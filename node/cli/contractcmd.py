@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from node.cli.common import CliError, add_call_arguments, add_rpc_arguments, parse_address, print_json, rpc_url
 from node.cli.txcmd import receipt_summary
 from node.config import load_key
+from node.sdk import deployments
 from node.sdk.args import json_to_args, to_jsonable
 from node.sdk.client import Account, RpcClient
 from node.sdk.contracts import DEPLOY_FUEL, Contract, ContractError, builtin_code, deploy
@@ -28,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = d.add_mutually_exclusive_group(required=True)
     src.add_argument("--wasm", type=Path, help="contract code to deploy")
     src.add_argument("--builtin", help="a prebuilt contract from contracts_wasm/dist, e.g. evidence")
-    d.add_argument("--init-args", default=None, help="JSON arguments for the contract's init method")
+    d.add_argument("--init-args", default=None,
+                   help="JSON arguments for the contract's init method (a builtin's default: the addresses it needs "
+                        "from the network's contracts.json)")
     d.add_argument("--fuel", type=int, default=DEPLOY_FUEL, help="fuel limit")
     d.set_defaults(func=contract_deploy)
 
@@ -39,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = cs.add_parser("query", help="run a read-only method (no transaction)")
     add_call_arguments(q, signed=False)
     q.set_defaults(func=contract_query)
+
+    da = cs.add_parser("deploy-all", help="deploy every prebuilt business contract in order and record them in DIR/contracts.json")
+    da.add_argument("--net", type=Path, required=True, help="network directory (contracts.json is written there)")
+    da.add_argument("--key", type=Path, required=True, help="deployer's key file (the network's admin key)")
+    da.add_argument("--only", default=None, help="comma-separated subset, e.g. evidence,did,catalog")
+    da.set_defaults(func=contract_deploy_all)
 
     i = cs.add_parser("info", help="which code runs at an address, who deployed it and when")
     add_rpc_arguments(i)
@@ -79,6 +89,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     pts.add_argument("--contract", required=True)
     pts.add_argument("--task", required=True)
     pts.set_defaults(func=evidence_points)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _json_args(text: str | None, flag: str) -> Any:
@@ -122,12 +136,31 @@ def contract_deploy(args: argparse.Namespace) -> int:
     else:
         code = builtin_code(args.builtin)
     init_args = _json_args(args.init_args, "--init-args")
+    if args.builtin is not None and args.init_args is None:
+        init_args = deployments.init_args_for(args.builtin, deployments.load(args.net) if args.net else {})
 
     async def body(client: RpcClient) -> int:
         account = await Account.connect(client, key)
         d = await deploy(account, code, init_args, fuel_limit=args.fuel)
+        if args.builtin is not None and args.net is not None:
+            deployments.save(args.net, {args.builtin: {"address": "0x" + d.address.hex(), "code_hash": "0x" + d.code_hash.hex(),
+                                                       "tx": d.tx_hash}})
+            await deployments.link(account, args.builtin, deployments.load(args.net), _log)
         print_json({"address": "0x" + d.address.hex(), "code_hash": "0x" + d.code_hash.hex(), "tx_hash": d.tx_hash,
                     "height": d.receipt["height"], "fuel_used": d.receipt["fuel_used"]})
+        return 0
+
+    return _run(args, body)
+
+
+def contract_deploy_all(args: argparse.Namespace) -> int:
+    key = load_key(args.key)
+    names = [n.strip() for n in args.only.split(",")] if args.only else None
+
+    async def body(client: RpcClient) -> int:
+        account = await Account.connect(client, key)
+        done = await deployments.deploy_all(account, args.net, names, log=_log)
+        print_json({name: "0x" + address.hex() for name, address in done.items()})
         return 0
 
     return _run(args, body)

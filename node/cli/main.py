@@ -8,7 +8,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node import __version__
-from node.cli import backupcmd, chaincmd, chaoscmd, contractcmd, govcmd, keycmd, net, nodeinit, txcmd
+from node.cli import (
+    backupcmd,
+    catalogcmd,
+    chaincmd,
+    chaoscmd,
+    contractcmd,
+    didcmd,
+    govcmd,
+    keycmd,
+    net,
+    nodeinit,
+    pointscmd,
+    rightscmd,
+    taskcmd,
+    txcmd,
+)
 from node.cli.common import CliError, fail
 from node.errors import ConsortiaError
 
@@ -61,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     nodeinit.register_ca_commands(sub)
     txcmd.register(sub)
     contractcmd.register(sub)
+    didcmd.register(sub)
+    catalogcmd.register(sub)
+    pointscmd.register(sub)
+    taskcmd.register(sub)
+    rightscmd.register(sub)
     chaincmd.register(sub)
     chaoscmd.register(sub)
     govcmd.register(sub)

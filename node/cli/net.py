@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = ns.add_parser("up", help="start every node of DIR in the background and wait for blocks")
     up.add_argument("dir", type=Path)
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the network")
+    up.add_argument("--contracts", default=None, metavar="all|NAMES",
+                    help="then deploy the business contracts with validator-0's organisation admin key and record them in DIR/contracts.json")
     up.set_defaults(func=net_up)
 
     status = ns.add_parser("status", help="show each node's process, height and pool size")
@@ -288,6 +290,10 @@ def net_up(args: argparse.Namespace) -> int:
             raise CliError(f"node {entry['name']} {exc}") from None
         note = "started" if entry["name"] in started else "already running"
         print(f"{entry['name']:<14} {entry['role']:<10} {entry['rpc_url']}  height {height}  ({note})")
+    if args.contracts:
+        from node.cli import contractset
+
+        contractset.deploy(root, args.contracts)
     return 0
 
 

@@ -43,6 +43,7 @@ HOST_FUNCTIONS: dict[str, HostSignature] = {
     "read_result": HostSignature((I32, I32), (I32,)),
     "context": HostSignature((I32,), ()),
     "storage_write_batch": HostSignature((I32, I32), ()),
+    "has_role": HostSignature((I32, I32, I32), (I32,)),
 }
 CONTEXT_BYTES = 76  # caller 20 | origin 20 | self 20 | height u64 LE | timestamp_ms u64 LE
 BATCH_REMOVE = 0xFFFF_FFFF  # value length that marks a removal in storage_write_batch
@@ -63,5 +64,7 @@ FUEL_PER_COPIED_BYTE = 1  # bytes copied between host and contract memory
 FUEL_HASH = 200
 FUEL_INSTANTIATE = 10_000
 FUEL_CALL_CONTRACT = 5_000
+FUEL_HAS_ROLE = 50  # one state read, like storage_get
+MAX_ROLE_NAME_BYTES = 64
 FUEL_DEPLOY = 50_000
 FUEL_PER_CODE_BYTE = 20  # validation and compilation of deployed code

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 import wasmtime
 
 from node.execution.context import CallContext, ExecutionFailure, OutOfFuel, Revert
+from node.execution.system import acl
 from node.vm import rawapi
 from node.vm.abi import (
     BATCH_REMOVE,
+    FUEL_HAS_ROLE,
     FUEL_HASH,
     FUEL_HOST_CALL,
     FUEL_PER_COPIED_BYTE,
@@ -30,6 +32,7 @@ from node.vm.abi import (
     I64,
     MAX_EVENT_DATA_BYTES,
     MAX_REVERT_BYTES,
+    MAX_ROLE_NAME_BYTES,
     MAX_STORAGE_KEY_BYTES,
     MAX_STORAGE_VALUE_BYTES,
 )
@@ -167,7 +170,8 @@ def _key(inv: Invocation, ptr: int, length: int) -> bytes:
 
 
 # Host functions that read or write state, emit, hash or call: they settle fuel before running.
-METERED = frozenset({"storage_get", "storage_set", "storage_remove", "storage_write_batch", "emit", "hash", "call_contract"})
+METERED = frozenset({"storage_get", "storage_set", "storage_remove", "storage_write_batch", "emit", "hash", "call_contract",
+                     "has_role"})
 FUEL_SYNC_THRESHOLD = 5_000
 
 
@@ -290,6 +294,21 @@ def call_contract(inv: Invocation, addr_ptr: int, method_ptr: int, method_len: i
     return 0 if ok else 1
 
 
+def has_role(inv: Invocation, role_ptr: int, role_len: int, addr_ptr: int) -> int:
+    """1 if the address holds the role in the permissions contract (``acl``), else 0.
+
+    The one question about permissions a contract can ask; governance writes the answers.
+    """
+    if role_len == 0 or role_len > MAX_ROLE_NAME_BYTES:
+        raise ExecutionFailure(f"role name must be 1 to {MAX_ROLE_NAME_BYTES} bytes")
+    role = inv.read(role_ptr, role_len).decode("utf-8", "replace")
+    if role not in acl.ROLES:
+        raise ExecutionFailure(f"unknown role '{role}' (known: {', '.join(acl.ROLES)})")
+    address = inv.read(addr_ptr, 20)
+    inv.ctx.fuel.charge(FUEL_HAS_ROLE)
+    return 1 if acl.has_role(inv.ctx.state, address, role) else 0
+
+
 IMPLEMENTATIONS: dict[str, Callable[..., int | None]] = {
     "read_method": read_method,
     "read_args": read_args,
@@ -309,6 +328,7 @@ IMPLEMENTATIONS: dict[str, Callable[..., int | None]] = {
     "call_contract": call_contract,
     "context": context,
     "storage_write_batch": storage_write_batch,
+    "has_role": has_role,
 }
 assert set(IMPLEMENTATIONS) == set(HOST_FUNCTIONS), "every ABI function needs an implementation"
 

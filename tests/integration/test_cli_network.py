@@ -142,7 +142,7 @@ def test_net_init_force_makes_every_key_file_0600_again(tmp_path):
     net = tmp_path / "net"
     args = ("net", "init", str(net), "--validators", "1", "--base-port", str(free_port_block(1)))
     assert cli(*args).returncode == 0
-    keys = [net / "admin.key", net / "ca" / "ca.key", net / "validator-0" / "node.key", net / "validator-0" / "tls" / "node.key"]
+    keys = [net / "validator-0" / "admin.key", net / "ca" / "ca.key", net / "validator-0" / "node.key", net / "validator-0" / "tls" / "node.key"]
     for path in keys:
         os.chmod(path, 0o644)
     r = cli(*args, "--force")

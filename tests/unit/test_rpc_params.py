@@ -24,9 +24,23 @@ async def _committed(n: RpcNode) -> tuple[str, str]:
     return "0x" + tx_hash.hex(), block["hash"]
 
 
+async def _did_contract(n: RpcNode) -> str:
+    """The DID contract deployed, with did:consortia:sample created in it: its address."""
+    code = (Path(__file__).resolve().parents[2] / "contracts_wasm" / "dist" / "did.wasm").read_bytes()
+    n.chain.submit(n.net.tx(n.net.admin, to=b"", method="deploy", args={"code": code}, fuel_limit=100_000_000).encode())
+    block = seal(n.chain, n.net.validator)
+    address = codec.decode(n.chain.store.receipts_at(block.header.height)[-1].return_value)["address"]
+    n.chain.submit(n.net.tx(n.net.admin, to=address, method="create", fuel_limit=5_000_000, args={
+        "did": "did:consortia:sample", "authentication": ["k"],
+        "verification_methods": [{"id": "k", "type": "Ed25519VerificationKey2020", "public_key": b"\x01" * 32}]}).encode())
+    seal(n.chain, n.net.validator)
+    return "0x" + address.hex()
+
+
 async def test_every_http_method_answers_the_same_by_position_and_by_name(tmp_path: Path):
     async with rpc_node(tmp_path, run_engine=False) as n:
         tx_hash, block_hash = await _committed(n)
+        did_contract = await _did_contract(n)
         args = "0x" + codec.encode({"key": "min_seal_ms"}).hex()
         samples: dict[str, dict[str, object]] = {
             "chain_blockNumber": {},
@@ -44,6 +58,7 @@ async def test_every_http_method_answers_the_same_by_position_and_by_name(tmp_pa
             "gov_listProposals": {"status": "executed", "type": "set_param", "from_height": 1, "limit": 5, "before": 2},
             "node_list": {},
             "acl_roles": {"address": "0x" + n.net.suite.address(n.net.admin.public_bytes).hex()},
+            "did_resolve": {"did": "did:consortia:sample", "contract": did_contract},
         }
         http_methods = {m.name for m in all_methods() if not m.websocket} - {"tx_send"}
         assert set(samples) == http_methods, "give every method a sample"

@@ -25,6 +25,7 @@ mod sys {
         pub fn read_result(ptr: *mut u8, cap: u32) -> u32;
         pub fn context(out: *mut u8);
         pub fn storage_write_batch(ptr: *const u8, len: u32);
+        pub fn has_role(role: *const u8, role_len: u32, addr: *const u8) -> u32;
     }
 }
 
@@ -236,6 +237,9 @@ mod imp {
         unsafe { sys::hash(data.as_ptr(), data.len() as u32, out.as_mut_ptr()) };
         out
     }
+    pub fn has_role(role: &str, addr: &Address) -> bool {
+        unsafe { sys::has_role(role.as_ptr(), role.len() as u32, addr.as_ptr()) == 1 }
+    }
     pub fn call_contract(addr: &Address, method: &str, args: &[u8], fuel: u64) -> Result<Vec<u8>, String> {
         flush_writes(); // the callee may call back into this contract and must see our writes
         let status = unsafe {
@@ -314,8 +318,11 @@ mod imp {
     pub fn hash(data: &[u8]) -> [u8; 32] {
         crate::testing::mock_hash(data)
     }
-    pub fn call_contract(_addr: &Address, _method: &str, _args: &[u8], _fuel: u64) -> Result<Vec<u8>, String> {
-        Err("calls to other contracts are not available in native tests".to_string())
+    pub fn has_role(role: &str, addr: &Address) -> bool {
+        with_env(|e| e.roles.contains(&(role.to_string(), *addr)))
+    }
+    pub fn call_contract(addr: &Address, method: &str, args: &[u8], _fuel: u64) -> Result<Vec<u8>, String> {
+        crate::testing::call_mock(addr, method, args)
     }
     pub fn flush_writes() {}
 }
@@ -384,6 +391,11 @@ pub fn emit_raw(name: &str, data: &[u8]) {
 /// The chain's hash function (SM3 or SHA-256, fixed at genesis).
 pub fn hash(data: &[u8]) -> [u8; 32] {
     imp::hash(data)
+}
+/// Whether `addr` holds `role` in the chain's permissions (the `acl` system contract): one of
+/// `consortium_leader`, `regulator`, `credential_issuer`, `algorithm_provider`.
+pub fn has_role(role: &str, addr: &Address) -> bool {
+    imp::has_role(role, addr)
 }
 /// Call another contract with at most `fuel`; its state changes are kept only if it succeeds.
 pub fn call_contract(addr: &Address, method: &str, args: &[u8], fuel: u64) -> Result<Vec<u8>, String> {

@@ -11,6 +11,7 @@
 
 #[cfg(all(target_arch = "wasm32", feature = "bump-alloc"))]
 pub mod alloc;
+pub mod check;
 pub mod env;
 pub mod msgpack;
 pub mod storage;

@@ -22,7 +22,14 @@ pub struct MockEnv {
     pub self_address: Address,
     pub height: u64,
     pub timestamp_ms: u64,
+    /// (role, address) pairs that `env::has_role` answers true for.
+    pub roles: Vec<(String, Address)>,
+    /// Answers `env::call_contract` in native tests; None makes every call fail.
+    pub contracts: Option<ContractMock>,
 }
+
+/// A stand-in for other contracts: (callee, method, decoded args) -> return value or error message.
+pub type ContractMock = fn(Address, String, Value) -> Result<Value, String>;
 
 thread_local! {
     static ENV: RefCell<MockEnv> = RefCell::new(MockEnv::default());
@@ -43,6 +50,27 @@ pub fn set_caller(who: Address) {
         e.caller = who;
         e.origin = who;
     });
+}
+
+/// Let `who` hold `role` for `env::has_role`.
+pub fn grant_role(role: &str, who: Address) {
+    with_env(|e| e.roles.push((role.to_string(), who)));
+}
+
+/// Answer calls to other contracts with `mock`.
+pub fn mock_contracts(mock: ContractMock) {
+    with_env(|e| e.contracts = Some(mock));
+}
+
+/// What `env::call_contract` does natively: ask the mock (outside the env borrow, so it may use it).
+pub fn call_mock(addr: &Address, method: &str, args: &[u8]) -> Result<Vec<u8>, String> {
+    let mock = with_env(|e| e.contracts);
+    let mock = match mock {
+        Some(m) => m,
+        None => return Err("calls to other contracts are not mocked in this test".to_string()),
+    };
+    let decoded = Value::decode(args).map_err(|e| e.0)?;
+    mock(*addr, method.to_string(), decoded).map(|v| v.encode())
 }
 
 pub fn set_block(height: u64, timestamp_ms: u64) {

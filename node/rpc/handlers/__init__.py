@@ -6,10 +6,10 @@ module is added to ``NAMESPACES`` below, a new method in an existing namespace n
 
 from __future__ import annotations
 
-from node.rpc.handlers import chain, gov, node, state, state_proofs, sub, tx
+from node.rpc.handlers import chain, did, gov, node, state, state_proofs, sub, tx
 from node.rpc.registry import METHODS, MethodRegistry
 
-NAMESPACES = (chain, tx, state, state_proofs, node, sub, gov)
+NAMESPACES = (chain, tx, state, state_proofs, node, sub, gov, did)
 
 
 def all_methods() -> MethodRegistry:
