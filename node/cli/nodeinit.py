@@ -8,6 +8,7 @@ docs/operator-guide.md, "Joining from another host".
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
@@ -92,8 +93,10 @@ def node_init(args: argparse.Namespace) -> int:
     print(f"  1. send {tls / NODE_CSR} to the consortium CA holder, who runs:")
     print(f"       consortia ca sign --ca <net>/ca --csr {NODE_CSR} --out {args.name}.crt")
     print(f"  2. install what comes back: consortia node install-cert --home {home} --cert {args.name}.crt --ca-cert ca.crt")
-    print("  3. ask a committee member to propose this node's admission as an observer:")
-    print(f"       name {args.name}, public key {pubkey}, host {args.host}, p2p port {p2p_port}")
+    admission = json.dumps({"pubkey": pubkey, "name": args.name, "host": args.host, "p2p_port": p2p_port})
+    print("  3. ask a committee member to propose this node's admission as an observer, and the members to vote:")
+    print(f"       consortia gov propose --net <net> --key <member key> --type admit_observer --args '{admission}'")
+    print(f"  4. start it: consortia node run --home {home}   (it is refused until the admission executes, then catches up)")
     return 0
 
 
