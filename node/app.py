@@ -19,12 +19,13 @@ from node.errors import ConfigError, StoreError
 from node.events import BlockCommitted, NodeFailed, NodeListChanged
 from node.fdlimit import LimitChange, raise_soft_limit
 from node.genesis import Genesis
-from node.keyfile import PassphraseSource, check_private
+from node.keyfile import PassphraseSource, check_private, default_passphrase
 from node.logsetup import setup_logging
 from node.metrics import NodeMetrics
 from node.p2p.certs import NODE_KEY, TLS_DIR
 from node.p2p.service import NetworkService
 from node.p2p.transport import PeerLimits
+from node.preflight import check_home, remembered
 from node.ratelog import RateLimitedLog
 from node.rpc.access import AccessPolicy, load_or_make_token
 from node.rpc.connections import RpcLimits
@@ -243,8 +244,10 @@ def loop_error_logger(interval: float) -> Callable[[asyncio.AbstractEventLoop, d
 def run_node(home: Path, passphrase: PassphraseSource | None = None) -> None:
     """Run a node in the foreground until SIGINT/SIGTERM (``passphrase``: for an encrypted node key)."""
     home = Path(home)
-    if not home.is_dir():
-        raise ConfigError(f"node home {home} does not exist")
+    passphrase = remembered(passphrase or default_passphrase)
+    found = check_home(home, passphrase, starting=True)
+    if found.errors:
+        raise ConfigError("\n".join(found.errors))  # every problem, one line each, before anything starts
     parts = open_node(home, passphrase)
     setup_logging(parts.config.log.settings(home))
     report_open_files(raise_soft_limit(parts.config.limits.open_files))

@@ -75,5 +75,7 @@ def parse_address(text: str) -> bytes:
 
 
 def fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    """Print ``error: …`` once per line of ``message`` (checks that find several problems report each)."""
+    for line in message.splitlines() or [""]:
+        print(f"error: {line}", file=sys.stderr)
     return 1

@@ -1,30 +1,32 @@
 """``consortia node check --home DIR``: what ``node run`` would find, without starting the node.
 
-It loads the same files the node loads and reports, one line each, what is wrong or worth knowing:
-key files others may read, and the open-file limit the node would run with (it raises its soft
-limit at start as far as the hard limit allows), which bounds how many connections it can hold.
+Every problem ``node.preflight`` finds (config keys and types, key files and passphrase,
+certificates, genesis against the database, ports, free disk), one line each, then the
+open-file limit the node would run with (it raises its soft limit at start as far as the hard
+limit allows), which bounds how many connections it can hold, and the connection limits.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from node.app import tls_key_file
-from node.config import GENESIS_FILE, KEY_FILE, NodeConfig
+from node.config import NodeConfig
 from node.errors import ConsortiaError
 from node.fdlimit import raise_soft_limit
-from node.genesis import Genesis
-from node.keyfile import check_private, key_info
-from node.p2p.certs import CA_CERT, NODE_CERT, TLS_DIR
+from node.keyfile import PASSPHRASE_ENV, default_passphrase, passphrase_from_file
+from node.preflight import check_home
 
 # Below this many descriptors a node on a busy network has little room for RPC clients and peers.
 RECOMMENDED_OPEN_FILES = 4096
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--home", required=True, type=Path, help="node home made by 'consortia net init'")
+    parser.add_argument("--home", required=True, type=Path, help="node home made by 'consortia net init' or 'node init'")
+    parser.add_argument("--passphrase-file", type=Path, default=None,
+                        help="check an encrypted node.key's passphrase too (else $CONSORTIA_KEY_PASSPHRASE, if set)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,29 +38,20 @@ def run(args: argparse.Namespace) -> int:
         errors += kind == "error"
         print(f"{kind:<8}{text}")
 
+    passphrase = passphrase_from_file(args.passphrase_file) if args.passphrase_file else None
+    if passphrase is None and os.environ.get(PASSPHRASE_ENV):
+        passphrase = default_passphrase
+    found = check_home(home, passphrase)
+    for line in found.ok:
+        report("ok", line)
+    for line in found.warnings:
+        report("warning", line)
+    for line in found.errors:
+        report("error", line)
     try:
         config = NodeConfig.load(home)
-        report("ok", f"config {home / 'config.toml'} ({config.name}, {config.role})")
-    except ConsortiaError as exc:
-        report("error", exc.message)
-        return 1
-    for path, what in ((home / KEY_FILE, "key file"), (tls_key_file(home), "TLS key file")):
-        try:
-            check_private(path, what)
-            report("ok", f"{what} {path} is readable by its owner only")
-        except ConsortiaError as exc:
-            report("error", exc.message)
-    for name in (CA_CERT, NODE_CERT):
-        if not (home / TLS_DIR / name).exists():
-            report("error", f"{home / TLS_DIR / name} is missing (re-run 'consortia net init' to issue node certificates)")
-    try:
-        genesis = Genesis.load(home / GENESIS_FILE)
-        public_key = key_info(home / KEY_FILE).public_key  # without a passphrase, for an encrypted key too
-        listed = any(n.pubkey == public_key for n in genesis.nodes)
-        report("ok" if listed else "error",
-               f"genesis chain '{genesis.chain_id}'" + ("" if listed else ": this node's key is not listed in it"))
-    except ConsortiaError as exc:
-        report("error", exc.message)
+    except ConsortiaError:
+        return 1  # already reported above, with every other problem
     _open_files(config, report)
     p2p, rpc, limits = config.p2p, config.rpc, config.limits
     report("info", f"p2p limits: handshake_timeout={p2p.handshake_timeout}s max_pending={p2p.max_pending} "

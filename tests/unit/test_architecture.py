@@ -46,6 +46,7 @@ LAYER_OF = {
     "node.consensus_engine": "services",
     "node.sdk": "sdk",
     "node.app": "node",
+    "node.preflight": "node",
     "node.devnet": "node",
     "node.testing": "node",
     "node.cli": "tools",
