@@ -108,3 +108,22 @@ def test_old_config_spelling_is_accepted(net):
     (home / "config.toml").write_text(text)
     assert config_problems(home / "config.toml") == []
     assert Path(home / "config.toml").exists()
+
+
+def test_the_operator_guide_lists_every_setting_with_its_default():
+    from node.preflight import _schema
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operator-guide.md").read_text()
+    table = guide.split("#### Every setting", 1)[1].split("\n\n", 2)[1]
+    rows = {line.split("|")[1].strip().strip("`"): line.split("|")[3].strip() for line in table.splitlines()[2:]}
+    for section, keys in _schema().items():
+        for key, default in keys.items():
+            if (section, key) == ("node", "log_level"):
+                continue  # the older spelling of log.level, read but not written
+            name = f"{section}.{key}"
+            assert name in rows, f"{name} is not in the operator guide's settings table"
+            if section != "node":
+                shown = "true" if default is True else "false" if default is False else default
+                assert rows[name].strip("`") in (str(shown), repr(shown), f'"{shown}"', "[]" if shown == [] else None), (name, rows[name])
+    schema_names = {f"{s}.{k}" for s, ks in _schema().items() for k in ks}
+    assert set(rows) <= schema_names, set(rows) - schema_names
