@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from node.p2p.certs import CA_CERT, NODE_CERT, NODE_KEY, TLS_DIR
 from node.p2p.enrol import check_node_cert, load_ca, make_request, read_request, sign_request
 
 NODE_CSR = "node.csr"
+NEXT_KEY = "node.key.next"  # a TLS key waiting for its certificate during a rotation
 
 
 def register_node_commands(node_commands: argparse._SubParsersAction) -> None:
@@ -41,6 +43,10 @@ def register_node_commands(node_commands: argparse._SubParsersAction) -> None:
     install.add_argument("--ca-cert", required=True, type=Path, help="the consortium CA certificate (ca.crt)")
     install.add_argument("--passphrase-file", type=Path, default=None, help="passphrase of an encrypted node.key")
     install.set_defaults(func=node_install_cert)
+    csr = node_commands.add_parser("csr", help="start a TLS certificate rotation: a new TLS key and a request for this node's chain key")
+    csr.add_argument("--home", required=True, type=Path)
+    csr.add_argument("--passphrase-file", type=Path, default=None, help="passphrase of an encrypted node.key")
+    csr.set_defaults(func=node_csr)
 
 
 def register_ca_commands(sub: argparse._SubParsersAction) -> None:
@@ -125,12 +131,35 @@ def node_install_cert(args: argparse.Namespace) -> int:
         cert, ca_cert = args.cert.read_bytes(), args.ca_cert.read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
-    name = check_node_cert(cert, ca_cert, (tls / NODE_KEY).read_bytes(), key.public_bytes)
+    rotating = (tls / NEXT_KEY).exists()
+    tls_key = tls / (NEXT_KEY if rotating else NODE_KEY)
+    name = check_node_cert(cert, ca_cert, tls_key.read_bytes(), key.public_bytes)
     configured = NodeConfig.load(home).name
     if name != configured:
         raise CliError(f"the certificate is for node '{name}' but this home is '{configured}'")
     (tls / NODE_CERT).write_bytes(cert)
     (tls / CA_CERT).write_bytes(ca_cert)
+    if rotating:
+        os.replace(tls / NEXT_KEY, tls / NODE_KEY)
     (tls / NODE_CSR).unlink(missing_ok=True)
-    print(f"certificate for '{name}' installed in {tls}; the node can run once governance admits it")
+    if rotating:
+        print(f"new certificate and TLS key for '{name}' installed in {tls}; restart the node to use them")
+    else:
+        print(f"certificate for '{name}' installed in {tls}; the node can run once governance admits it")
+    return 0
+
+
+def node_csr(args: argparse.Namespace) -> int:
+    """A new TLS key (kept beside the current one until its certificate is installed) and its request."""
+    home: Path = args.home
+    tls = home / TLS_DIR
+    key = load_key(home / KEY_FILE, passphrase_from_file(args.passphrase_file) if args.passphrase_file else None)
+    name = NodeConfig.load(home).name
+    tls.mkdir(exist_ok=True)
+    tls_key, csr = make_request(name, key.public_bytes)
+    write_private(tls / NEXT_KEY, tls_key.decode())
+    (tls / NODE_CSR).write_bytes(csr)
+    print(f"new TLS key {tls / NEXT_KEY} and request {tls / NODE_CSR} for node '{name}' (chain key 0x{key.public_bytes.hex()})")
+    print(f"the node keeps running on its current certificate; send {NODE_CSR} to the CA holder (consortia ca sign), then")
+    print(f"  consortia node install-cert --home {home} --cert NEW.crt --ca-cert ca.crt   and restart the node")
     return 0

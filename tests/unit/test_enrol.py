@@ -113,3 +113,27 @@ def test_node_init_refuses_a_non_empty_home_and_bad_ports(network, tmp_path, cap
     assert "--p2p-port" in capsys.readouterr().err
     assert main(["ca", "sign", "--ca", str(tmp_path), "--csr", "x", "--out", "y"]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_rotating_a_nodes_tls_certificate(network, tmp_path, capsys):
+    home = network / "validator-0"
+    old_cert, old_key = (home / "tls" / "node.crt").read_bytes(), (home / "tls" / "node.key").read_bytes()
+    assert main(["node", "csr", "--home", str(home)]) == 0
+    assert (home / "tls" / "node.key").read_bytes() == old_key  # still running on the old pair
+    assert (home / "tls" / "node.key.next").stat().st_mode & 0o777 == 0o600
+    cert = tmp_path / "new.crt"
+    assert main(["ca", "sign", "--ca", str(network / "ca"), "--csr", str(home / "tls" / "node.csr"), "--out", str(cert)]) == 0
+    assert main(["node", "install-cert", "--home", str(home), "--cert", str(cert), "--ca-cert", str(network / "ca" / "ca.crt")]) == 0
+    assert "restart the node" in capsys.readouterr().out
+    assert (home / "tls" / "node.crt").read_bytes() != old_cert and (home / "tls" / "node.key").read_bytes() != old_key
+    assert not (home / "tls" / "node.key.next").exists() and not (home / "tls" / "node.csr").exists()
+    key = load_key(home / "node.key")
+    check_node_cert((home / "tls" / "node.crt").read_bytes(), (home / "tls" / "ca.crt").read_bytes(),
+                    (home / "tls" / "node.key").read_bytes(), key.public_bytes)
+    # a certificate for the old TLS key does not complete a rotation in progress
+    assert main(["node", "csr", "--home", str(home)]) == 0
+    stale = tmp_path / "stale.crt"
+    stale.write_bytes((home / "tls" / "node.crt").read_bytes())
+    capsys.readouterr()
+    assert main(["node", "install-cert", "--home", str(home), "--cert", str(stale), "--ca-cert", str(network / "ca" / "ca.crt")]) == 1
+    assert "another TLS key" in capsys.readouterr().err
