@@ -34,8 +34,8 @@ async def balances(c: Consortium, label: str) -> None:
 
 async def rights_flow(c: Consortium) -> tuple[int, int]:
     """The five steps; returns the dataset and the authorization ids."""
-    await c.points("regulator").mint(c.address("bank"), MINTED, memo="demo: onboarding grant")
-    print(f"    regulator minted {MINTED} points to the bank; supply {await c.points().supply()}")
+    balance = await c.points("regulator").mint(c.address("bank"), MINTED, memo="demo: onboarding grant")
+    print(f"    the regulator minted {MINTED} points to the bank: its balance {balance}, supply {await c.points().supply()}")
     await balances(c, "before")
     code = c.suite.hash(b"logistic regression, compiled reproducibly")
     await c.catalog("vendor").register_algorithm(ALGORITHM, code, "rustc 1.63 --release", description="credit scoring")
@@ -48,28 +48,32 @@ async def rights_flow(c: Consortium) -> tuple[int, int]:
         owner="hospital", name="Outpatient visits 2025", schema=[Field("patient", "string", 32), Field("visits", "int")],
         sample_hash=c.suite.hash(sample), category="health", level=3, share_mode="compute",
         access="https://hospital.example/datasets/outpatient-2025", credential_schema="org-license", price=PRICE))
-    print(f"    (1) hospital registered dataset #{ds} (health, level 3, compute-only, needs an org-license credential, "
-          f"{PRICE} points per use)")
+    d = await c.catalog().dataset(ds)
+    if d is None:
+        raise CliError(f"dataset {ds} is not on chain")
+    print(f"    (1) hospital registered dataset #{ds} v{d['version']} owner {d['owner']}: category {d['category']}, level "
+          f"{d['level']}, share mode {d['share_mode']}, needs a {d['credential_schema']!r} credential, {d['price']} points per use")
     found = await c.catalog().search(category="health")
     print(f"    (2) bank searched the catalog for 'health': {[(d['id'], d['name']) for d in found['items']]}")
     head = await c.client.block_number()
     auth = await c.catalog("bank").request_access(AccessRequest(
         dataset=ds, requester="bank", purpose="credit risk model", quota=3, until_height=head + 10_000, algorithms=[ALGORITHM]))
-    requested = await c.catalog().authorization(auth)
-    print(f"    (3) bank requested access as did:consortia:bank for 'credit risk model' with {ALGORITHM}, quota 3: "
-          f"authorization #{auth} {None if requested is None else requested['status']}")
-    approved = await c.catalog("hospital").approve(auth, quota=2)
-    print(f"    (4) hospital approved #{auth} with quota {approved['quota']} (asked 3): {approved['status']}")
+    a = await _authorization(c, auth)
+    print(f"    (3) bank requested access as {a['requester']} for {a['purpose']!r} with {a['algorithms']}, quota {a['quota']}: "
+          f"authorization #{auth} {a['status']}")
+    approved = await c.catalog("hospital").approve(auth, quota=a["quota"] - 1)
+    print(f"    (4) hospital approved #{auth} with quota {approved['quota']} (asked {a['quota']}): {approved['status']}")
     for _ in range(2):
         used = await c.catalog("bank").fetch(auth, algorithm=ALGORITHM)
         print(f"    (5) bank fetched: use {used['use']}, {used['remaining']} left, access {used['access']}, "
               f"paid {used['price']} to {short(used['payout'])}")
     await balances(c, "after two uses")
+    a = await _authorization(c, auth)
     try:
         await c.catalog("bank").fetch(auth, algorithm=ALGORITHM)
         raise CliError("a use beyond the quota was accepted")
     except ConsortiaError as exc:
-        print(f"    a third use (over the quota of 2) is refused: {exc.message}")
+        print(f"    another use (used {a['used']} of quota {a['quota']}, status {a['status']}) is refused: {exc.message}")
     await balances(c, "unchanged")
     return ds, auth
 
@@ -112,7 +116,11 @@ async def collaboration(c: Consortium, ds: int, other: dict[str, Any]) -> None:
     await balances(c, "after the task's use")
     head = await c.client.block_number()
     escrow = await c.points("bank").escrow_lock(c.address("hospital"), 20, head + 1000, ref=TASK_ID)
-    print(f"    escrow #{escrow}: bank locked 20 points for the hospital until height {head + 1000}")
+    e = await c.points().escrow(escrow)
+    if e is None:
+        raise CliError(f"escrow {escrow} is not on chain")
+    print(f"    escrow #{escrow} {e['state']}: {e['amount']} points from {short(e['payer'])} to {short(e['payee'])} "
+          f"(ref {e['ref']}), refundable after height {e['timeout_height']}")
     await balances(c, "with 20 locked")
     await c.points("hospital").escrow_deliver(escrow, c.suite.hash(model))
     try:
@@ -166,6 +174,13 @@ async def regulator_reads(c: Consortium, observer_url: str, auth: int) -> None:
 async def _task_state(c: Consortium, client: RpcClient) -> Any:
     record = await _record(c, client)
     return record["state"], record["phase"], record["evidence"]
+
+
+async def _authorization(c: Consortium, auth: int) -> dict[str, Any]:
+    a = await c.catalog().authorization(auth)
+    if a is None:
+        raise CliError(f"authorization {auth} is not on chain")
+    return a
 
 
 async def _record(c: Consortium, client: RpcClient | None = None) -> dict[str, Any]:

@@ -136,7 +136,14 @@ async def deploy_contracts(c: Consortium) -> None:
         info = await Contract(c.client, c.contracts[name]).info()
         code = "?" if info is None else info["code_hash"].hex()[:16]
         print(f"    {name:<9} 0x{c.contracts[name].hex()}  code 0x{code}..")
-    print(f"    addresses recorded in {c.root.name}/contracts.json; links made: catalog->points, catalog->task, points->rights")
+    catalog = await Contract(c.client, c.contracts["catalog"]).query("config")
+    points = await Contract(c.client, c.contracts["points"]).query("config")
+    linked = {"catalog->points": catalog.get("points") == c.contracts["points"],
+              "catalog->task": catalog.get("task") == c.contracts["task"],
+              "points settles for rights": c.contracts["rights"] in points.get("settlers", [])}
+    print(f"    addresses recorded in {c.root.name}/contracts.json; links read back from the chain: {linked}")
+    if not all(linked.values()):
+        raise CliError(f"the contract set is not linked: {linked}")
 
 
 async def identities(c: Consortium) -> None:
