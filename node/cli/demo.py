@@ -1,7 +1,7 @@
 """``consortia demo``: the most complete end-to-end job this build can do, on a fresh local network.
 
 Each step prints what it shows. Steps 1-9 show the chain itself (consensus, governance, hostile
-input, load, evidence, events, the observer's proofs); steps 10-15 (``demo_parties``,
+input, load, evidence, events, the observer's proofs); steps 10-17 (``demo_parties``,
 ``demo_flows``) walk a consortium's business through the SDK. Parts not built yet (the privacy
 workers) are listed at the end as not yet available rather than faked.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from node.cli.common import CliError, network_nodes
-from node.cli.demo_flows import collaboration, regulator_reads, rights_flow, suspension
+from node.cli.demo_flows import collaboration, regulator_reads, rights_certificate, rights_flow, suspension
 from node.cli.demo_parties import Consortium, deploy_contracts, grant_roles, identities
 from node.config import load_key
 from node.crypto import SUITES, get_suite
@@ -158,7 +158,7 @@ async def _scenario(root: Path) -> bool:
 
 
 async def _business(root: Path, client: RpcClient, nodes: list[dict[str, Any]], observer_url: str) -> None:
-    """Steps 10-15: the consortium's business through the SDK (node/cli/demo_parties.py, demo_flows.py)."""
+    """Steps 10-17: the consortium's business through the SDK (node/cli/demo_parties.py, demo_flows.py)."""
     c = await Consortium.connect(root, client, nodes)
     step(10, "governance grants the roles the flows need, by vote of the validator organisations")
     await grant_roles(c)
@@ -171,10 +171,12 @@ async def _business(root: Path, client: RpcClient, nodes: list[dict[str, Any]], 
     dataset, auth = await rights_flow(c)
     step(14, "a collaboration task through every phase, its evidence checked on another node, and an escrow settlement")
     await collaboration(c, dataset, nodes[2])
-    print("    the consortium suspends a broker:")
+    step(15, "a data-rights certificate issued by the regulator and sold for points with its profit share")
+    cert = await rights_certificate(c, dataset)
+    step(16, "the consortium suspends a broker by vote: its transactions are refused at the pool")
     await suspension(c)
-    step(15, "the regulator's observer reads the same contract state as a validator")
-    await regulator_reads(c, observer_url, auth)
+    step(17, "the regulator's observer reads the same contract state as a validator")
+    await regulator_reads(c, observer_url, auth, cert)
 
 
 async def _evidence(client: RpcClient, admin: Account, suite: Any, other_urls: list[str]) -> None:

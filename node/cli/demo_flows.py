@@ -19,6 +19,7 @@ from node.sdk.client import RpcClient, RpcError
 from node.sdk.contracts import Contract
 from node.sdk.did import Service, verification_method
 from node.sdk.evidence import TASK_POINTS, Evidence
+from node.sdk.rights import Issue
 from node.sdk.task import PHASES, TaskSpec, commitment
 
 PRICE = 5  # points per use of the dataset
@@ -132,6 +133,24 @@ async def collaboration(c: Consortium, ds: int, other: dict[str, Any]) -> None:
     await balances(c, "settled")
 
 
+async def rights_certificate(c: Consortium, ds: int) -> int:
+    """The regulator certifies the hospital's usage right over the dataset; the bank buys it for points."""
+    await c.rights("regulator").create_template("usage", "Data usage right", "usage", terms="use for the stated scope only")
+    cert = await c.rights("regulator").issue(Issue(template="usage", holder="hospital", source=f"catalog dataset #{ds}",
+                                                    scope="credit scoring", profit_share_bp=2000,
+                                                    beneficiary=c.regulator.address))
+    listed = await c.rights("hospital").list_for_sale(cert, 10)
+    print(f"    certificate #{cert} ({listed['rights_type']}, {listed['source']}) held by {listed['holder']}, "
+          f"{listed['profit_share_bp'] / 100:g}% profit share to the regulator, listed for {listed['price']} points")
+    bought = await c.rights("bank").buy(cert, "bank")
+    history = await c.rights().history(cert)
+    regulator = await c.points().balance(c.regulator.address)
+    print(f"    the bank bought it: holder {bought['holder']}; audit trail {[e['action'] for e in history['items']]}; "
+          f"regulator's share {regulator} points")
+    await balances(c, "after the sale")
+    return cert
+
+
 async def suspension(c: Consortium) -> None:
     """A party the consortium suspends: frozen by vote, its next transaction refused at the pool."""
     broker = c.parties["broker"]
@@ -148,7 +167,7 @@ async def suspension(c: Consortium) -> None:
         print(f"    its next transaction is refused at the pool: [{exc.code}] {exc.message}")
 
 
-async def regulator_reads(c: Consortium, observer_url: str, auth: int) -> None:
+async def regulator_reads(c: Consortium, observer_url: str, auth: int, cert: int) -> None:
     """The regulator's observer answers the same as validator-0, from its own copy of the state."""
     async with RpcClient(observer_url) as obs:
         await catch_up(obs, await c.client.block_number())
@@ -159,6 +178,7 @@ async def regulator_reads(c: Consortium, observer_url: str, auth: int) -> None:
             ("points.balance(bank)", lambda cl: c.points(client=cl).balance(c.address("bank"))),
             ("task.state", lambda cl: _task_state(c, cl)),
             ("did.credentials_of(bank)", lambda cl: c.did(client=cl).credentials_of("bank")),
+            ("rights.history(cert)", lambda cl: c.rights(client=cl).history(cert)),
         ]
         uses = await c.catalog(client=obs).uses(auth)
         for use in uses["items"]:

@@ -17,7 +17,7 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = 15
+STEPS = 17
 
 
 @pytest.mark.parametrize("suite", ["sm", "std"])
@@ -46,15 +46,18 @@ def test_demo_runs_end_to_end(tmp_path: Path, suite: str) -> None:
     assert "points after two uses: bank 90, hospital 10" in out
     assert "another use (used 2 of quota 2, status consumed) is refused: use failed: authorization 1 is consumed" in out
     assert "points unchanged: bank 90, hospital 10" in out
-    # 14. the task, its evidence on another node, the escrow, the frozen account.
+    # 14. the task, its evidence on another node, the escrow.
     assert re.search(r"cleanup .* -> phase receipt", out) and "task succeeded" in out
     assert "verify_commitment True" in out
     assert out.count("recorded by the task contract: True") == 5 and "task points complete True" in out
     assert "does not match the delivered hash" in out and "escrow released" in out
     assert "points settled: bank 65, hospital 35" in out
+    # 15. a data-rights certificate sold with its profit share; 16. a frozen account.
+    assert "audit trail ['issued', 'listed', 'sold']; regulator's share 2 points" in out
+    assert "points after the sale: bank 55, hospital 43" in out
     assert re.search(r"refused at the pool: \[-?\d+\] account 0x[0-9a-f]{40} is frozen by the governance committee", out)
-    # 15. the observer answers as a validator does.
+    # 17. the observer answers as a validator does.
     assert out.count("observer reads the use log: authorization #1") == 2
-    assert out.count("observer == validator-0: True") == 4 and "observer == validator-0: False" not in out
+    assert out.count("observer == validator-0: True") == 5 and "observer == validator-0: False" not in out
     assert "Not yet in this build" in out and "privacy workers" in out
     assert "stopped observer-0" in out  # the network was taken down
