@@ -111,7 +111,7 @@ def test_business_flows_on_four_validators(network):
     first = net.run("catalog", "fetch", "--auth", str(auth), "--algorithm", "logreg", who="bank")
     assert first["access"] == "https://hospital.example/ds/1" and first["remaining"] == 1
     net.run("catalog", "fetch", "--auth", str(auth), who="bank")
-    net.refused("catalog", "fetch", "--auth", str(auth), who="bank", message="is consumed")
+    net.refused("catalog", "fetch", "--auth", str(auth), who="bank", message="quota exceeded")
     assert net.run("points", "balance", "--account", bank)["balance"] == 90
     assert net.run("points", "balance", "--account", hospital)["balance"] == 10
     assert net.run("catalog", "uses", "--auth", str(auth))["total"] == 2

@@ -44,7 +44,7 @@ def test_demo_runs_end_to_end(tmp_path: Path, suite: str) -> None:
     # 13. the five steps with pay-per-use, and the quota overrun.
     assert "points before: bank 100, hospital 0" in out
     assert "points after two uses: bank 90, hospital 10" in out
-    assert "another use (used 2 of quota 2, status consumed) is refused: use failed: authorization 1 is consumed" in out
+    assert "another use (used 2 of quota 2, status consumed) is refused: use failed: authorization 1 has used its quota of 2 (quota exceeded)" in out
     assert "points unchanged: bank 90, hospital 10" in out
     # 14. the task, its evidence on another node, the escrow.
     assert re.search(r"cleanup .* -> phase receipt", out) and "task succeeded" in out

@@ -64,7 +64,7 @@ async def test_every_module_against_a_node(biz_node, tmp_path: Path):
         task = Task(bound("task", "bank"))
         await task.create(TaskSpec(id="t1", initiator="bank", participants=["bank", "hospital"], receivers=["bank"],
                                    datasets=[auth], algorithm="logreg", purpose="model"))
-        with pytest.raises(ContractError, match="is consumed"):
+        with pytest.raises(ContractError, match="quota exceeded"):
             await bank.fetch(auth, task_id="t1")
         salts = {}
         for phase in PHASES:

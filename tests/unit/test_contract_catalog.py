@@ -71,7 +71,7 @@ def test_five_step_rights_flow(flow):
     assert msgpack.unpackb(used[0].data)["requester"] == "did:consortia:bank"
     cc.ok("bank", catalog, "use", {"auth": auth})
     # Over the quota: refused, nothing changes.
-    cc.refused("bank", catalog, "use", {"auth": auth}, "is consumed")
+    cc.refused("bank", catalog, "use", {"auth": auth}, "quota exceeded")
     assert cc.query(catalog, "authorization", {"auth": auth})["used"] == 2
     assert cc.query(catalog, "uses", {"auth": auth})["total"] == 2
     # A revoked credential stops further fetches on a new authorization.

@@ -179,10 +179,11 @@ pub fn use_once(args: &Args) -> Result<Value, Error> {
     if st == "expired" {
         return Err(Error::new(format!("authorization {} expired at height {}", id, u64_of(&rec, "until_height"))));
     }
-    ensure!(st == "approved", "authorization {} is {}, not approved", id, st);
     let used = u64_of(&rec, "used");
     let quota = u64_of(&rec, "quota");
-    ensure!(used < quota, "authorization {} has used its quota of {}", id, quota);
+    // A use past the quota says so, whether or not the last use already marked it consumed.
+    ensure!(used < quota, "authorization {} has used its quota of {} (quota exceeded)", id, quota);
+    ensure!(st == "approved", "authorization {} is {}, not approved", id, st);
     let task_id = args.opt_str("task_id")?;
     if let Some(t) = task_id {
         check::ident("task_id", t, MAX_TASK_ID)?;

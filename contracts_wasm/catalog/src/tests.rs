@@ -204,7 +204,7 @@ fn five_step_flow_counts_every_use_and_refuses_past_the_quota() {
     assert_eq!(status(id), "consumed");
     let before = testing::with_env(|e| (e.storage.clone(), e.events.len()));
     let err = use_auth(id, Value::map()).unwrap_err();
-    assert!(err.contains("is consumed"), "{}", err);
+    assert!(err.contains("has used its quota of 2 (quota exceeded)"), "{}", err);
     assert_eq!(testing::with_env(|e| (e.storage.clone(), e.events.len())), before);
     let log = invoke(METHODS, "uses", Value::map().with("auth", id)).unwrap();
     assert_eq!(log.get("total").and_then(|v| v.as_u64()), Some(2));
