@@ -18,8 +18,8 @@ from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, RpcConfig
 from node.crypto import get_suite
 from node.genesis import Genesis
 from node.keyfile import load_key, passphrase_from_file, save_key, write_private
-from node.p2p.certs import CA_CERT, NODE_CERT, NODE_KEY, TLS_DIR
-from node.p2p.enrol import check_node_cert, load_ca, make_request, read_request, sign_request
+from node.p2p.certs import CA_CERT, NODE_CERT, NODE_KEY, TLS_DIR, load_ca
+from node.p2p.enrol import check_node_cert, make_request, read_request, sign_request
 
 NODE_CSR = "node.csr"
 NEXT_KEY = "node.key.next"  # a TLS key waiting for its certificate during a rotation

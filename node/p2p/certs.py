@@ -64,15 +64,15 @@ def make_ca(name: str) -> CertAuthority:
     return CertAuthority(key=key, cert=cert)
 
 
-def issue_node_cert(ca: CertAuthority, node_name: str, chain_pubkey: bytes) -> tuple[bytes, bytes]:
-    """(key PEM, certificate PEM) for one node, usable as both TLS server and client."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def node_certificate(ca: CertAuthority, node_name: str, chain_pubkey: bytes, tls_public_key: ec.EllipticCurvePublicKey) -> bytes:
+    """A node certificate (PEM) for ``tls_public_key``, usable as both TLS server and client, naming
+    the node's chain key in its subjectAltName; the one shape every issuing path uses."""
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Consortia"), x509.NameAttribute(NameOID.COMMON_NAME, node_name)]))
         .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
+        .public_key(tls_public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=VALIDITY_DAYS))
@@ -81,7 +81,13 @@ def issue_node_cert(ca: CertAuthority, node_name: str, chain_pubkey: bytes) -> t
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca.key, hashes.SHA256())
     )
-    return _pem_key(key), cert.public_bytes(serialization.Encoding.PEM)
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def issue_node_cert(ca: CertAuthority, node_name: str, chain_pubkey: bytes) -> tuple[bytes, bytes]:
+    """(key PEM, certificate PEM) for one node: a fresh P-256 TLS key and its certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return _pem_key(key), node_certificate(ca, node_name, chain_pubkey, key.public_key())
 
 
 def write_node_tls(home: Path, ca: CertAuthority, node_name: str, chain_pubkey: bytes) -> None:

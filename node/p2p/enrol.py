@@ -11,7 +11,6 @@ to the consortium CA and belongs to its own keys. The certificate is shaped exac
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -20,9 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from node.errors import ConfigError
-from node.p2p.certs import CA_CERT, NODE_URI_PREFIX, VALIDITY_DAYS, CertAuthority
-
-CA_KEY = "ca.key"
+from node.p2p.certs import NODE_URI_PREFIX, CertAuthority, node_certificate
 
 
 def make_request(node_name: str, chain_pubkey: bytes) -> tuple[bytes, bytes]:
@@ -73,38 +70,11 @@ def read_request(csr_pem: bytes) -> tuple[str, bytes]:
 
 
 def sign_request(ca: CertAuthority, csr_pem: bytes) -> bytes:
-    """A node certificate (PEM) for a checked request, shaped like ``issue_node_cert``'s."""
+    """A node certificate (PEM) for a checked request, of the same shape ``net init`` issues."""
     name, chain_pubkey = read_request(csr_pem)
-    csr = x509.load_pem_x509_csr(csr_pem)
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Consortia"), x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca.cert.subject)
-        .public_key(csr.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=VALIDITY_DAYS))
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(NODE_URI_PREFIX + chain_pubkey.hex())]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca.key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def load_ca(directory: Path) -> CertAuthority:
-    """The consortium CA from ``directory`` (``ca.crt`` and ``ca.key`` as ``net init`` writes them)."""
-    try:
-        cert = x509.load_pem_x509_certificate((directory / CA_CERT).read_bytes())
-        key = serialization.load_pem_private_key((directory / CA_KEY).read_bytes(), password=None)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"CA file {exc.filename} not found (the CA directory is <net>/ca on the CA holder's host)") from None
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"CA files in {directory} are invalid ({exc})") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
-        raise ConfigError(f"{directory / CA_KEY} is not the key of {directory / CA_CERT}")
-    return CertAuthority(key=key, cert=cert)
+    public = x509.load_pem_x509_csr(csr_pem).public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)  # read_request checked it is P-256
+    return node_certificate(ca, name, chain_pubkey, public)
 
 
 def check_node_cert(cert_pem: bytes, ca_cert_pem: bytes, tls_key_pem: bytes, chain_pubkey: bytes) -> str:
