@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +80,14 @@ def make_network(parts: NodeParts, home: Path) -> tuple[NetworkService, Consensu
     return network, engine
 
 
-async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
-    network, engine = make_network(parts, home)
+NetworkFactory = Callable[[NodeParts, Path], tuple[NetworkService, ConsensusEngine | None]]
+
+
+async def serve(parts: NodeParts, stop: asyncio.Event, home: Path, network_factory: NetworkFactory = make_network) -> None:
+    """Run the node until ``stop`` is set. ``network_factory`` builds its peer network and engine:
+    always ``make_network`` for a real node; test harnesses (``node.testing.byzantine``) pass
+    their own from Python, so no configuration can change it."""
+    network, engine = network_factory(parts, home)
     identity = NodeIdentity(name=parts.config.name, role=parts.config.role, pubkey=parts.key.public_bytes)
     metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
     rpc = RpcServer(
@@ -134,7 +141,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
         raise StoreError(f"the node stopped: {failures[0].reason}")
 
 
-def run_node(home: Path) -> None:
+def run_node(home: Path, network_factory: NetworkFactory = make_network) -> None:
     """Run a node in the foreground until SIGINT/SIGTERM."""
     home = Path(home)
     if not home.is_dir():
@@ -147,7 +154,7 @@ def run_node(home: Path) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(parts, stop, home)
+        await serve(parts, stop, home, network_factory)
 
     try:
         asyncio.run(main())

@@ -41,3 +41,17 @@ def test_targets_fail_on_what_they_must_refuse():
     with pytest.raises(AssertionError, match="undocumented"):
         targets._check_reply({"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "internal error"}},
                              targets.documented_codes())
+
+
+def test_tx_send_with_a_byte_keyed_map_is_a_decode_error_not_an_internal_error():
+    """The fuzzers' bytes-keyed map, sent as a transaction: -32001 decode_error (it was -32603)."""
+    import json
+
+    import msgpack
+
+    from tests.fuzz.fixture import fuzz_chain
+
+    raw = msgpack.packb({"a": 1, b"b": 2}, use_bin_type=True)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tx_send", "params": ["0x" + raw.hex()]}).encode()
+    reply = fuzz_chain().rpc(body)
+    assert reply["error"]["code"] == -32001, reply
