@@ -91,7 +91,8 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path, network_facto
     identity = NodeIdentity(name=parts.config.name, role=parts.config.role, pubkey=parts.key.public_bytes)
     metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
     rpc = RpcServer(
-        RpcEnv.for_chain(parts.chain, identity, metrics, engine=engine, peers=network.peers),
+        RpcEnv.for_chain(parts.chain, identity, metrics, engine=engine, peers=network.peers,
+                         network_height=network.network_height),
         host=parts.config.rpc.host,
         port=parts.config.rpc.port,
         max_body_bytes=parts.config.rpc.max_body_bytes,

@@ -41,6 +41,16 @@ class EngineStatus(Protocol):
 
 
 @dataclass(frozen=True)
+class SyncStatus:
+    height: int  # our committed head
+    network_height: int  # committed by at least f + 1 validators, by their own announcements
+
+    @property
+    def behind(self) -> int:
+        return self.network_height - self.height
+
+
+@dataclass(frozen=True)
 class NodeIdentity:
     name: str
     role: str
@@ -62,10 +72,11 @@ class RpcEnv:
     peers: PeerList
     bus: EventBus
     metrics: NodeMetrics
+    network_height: Callable[[], int] | None = None  # what the validators announce (NetworkService); None: no peers
 
     @classmethod
     def for_chain(cls, chain: Chain, identity: NodeIdentity, metrics: NodeMetrics, *, engine: EngineStatus | None,
-                  peers: PeerList = no_peers) -> RpcEnv:
+                  peers: PeerList = no_peers, network_height: Callable[[], int] | None = None) -> RpcEnv:
         """The environment for handlers serving ``chain``."""
         return cls(
             reader=ChainReader(chain.store, chain.suite, chain.genesis, chain.pool),
@@ -76,7 +87,14 @@ class RpcEnv:
             peers=peers,
             bus=chain.bus,
             metrics=metrics,
+            network_height=network_height,
         )
+
+    def sync_status(self) -> SyncStatus:
+        """How far this node's committed head is behind what the network announces."""
+        head = self.reader.height
+        network = head if self.network_height is None else max(head, self.network_height())
+        return SyncStatus(head, network)
 
     def engine_status(self) -> dict[str, Any]:
         """The engine's own summary; an observer reports how many blocks it caught up by sync."""

@@ -14,7 +14,8 @@ instead of the peer layer's ``send_consensus``, which rewrites it per peer:
   sender (signed with our key), alternately.
 - ``flood``: traffic unchanged; ``node.testing.flood`` sends the flood beside it.
 
-Misbehaving messages are properly encoded and (except ``bad_signature``) properly signed by our
+With ``after_height`` it behaves until its messages are about a later height, so that a test
+can let every link come up before the misbehaviour starts. Misbehaving messages are properly encoded and (except ``bad_signature``) properly signed by our
 key: honest nodes can attribute each one to us.
 """
 
@@ -58,6 +59,7 @@ class Adversary:
     net: P2PNetwork
     spec: EngineSpec
     variants: tuple[str, ...] = INVALID_VARIANTS
+    after_height: int = 0  # honest up to this height: the network settles (every link up) first
     done: Counter[str] = field(default_factory=Counter)  # what was sent, by kind of misbehaviour
     _twins: dict[bytes, bytes] = field(default_factory=dict)  # our block hash -> its equivocating twin's
     _invalid: dict[tuple[int, int, str], PrePrepare] = field(default_factory=dict)  # resends stay identical
@@ -74,6 +76,8 @@ class Adversary:
         return sorted(v for v in self.chain.validators() if v != self.key.public_bytes)
 
     def outgoing(self, msg: Any, peers: list[bytes]) -> Outgoing:
+        if msg.height <= self.after_height:
+            return [(p, msg) for p in peers]
         if self.behaviour == EQUIVOCATE and isinstance(msg, (PrePrepare, Prepare, Commit)):
             twin = self._twin(msg)
             if twin is not None:

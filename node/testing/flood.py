@@ -59,7 +59,6 @@ class Flood:
                 for peer in peers:
                     self._raw(peer, b"\xc1" + secrets.token_bytes(64))  # 0xc1 is never valid msgpack
                     self.sent["not_msgpack"] += 1
-            if tick % 100 == 0:
                 log.warning("event=byzantine_flood sent=%s", dict(self.sent))
 
     def _votes(self) -> list[dict[str, Any]]:

@@ -33,9 +33,12 @@ from tests.integration.test_consensus_network import Load, heights, wait_height
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Small size limits, so an oversized block is cheap to build and carry (code + 2 KiB <= tx <= block).
-PARAMS = {"block_interval_ms": 200, "min_seal_ms": 10, "consensus_timeout_ms": 1500, "tx_expiry_window": 100_000,
+# A round timeout long enough that no view change happens while the four processes start and
+# connect: the Byzantine node is the primary of view 0 and must still be when it starts to lie.
+PARAMS = {"block_interval_ms": 200, "min_seal_ms": 10, "consensus_timeout_ms": 4000, "tx_expiry_window": 100_000,
           "max_code_bytes": 32 * 1024, "max_tx_bytes": 64 * 1024, "max_block_bytes": 128 * 1024}
 PROGRESS = 8  # blocks the honest nodes must commit with the Byzantine one running
+SETTLE = 3  # the proposing attacks begin above this height, once every link is up
 
 
 @dataclass
@@ -53,18 +56,25 @@ class ByzantineNet:
 
 
 @asynccontextmanager
-async def byzantine_net(root: Path, behaviour: str, *, consensus: str = "pbft",
-                        variants: tuple[str, ...] = INVALID_VARIANTS) -> AsyncIterator[ByzantineNet]:
+async def byzantine_net(root: Path, behaviour: str, *, consensus: str = "pbft", variants: tuple[str, ...] = INVALID_VARIANTS,
+                        after_height: int = 0) -> AsyncIterator[ByzantineNet]:
     """Four validators; the one with the smallest key (PBFT's primary of view 0) is Byzantine."""
     net = make_local_net(root, "std", validators=4, params=PARAMS, consensus=consensus)
     bad = min(range(4), key=lambda i: net.nodes[i].key.public_bytes)
     honest = [i for i in range(4) if i != bad]
     for i in honest:
         net.nodes[i].start()
-    start_byzantine(net.nodes[bad], behaviour, variants)
+    start_byzantine(net.nodes[bad], behaviour, variants, after_height)
     try:
         await net.wait_ready(60)
-        yield ByzantineNet(net, bad, honest)
+        b = ByzantineNet(net, bad, honest)
+        if after_height:
+            # Every node took part up to here, so every link is up; the liar must still lead.
+            assert await wait_height(net, range(4), after_height, 60), await heights(net, range(4))
+            async with RpcClient(net.nodes[honest[0]].url) as c:
+                cert = CommitCertificate.decode(bytes.fromhex((await c.call("chain_getCertificate", after_height))["raw"][2:]))
+            assert cert.view == 0, "a view change at start-up: the Byzantine node no longer leads"
+        yield b
     finally:
         net.stop()
 
@@ -127,7 +137,7 @@ async def wait_for(predicate, timeout: float) -> bool:
 
 
 async def test_an_equivocating_primary_is_detected_and_cannot_split_the_honest_nodes(tmp_path):
-    async with byzantine_net(tmp_path, EQUIVOCATE) as b:
+    async with byzantine_net(tmp_path, EQUIVOCATE, after_height=SETTLE) as b:
         await run_with_load(b)
         await assert_honest_agree(b)
         # The first honest validator in key order got both proposals and both votes of each pair.
@@ -147,7 +157,7 @@ async def test_a_primary_proposing_invalid_blocks_is_replaced_and_nothing_invali
     transaction with a bad signature, a parent that does not exist; or all get an oversized block."""
     expected = {"state_root": "state_root does not match re-execution", "bad_tx": "signature does not verify",
                 "wrong_parent": "does not extend the block below it", "oversized": "over max_block_bytes"}
-    async with byzantine_net(tmp_path, INVALID_PROPOSAL, variants=variants) as b:
+    async with byzantine_net(tmp_path, INVALID_PROPOSAL, variants=variants, after_height=SETTLE) as b:
         await run_with_load(b)
         await assert_honest_agree(b)
         by_key = sorted(b.honest, key=lambda i: b.net.nodes[i].key.public_bytes)

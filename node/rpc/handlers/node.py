@@ -15,6 +15,7 @@ def node_info(env: RpcEnv) -> dict[str, Any]:
     reader = env.reader
     head = reader.head()
     params = env.chain.params()
+    sync = env.sync_status()
     return {
         "version": __version__,
         "chain_id": reader.chain_id,
@@ -32,6 +33,7 @@ def node_info(env: RpcEnv) -> dict[str, Any]:
         "pool_size": len(env.pool),
         "params": params.__dict__,
         "engine": env.engine_status(),
+        "sync": {"network_height": sync.network_height, "behind": sync.behind},
         "healthy": env.metrics.failure is None,
         "failure": env.metrics.failure,
     }
