@@ -56,6 +56,19 @@ async def test_a_transaction_expired_at_the_network_is_refused_by_a_lagging_node
     assert "result" in await call(dispatcher, "tx_send", "0x" + alive.encode().hex())
 
 
+async def test_the_documented_order_of_admission_errors_holds_on_a_lagging_node(lagging):
+    """Rules before the expiry window still decide first: the chain id, then the sender key."""
+    net, chain, dispatcher, network = lagging
+    network[0] = 250
+    other_chain = net.tx(net.admin, expiry_height=chain.height + 100, chain_id="elsewhere")
+    reply = await call(dispatcher, "tx_send", "0x" + other_chain.encode().hex())
+    assert "wrong chain id" in reply["error"]["message"], reply
+    from dataclasses import replace
+
+    bad_key = replace(net.tx(net.admin, expiry_height=chain.height + 100), sender_pubkey=b"\x01" * 33)
+    assert (await call(dispatcher, "tx_send", "0x" + bad_key.encode().hex()))["error"]["code"] == -32011
+
+
 async def test_an_up_to_date_node_admits_as_before(lagging):
     net, chain, dispatcher, network = lagging
     tx = net.tx(net.admin, method="set", args={"key": "min_seal_ms", "value": 30}, expiry_height=chain.height + 2)

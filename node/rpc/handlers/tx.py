@@ -9,7 +9,7 @@ from node.rpc.env import RpcEnv
 from node.rpc.jsonfmt import hx, parse_hex, receipt_json, tx_json
 from node.rpc.params import bool_param
 from node.rpc.registry import rpc_method
-from node.wire.types import Transaction
+from node.txcheck import decode_and_check
 
 
 @rpc_method("tx_send")
@@ -29,10 +29,12 @@ def _refuse_if_expired_at_the_network(env: RpcEnv, data: bytes) -> None:
     sync = env.sync_status()
     if sync.behind <= 0:
         return
-    try:
-        expiry = Transaction.decode(data).expiry_height
+    try:  # the rules that come before the expiry window (docs/json-rpc.md): the signature is checked later
+        checked = decode_and_check(env.reader.suite, env.reader.chain_id, data, max_bytes=env.chain.params().max_tx_bytes,
+                                   verify=False)
     except ConsortiaError:
-        return  # admission says what is wrong with it
+        return  # admission says what is wrong with it, by the documented order
+    expiry = checked.tx.expiry_height
     if expiry <= sync.network_height + 1:
         raise InvalidTransaction(
             f"transaction expired: expiry_height {expiry} must be above the network's next block {sync.network_height + 1}; "
