@@ -13,6 +13,7 @@ instead of the peer layer's ``send_consensus``, which rewrites it per peer:
 - ``bad_signature``: every message has a corrupted signature, or names another validator as its
   sender (signed with our key), alternately.
 - ``flood``: traffic unchanged; ``node.testing.flood`` sends the flood beside it.
+- ``withhold``: nothing at all (no proposal, vote or view change), while it stays connected.
 
 With ``after_height`` it behaves until its messages are about a later height, so that a test
 can let every link come up before the misbehaviour starts. Misbehaving messages are properly encoded and (except ``bad_signature``) properly signed by our
@@ -43,7 +44,8 @@ EQUIVOCATE = "equivocate"
 INVALID_PROPOSAL = "invalid_proposal"
 BAD_SIGNATURE = "bad_signature"
 FLOOD = "flood"
-BEHAVIOURS = (EQUIVOCATE, INVALID_PROPOSAL, BAD_SIGNATURE, FLOOD)
+WITHHOLD = "withhold"
+BEHAVIOURS = (EQUIVOCATE, INVALID_PROPOSAL, BAD_SIGNATURE, FLOOD, WITHHOLD)
 
 STATE_ROOT, BAD_TX, WRONG_PARENT, OVERSIZED = "state_root", "bad_tx", "wrong_parent", "oversized"
 INVALID_VARIANTS = (STATE_ROOT, BAD_TX, WRONG_PARENT, OVERSIZED)
@@ -86,6 +88,9 @@ class Adversary:
             return [(p, self._invalid_proposal(msg, self.variants[i % len(self.variants)])) for i, p in enumerate(peers)]
         elif self.behaviour == BAD_SIGNATURE:
             return [(p, self._bad_signature(msg, peers)) for p in peers]  # alternating kinds, peer by peer
+        elif self.behaviour == WITHHOLD:
+            self._note(f"withhold_{msg.kind}", msg.height, 0)
+            return []
         return [(p, msg) for p in peers]
 
     def _note(self, what: str, height: int, view: int, detail: str = "") -> None:

@@ -1,5 +1,5 @@
 """A Byzantine validator as a real process, for tests: ``python -m node.testing.byzantine --home DIR
---behaviour equivocate|invalid_proposal|bad_signature|flood [--variants a,b] [--after-height H]``.
+--behaviour equivocate|invalid_proposal|bad_signature|flood|withhold [--variants a,b] [--after-height H]``.
 
 It is the normal node (``node.app.run_node``) with one difference: its engine's broadcasts go
 through a misbehaving ``Adversary`` (``node.testing.adversary``), and with ``flood`` a ``Flood``

@@ -25,7 +25,7 @@ from consensus.registry import certificate_quorum
 from node.crypto import get_suite
 from node.devnet import LocalNet, make_local_net
 from node.sdk import RpcClient
-from node.testing.adversary import BAD_SIGNATURE, EQUIVOCATE, FLOOD, INVALID_PROPOSAL, INVALID_VARIANTS, OVERSIZED
+from node.testing.adversary import BAD_SIGNATURE, EQUIVOCATE, FLOOD, INVALID_PROPOSAL, INVALID_VARIANTS, OVERSIZED, WITHHOLD
 from node.testing.byzantine import start_byzantine
 from node.wire.types import CommitCertificate
 from tests.integration.test_consensus_network import Load, heights, wait_height
@@ -205,6 +205,19 @@ async def test_a_flooding_validator_is_dropped_and_counted_while_the_others_comm
         for i in b.honest:  # the frames that were not msgpack closed the link, as abuse
             assert await abuse_count(b.net.nodes[i].url) > 0, i
         assert "event=byzantine_flood" in b.log(b.bad)
+
+
+async def test_a_primary_that_withholds_everything_is_replaced_after_one_round_timeout(tmp_path):
+    """It stays connected but sends no proposal, vote or view change: the three others time out
+    once, change view among themselves and commit without it."""
+    async with byzantine_net(tmp_path, WITHHOLD, after_height=SETTLE) as b:
+        await run_with_load(b)
+        await assert_honest_agree(b)
+        for i in b.honest:
+            info = await b.engine(i)
+            assert info["view"] > 0 and info["primary"] != "0x" + b.net.nodes[b.bad].key.public_bytes.hex(), info
+            assert "event=pbft_round_timeout" in b.log(i)
+        assert "what=withhold_preprepare" in b.log(b.bad) or "what=withhold_prepare" in b.log(b.bad)
 
 
 async def test_raft_refuses_a_validator_whose_signatures_do_not_verify(tmp_path):
