@@ -209,14 +209,15 @@ async def test_a_flooding_validator_is_dropped_and_counted_while_the_others_comm
 
 async def test_a_primary_that_withholds_everything_is_replaced_after_one_round_timeout(tmp_path):
     """It stays connected but sends no proposal, vote or view change: the three others time out
-    once, change view among themselves and commit without it."""
+    (or join a view change another started), change view among themselves and commit without it."""
     async with byzantine_net(tmp_path, WITHHOLD, after_height=SETTLE) as b:
         await run_with_load(b)
         await assert_honest_agree(b)
         for i in b.honest:
             info = await b.engine(i)
             assert info["view"] > 0 and info["primary"] != "0x" + b.net.nodes[b.bad].key.public_bytes.hex(), info
-            assert "event=pbft_round_timeout" in b.log(i)
+        # Someone's round timer expired; the others may have joined the view change it started.
+        assert any("event=pbft_round_timeout" in b.log(i) for i in b.honest)
         assert "what=withhold_preprepare" in b.log(b.bad) or "what=withhold_prepare" in b.log(b.bad)
 
 
