@@ -1,6 +1,8 @@
 """Writing the seed corpus (``python -m tests.fuzz.seeds``): a few valid inputs per target, so
-the fuzzer starts from real encodings and requests instead of random bytes. The files are
-committed (tests/fuzz/corpus/<target>/) and replayed by tests/unit/test_fuzz_targets.py."""
+the fuzzer starts from real encodings and requests instead of random bytes. The corpus
+(tests/fuzz/corpus/<target>/) also holds what the fuzzer found that adds coverage
+(``scripts/fuzz.sh merge``) and every input that once failed (``crash-*``); it is committed and
+replayed by tests/unit/test_fuzz_targets.py."""
 
 from __future__ import annotations
 
@@ -99,9 +101,7 @@ SEEDS = {"wire": wire_seeds, "consensus": consensus_seeds, "rpc": rpc_seeds, "st
 def write() -> None:
     for target, make in SEEDS.items():
         folder = CORPUS / target
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.iterdir():
-            old.unlink()
+        folder.mkdir(parents=True, exist_ok=True)  # found inputs and crash-* files already there stay
         for data in make():
             (folder / hashlib.sha1(data).hexdigest()).write_bytes(data)
 

@@ -1,6 +1,7 @@
-"""The fuzz targets over their committed seed corpus, without atheris: CI exercises every target
-and its assertions on every run (scripts/fuzz.sh runs them under the coverage-guided fuzzer).
-Inputs the fuzzer found and that once failed are kept in the corpus too, so they stay fixed."""
+"""The fuzz targets over their committed corpus, without atheris: CI exercises every target and
+its assertions on every run (scripts/fuzz.sh runs them under the coverage-guided fuzzer). The
+corpus holds the seeds, what the fuzzer found that adds coverage, and every input that once
+failed (``crash-*``), so those stay fixed."""
 
 from __future__ import annotations
 
