@@ -44,13 +44,18 @@ M = TypeVar("M", bound=SignedMessage)
 
 
 def fields(kind: str, raw: Any, schema: dict[str, Checker]) -> dict[str, Any]:
-    """Check a message map: its type tag ``t`` plus ``schema``, with the sender and signature every message has."""
-    return check_map(f"{kind} message", raw, {"t": _tag, **schema, "sender": SENDER, "sig": SIGNATURE})
+    """Check a message map: its type tag ``t`` (exactly ``kind``: a message nested in another, like
+    the view changes in a NEW-VIEW, has no other spelling) plus ``schema``, with the sender and
+    signature every message has."""
+    return check_map(f"{kind} message", raw, {"t": _tag(kind), **schema, "sender": SENDER, "sig": SIGNATURE})
 
 
-def _tag(name: str, v: Any) -> None:
-    if type(v) is not str:
-        raise DecodeError(f"field '{name}' must be a string")
+def _tag(kind: str) -> Checker:
+    def check(name: str, v: Any) -> None:
+        if v != kind or type(v) is not str:
+            raise DecodeError(f"field '{name}' must be '{kind}'")
+
+    return check
 
 
 def sign_message(suite: CryptoSuite, private: bytes, chain_id: str, msg: M) -> M:

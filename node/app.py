@@ -155,15 +155,21 @@ def follow_role(chain: Chain, identity: NodeIdentity, height: int) -> None:
         identity.role = role
 
 
-async def serve(parts: NodeParts, stop: asyncio.Event, home: Path) -> None:
-    network, engine = make_network(parts, home)
+NetworkFactory = Callable[[NodeParts, Path], tuple[NetworkService, ConsensusEngine]]
+
+
+async def serve(parts: NodeParts, stop: asyncio.Event, home: Path, network_factory: NetworkFactory = make_network) -> None:
+    """Run the node until ``stop`` is set. ``network_factory`` builds its peer network and engine:
+    always ``make_network`` for a real node; test harnesses (``node.testing.byzantine``) pass
+    their own from Python, so no configuration can change it."""
+    network, engine = network_factory(parts, home)
     identity = NodeIdentity(name=parts.config.name, role=listed_role(parts.chain, parts.key.public_bytes), pubkey=parts.key.public_bytes)
     parts.chain.bus.subscribe(NodeListChanged, lambda event: follow_role(parts.chain, identity, event.height))
     metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
     status = EngineWhileValidator(engine, parts.chain, parts.key.public_bytes, metrics)
     rpc = RpcServer(
         RpcEnv.for_chain(parts.chain, identity, metrics, engine=status, peers=network.peers, sync=network.sync_status,
-                         access=access_policy(parts.config, home)),
+                         access=access_policy(parts.config, home), network_height=network.network_height),
         host=parts.config.rpc.host,
         port=parts.config.rpc.port,
         max_body_bytes=parts.config.rpc.max_body_bytes,
@@ -241,7 +247,7 @@ def loop_error_logger(interval: float) -> Callable[[asyncio.AbstractEventLoop, d
     return handle
 
 
-def run_node(home: Path, passphrase: PassphraseSource | None = None) -> None:
+def run_node(home: Path, passphrase: PassphraseSource | None = None, network_factory: NetworkFactory = make_network) -> None:
     """Run a node in the foreground until SIGINT/SIGTERM (``passphrase``: for an encrypted node key)."""
     home = Path(home)
     passphrase = remembered(passphrase or default_passphrase)
@@ -258,7 +264,7 @@ def run_node(home: Path, passphrase: PassphraseSource | None = None) -> None:
         loop.set_exception_handler(loop_error_logger(parts.config.limits.log_interval))
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(parts, stop, home)
+        await serve(parts, stop, home, network_factory)
 
     try:
         asyncio.run(main())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from consensus.pbft.buffers import MessageBuffers
 from consensus.pbft.messages import Commit, Prepare, PreparedCert, PrePrepare
@@ -141,7 +142,8 @@ class Ordering:
         if known is not None:
             if known[0] != encoded:
                 s.dropped["equivocation"] += 1
-                log.warning("event=pbft_equivocation height=%d view=%d", height, view)
+                log.warning("event=pbft_equivocation kind=preprepare height=%d view=%d sender=%s", height, view,
+                            s.primary(view).hex()[:16])
                 self.leave_view(s.view + 1)
             return
         if proposer is not None and proposer != s.primary(view):
@@ -159,7 +161,7 @@ class Ordering:
                 return
             parent_hash = parent[1]
         try:
-            block, block_hash = self._validate_block(slot, encoded, proposer, parent_hash)
+            block, block_hash, reason = self._validate_block(slot, encoded, proposer, parent_hash)
         except NodeListPending:
             # Its parent changes the validator set: only once the parent commits do we know who
             # may propose and vote at this height. Held until then, not held against the primary.
@@ -167,6 +169,8 @@ class Ordering:
             return
         if block is None:
             s.dropped["invalid_proposal"] += 1
+            log.warning("event=pbft_invalid_proposal height=%d view=%d proposer=%s reason=%r", height, view,
+                        (proposer or b"").hex()[:16], reason)
             # A primary that proposes an invalid block is replaced at once.
             self.leave_view(s.view + 1)
             return
@@ -180,33 +184,39 @@ class Ordering:
         if child is not None:
             self.accept_proposal(height + 1, view, *child)
 
-    def _validate_block(self, slot: Slot, encoded: bytes, proposer: bytes | None, parent_hash: bytes) -> tuple[Block | None, bytes]:
+    def _validate_block(self, slot: Slot, encoded: bytes, proposer: bytes | None,
+                        parent_hash: bytes) -> tuple[Block | None, bytes, str]:
+        """(block, hash, "") if the proposal is valid here, else (None, b"", why not)."""
         s = self.s
         try:
             block = Block.decode(encoded)
-        except ConsortiaError:
-            return None, b""
+        except ConsortiaError as exc:
+            return None, b"", f"undecodable block: {exc.message}"
         block_hash = s.suite.hash(block.header.encode())
         if block_hash in slot.blocks:
-            return slot.blocks[block_hash], block_hash
+            return slot.blocks[block_hash], block_hash, ""
         hdr = block.header
-        if block.height != slot.height or hdr.parent_hash != parent_hash:
-            return None, b""
-        if proposer is not None and hdr.proposer != proposer:
-            return None, b""
-        if hdr.proposer not in s.validators:
-            return None, b""
-        if hdr.timestamp_ms > s.env.now_ms() + CLOCK_DRIFT_MS:
-            return None, b""
+        reason = ""
+        if block.height != slot.height:
+            reason = f"block height {block.height} in a proposal for {slot.height}"
+        elif hdr.parent_hash != parent_hash:
+            reason = "block does not extend the block below it"
+        elif proposer is not None and hdr.proposer != proposer:
+            reason = "block names another proposer"
+        elif hdr.proposer not in s.validators:
+            reason = "block proposer is not a validator"
+        elif hdr.timestamp_ms > s.env.now_ms() + CLOCK_DRIFT_MS:
+            reason = "block timestamp is too far in the future"
+        if reason:
+            return None, b"", reason
         try:
             s.app.validate(block)
         except NodeListPending:
             raise
         except ConsortiaError as exc:
-            log.info("event=pbft_invalid_block height=%d reason=%r", block.height, exc.message)
-            return None, b""
+            return None, b"", exc.message
         slot.blocks[block_hash] = block
-        return block, block_hash
+        return block, block_hash, ""
 
     # --- PREPARE -------------------------------------------------------------------------------
 
@@ -230,8 +240,22 @@ class Ordering:
             s.dropped["wrong_view"] += 1
             return
         slot = s.slot(msg.height)
+        if not self._first_vote(slot.prepares, msg):
+            return
         slot.prepares[(msg.view, msg.block_hash)][msg.sender] = msg
         self.check_prepared(slot, msg.view, msg.block_hash)
+
+    def _first_vote(self, votes: dict[tuple[int, bytes], dict[bytes, Any]], msg: Prepare | Commit) -> bool:
+        """An honest validator votes for one block per (height, view) (its journal makes sure,
+        across restarts too): a second vote for another block is equivocation. It is counted,
+        logged and ignored, which also bounds what one sender can make us keep per height."""
+        for (view, block_hash), senders in votes.items():
+            if view == msg.view and block_hash != msg.block_hash and msg.sender in senders:
+                self.s.dropped["equivocation"] += 1
+                log.warning("event=pbft_equivocation kind=%s height=%d view=%d sender=%s", msg.kind, msg.height, msg.view,
+                            msg.sender.hex()[:16])
+                return False
+        return True
 
     def check_prepared(self, slot: Slot, view: int, block_hash: bytes) -> None:
         s = self.s
@@ -279,6 +303,8 @@ class Ordering:
             s.dropped["wrong_view"] += 1
             return
         slot = s.slot(msg.height)
+        if not self._first_vote(slot.commits, msg):
+            return
         slot.commits[(msg.view, msg.block_hash)][msg.sender] = msg
         self.check_committed(slot, msg.view, msg.block_hash)
 

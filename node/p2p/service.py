@@ -12,6 +12,7 @@ from typing import Any
 import msgpack
 
 from consensus.api import ConsensusEngine
+from consensus.registry import certificate_quorum
 from node.chain import Chain
 from node.config import SyncConfig
 from node.crypto.base import KeyPair
@@ -264,6 +265,17 @@ class NetworkService:
                 "installed_height": snap.progress.installed_height, "gave_up": snap.progress.gave_up,
             }
         return status
+
+    def network_height(self) -> int:
+        """The height that at least f + 1 validators (this node included, if it is one) announced
+        as committed: with at most f of them lying, an honest validator has committed it. Never
+        below our own head; a peer not heard from counts as height 0."""
+        validators = self.chain.validators()
+        own = self.chain.height
+        announced = sorted((own if v == self.key.public_bytes else self.sync.peer_heights.get(v, 0) for v in validators),
+                           reverse=True)
+        f = len(validators) - certificate_quorum(self.chain.genesis.consensus, len(validators))
+        return max(own, announced[f]) if len(announced) > f else own
 
 
 __all__ = ["NetworkService", "msgpack"]

@@ -48,6 +48,16 @@ class EngineStatus(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class SyncLag:
+    height: int  # our committed head
+    network_height: int  # committed by at least f + 1 validators, by their own announcements
+
+    @property
+    def behind(self) -> int:
+        return self.network_height - self.height
+
+
 @dataclass
 class NodeIdentity:
     """Who this node is. ``role`` is its role in the committed node list ("validator",
@@ -81,10 +91,12 @@ class RpcEnv:
     metrics: NodeMetrics
     sync: SyncStatus = no_sync  # how the node catches up, and a snapshot's progress (node.p2p.service)
     access: AccessPolicy = field(default_factory=AccessPolicy)  # admin-only methods and rate limits
+    network_height: Callable[[], int] | None = None  # what the validators announce (NetworkService); None: no peers
 
     @classmethod
     def for_chain(cls, chain: Chain, identity: NodeIdentity, metrics: NodeMetrics, *, engine: EngineStatus | None,
-                  peers: PeerList = no_peers, sync: SyncStatus = no_sync, access: AccessPolicy | None = None) -> RpcEnv:
+                  peers: PeerList = no_peers, sync: SyncStatus = no_sync, access: AccessPolicy | None = None,
+                  network_height: Callable[[], int] | None = None) -> RpcEnv:
         """The environment for handlers serving ``chain``."""
         return cls(
             reader=ChainReader(chain.store, chain.suite, chain.genesis, chain.pool),
@@ -97,7 +109,14 @@ class RpcEnv:
             metrics=metrics,
             sync=sync,
             access=access if access is not None else AccessPolicy(),
+            network_height=network_height,
         )
+
+    def sync_lag(self) -> SyncLag:
+        """How far this node's committed head is behind what the network announces."""
+        head = self.reader.height
+        network = head if self.network_height is None else max(head, self.network_height())
+        return SyncLag(head, network)
 
     def engine_status(self) -> dict[str, Any]:
         """The engine's own summary; an observer reports how many blocks it caught up by sync."""

@@ -108,8 +108,12 @@ def _check_shape(value: Any, depth: int = 0) -> None:
     if depth > 32:
         raise DecodeError("value nested too deeply")
     t = type(value)
+    if depth == 32 and t in (dict, list) and value:
+        raise DecodeError("value nested too deeply")  # its items would be at 33, which encode refuses
     if t is dict:
         keys = list(value)
+        if any(type(k) is not str for k in keys):  # msgpack also decodes bin keys, which compare with nothing else
+            raise DecodeError("map keys must be strings")
         if any(keys[i] >= keys[i + 1] for i in range(len(keys) - 1)):
             raise DecodeError("encoding is not canonical: map keys are not sorted")
         for v in value.values():

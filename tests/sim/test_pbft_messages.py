@@ -151,3 +151,30 @@ def test_a_restarted_validator_keeps_its_promises(tmp_path):
         assert victim.core.vc_target >= view + 5
     finally:
         net.close()
+
+
+def test_a_second_vote_for_another_block_is_equivocation_and_is_not_kept(tmp_path):
+    """A validator that votes for many blocks at one (height, view) -- to different peers, or a
+    flood of votes for random hashes -- has its first vote counted and the rest dropped as
+    equivocation: it cannot make an honest node hold one entry per forged hash."""
+    import hashlib
+
+    net = SimNetwork(tmp_path, seed=8)
+    try:
+        assert net.run_until(lambda: net.min_honest_height() >= 2, 60_000)
+        core = net.nodes[0].core
+        sender = net.nodes[1]
+        h = core.height + 1  # inside the window, above anything decided while we look
+        for kind in (Prepare, Commit):
+            before = core.dropped["equivocation"]
+            for i in range(200):
+                vote = kind(h, core.view, hashlib.sha256(b"%d" % i).digest(), sender.key.public_bytes)
+                core.on_message(decode_message(encode_message(sign_message(net.suite, sender.key.private_bytes,
+                                                                           net.genesis.chain_id, vote))))
+            slot = core.state.slots[h]
+            kept = slot.prepares if kind is Prepare else slot.commits
+            mine = [key for key, senders in kept.items() if sender.key.public_bytes in senders and key[0] == core.view]
+            assert len(mine) == 1, len(mine)
+            assert core.dropped["equivocation"] == before + 199
+    finally:
+        net.close()

@@ -146,3 +146,25 @@ def test_wire_types_fast_encoding_is_canonical():
         assert obj.encode() == codec.encode(obj.to_map())
         assert type(obj).decode(obj.encode()) == obj
     assert tx.signing_bytes() == codec.encode(tx.body_map())
+
+
+def test_decode_refuses_nesting_that_encode_refuses():
+    """Found by the wire fuzzer: 33 nested arrays around an integer decoded, but the value could
+    not be encoded again (``encode`` allows 32 levels): decode and encode now agree on the limit."""
+    deepest_allowed = b"\x91" * 32 + b"\x05"
+    assert codec.encode(codec.decode(deepest_allowed)) == deepest_allowed
+    with pytest.raises(DecodeError, match="nested too deeply"):
+        codec.decode(b"\x91" * 33 + b"\x05")
+    assert codec.decode(b"\x91" * 32 + b"\x90") is not None  # an empty container at the limit is fine
+
+
+@pytest.mark.parametrize("keys", [[b"a"], ["a", b"b"], [b"a", "b"]])
+def test_a_map_with_byte_string_keys_is_a_decode_error(keys):
+    """Found by the wire and consensus fuzzers: msgpack decodes ``bin`` map keys; a map mixing
+    them with ``str`` keys raised TypeError out of ``decode`` (a traceback in the peer read loop,
+    -32603 from ``tx_send``), and one with only ``bin`` keys was accepted against the rules."""
+    raw = msgpack.packb(dict.fromkeys(keys, 1), use_bin_type=True)
+    with pytest.raises(DecodeError, match="map keys must be strings"):
+        codec.decode(raw)
+    with pytest.raises(DecodeError):
+        Transaction.decode(raw)

@@ -139,7 +139,7 @@ async def test_other_genesis_is_refused(pair):
         await na.stop()
 
 
-@pytest.mark.parametrize("attack", ["garbage", "oversized", "empty", "untyped", "flood"])
+@pytest.mark.parametrize("attack", ["garbage", "oversized", "empty", "untyped", "flood", "byte_keys"])
 async def test_hostile_frames_close_the_link_and_the_node_keeps_running(pair, attack):
     suite, ca, directory, a, b = pair
     na = a.network()
@@ -156,6 +156,10 @@ async def test_hostile_frames_close_the_link_and_the_node_keeps_running(pair, at
             writer.write(struct.pack(">I", 0))
         elif attack == "untyped":
             writer.write(_frame(codec.encode([1, 2, 3])))
+        elif attack == "byte_keys":  # found by the fuzzers: a TypeError that killed the read loop, link left open
+            import msgpack
+
+            writer.write(_frame(msgpack.packb({"t": "status", b"height": 1}, use_bin_type=True)))
         else:
             for _ in range(400):
                 writer.write(_frame(codec.encode({"t": "status", "height": 1})))

@@ -15,6 +15,7 @@ def node_info(env: RpcEnv) -> dict[str, Any]:
     reader = env.reader
     head = reader.head()
     params = env.chain.params()
+    sync = env.sync_lag()
     return {
         "version": __version__,
         "chain_id": reader.chain_id,
@@ -32,7 +33,8 @@ def node_info(env: RpcEnv) -> dict[str, Any]:
         "pool_size": len(env.pool),
         "params": params.__dict__,
         "engine": env.engine_status(),
-        "sync": {**env.sync(), "oldest_state_height": env.reader.store.tree_floor()},
+        "sync": {**env.sync(), "oldest_state_height": env.reader.store.tree_floor(),
+                 "network_height": sync.network_height, "behind": sync.behind},
         "healthy": env.metrics.failure is None,
         "failure": env.metrics.failure,
     }

@@ -1,0 +1,30 @@
+"""Coverage-guided fuzzing of one target with atheris (libFuzzer): ``python -m tests.fuzz.run TARGET [libFuzzer flags]``.
+
+The node's and consensus packages' code is instrumented for coverage; a crash or failed
+assertion stops the run and libFuzzer writes the input to ``crash-*`` (``-artifact_prefix=``).
+``scripts/fuzz.sh`` runs every target for a bounded time; ``tests/unit/test_fuzz_targets.py``
+replays the committed seed corpus without atheris.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports(include=["node", "consensus", "tests.fuzz"]):
+    from tests.fuzz.fixture import fuzz_chain
+    from tests.fuzz.targets import TARGETS
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 2 or argv[1] not in TARGETS:
+        sys.exit(f"usage: python -m tests.fuzz.run {{{','.join(TARGETS)}}} [libFuzzer flags] [corpus dirs]")
+    target = TARGETS[argv[1]]
+    fuzz_chain()  # built once, before the clock starts
+    atheris.Setup([argv[0], *argv[2:]], target)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
