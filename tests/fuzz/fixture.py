@@ -25,7 +25,7 @@ from node.rpc.env import NodeIdentity, RpcEnv
 from node.rpc.handlers import all_methods
 from node.rpc.jsonfmt import receipt_json
 from node.store.chainstore import ChainStore
-from tests.conftest import TestNet, make_testnet
+from tests.conftest import TestNet, make_testnet, set_param
 from tests.unit.test_chain import seal
 
 
@@ -60,7 +60,7 @@ def fuzz_chain() -> FuzzChain:
     chain = Chain(net.genesis, store, wasm_cache_dir=root / "wasm-cache")
     sent = []
     for i in range(3):
-        tx = net.tx(net.admin, method="set", args={"key": "block_interval_ms", "value": 700 + i})
+        tx = net.tx(net.admin, **set_param("block_interval_ms", 700 + i))
         sent.append(chain.submit(tx.encode()))
         seal(chain, net.validator)
     reader = ChainReader(chain.store, chain.suite, chain.genesis, chain.pool)
