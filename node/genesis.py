@@ -57,6 +57,19 @@ class Genesis:
     deployers: tuple[bytes, ...] | None = None
 
     @property
+    def _custom_rates(self) -> bool:
+        return (self.participation_rate, self.win_rate) != (gov.DEFAULT_PARTICIPATION, gov.DEFAULT_WIN)
+
+    def _committee_json(self) -> dict[str, Any]:
+        """The ``committee`` member of genesis.json: members only when listed explicitly (absent:
+        every admin with weight 1), the rates always, so a file round-trips to the same genesis."""
+        body: dict[str, Any] = {}
+        if self.committee is not None:
+            body["members"] = [{"address": "0x" + a.hex(), "weight": w} for a, w in sorted(self.committee.items())]
+        body["participation_rate"], body["win_rate"] = self.participation_rate, self.win_rate
+        return body
+
+    @property
     def committee_members(self) -> dict[bytes, int]:
         return dict(self.committee) if self.committee is not None else {a: 1 for a in self.admins}
 
@@ -79,10 +92,7 @@ class Genesis:
             "params": dict(sorted(self.params.items())),
             **({"roles": {role: ["0x" + a.hex() for a in holders] for role, holders in sorted(self.roles.items())}}
                if self.roles else {}),
-            **({"committee": {
-                "members": [{"address": "0x" + a.hex(), "weight": w} for a, w in sorted(self.committee.items())],
-                "participation_rate": self.participation_rate, "win_rate": self.win_rate}}
-               if self.committee is not None else {}),
+            **({"committee": self._committee_json()} if self.committee is not None or self._custom_rates else {}),
             **({"deployers": ["0x" + a.hex() for a in self.deployers]} if self.deployers is not None else {}),
         }
 
@@ -280,12 +290,15 @@ def _parse_committee(raw: Any) -> tuple[dict[bytes, int] | None, int, int]:
     if not isinstance(raw, dict) or set(raw) - {"members", "participation_rate", "win_rate"}:
         raise ConfigError("committee must be an object with members, participation_rate and win_rate")
     entries = raw.get("members")
-    if not isinstance(entries, list) or not entries:
+    members: dict[bytes, int] | None = None  # no members listed: every admin with weight 1, at these rates
+    if entries is not None and (not isinstance(entries, list) or not entries):
         raise ConfigError("committee.members must be a non-empty list of {address, weight}")
-    if len(entries) > gov.MAX_MEMBERS:
+    if entries is not None and len(entries) > gov.MAX_MEMBERS:
         raise ConfigError(f"committee.members: at most {gov.MAX_MEMBERS} members")
-    members: dict[bytes, int] = {}
-    for entry in entries:
+    if entries is not None:
+        members = {}
+    for entry in entries or ():
+        assert members is not None
         if not isinstance(entry, dict) or set(entry) != {"address", "weight"}:
             raise ConfigError("committee.members entries are {address, weight}")
         address = _hex_bytes(entry["address"], "committee member address")

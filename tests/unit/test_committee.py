@@ -483,3 +483,16 @@ def test_any_vote_either_counts_or_reverts_cleanly(args):
         gov.call(B, "vote", args)
     except Revert:
         assert gov.state == before
+
+
+def test_genesis_rates_without_listed_members_survive_the_file():
+    """A development network's genesis (admins as members, custom rates) must reach the nodes
+    with its rates: genesis.json round-trips to the same genesis."""
+    from node.genesis import Genesis
+    from tests.conftest import make_testnet
+
+    net = make_testnet("std")
+    custom = Genesis(**{**net.genesis.__dict__, "participation_rate": 0, "win_rate": 1})
+    again = Genesis.from_json(custom.to_json())
+    assert again == custom and (again.participation_rate, again.win_rate) == (0, 1) and again.committee is None
+    assert "committee" not in net.genesis.to_json()  # default rates: the file is as before
