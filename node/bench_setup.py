@@ -50,14 +50,21 @@ def make_bench_net(root: Path, suite: str, *, validators: int, consensus: str = 
     """Homes for ``validators`` nodes with the benchmark genesis (see the module docstring)."""
     net = make_local_net(root, suite, validators=validators, admins=2 + USERS, participation_rate=0, win_rate=1,
                          consensus=consensus, verify_workers=verify_workers, params=dict(BENCH_PARAMS))
-    # The committee is written out explicitly: Genesis.to_json keeps the rates only beside an
-    # explicit member list, and without them the nodes would read the default rates back and
-    # leave every proposal open instead of executing it.
     regulator = get_suite(suite).address(net.admins[1].public_bytes)
-    net.genesis = replace(net.genesis, committee=net.genesis.committee_members, roles={"regulator": (regulator,)})
+    pin_committee(net, roles={"regulator": (regulator,)})
+    return net
+
+
+def pin_committee(net: LocalNet, roles: dict[str, tuple[bytes, ...]] | None = None) -> None:
+    """Write the committee (every admin, weight 1) and its rates into each node's genesis file.
+
+    Genesis.to_json keeps the rates only beside an explicit member list; without one the nodes
+    read the default rates back and leave every load-generator proposal open instead of executing
+    it in its own transaction."""
+    net.genesis = replace(net.genesis, committee=net.genesis.committee_members,
+                          roles=dict(roles) if roles is not None else net.genesis.roles)
     for node in net.nodes:
         net.genesis.save(node.home / GENESIS_FILE)
-    return net
 
 
 async def setup_contracts(net: LocalNet, net_dir: Path) -> Targets:
