@@ -29,19 +29,39 @@ class BlockWatcher:
         self.committed: dict[str, float] = {}
         self.count = 0
         self.height = from_height - 1
+        self.reconnects = 0
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
+        """Follow blocks, resubscribing from the next height whenever the connection ends (the
+        node closes a WebSocket whose pings went unanswered while this process was busy)."""
+        failures = 0
+        while True:
+            try:
+                await self._follow()
+                failures = 0
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                failures += 1
+                if failures > 20:
+                    raise
+            self.reconnects += 1
+            await asyncio.sleep(0.2)
+
+    async def _follow(self) -> None:
         async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(self.url.replace("http://", "ws://") + "/ws", max_msg_size=0) as ws:
+            async with session.ws_connect(self.url.replace("http://", "ws://") + "/ws", max_msg_size=0, heartbeat=10) as ws:
                 await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "sub_subscribe",
-                                    "params": {"topic": "blocks", "from_height": self.from_height}})
+                                    "params": {"topic": "blocks", "from_height": self.height + 1}})
                 async for msg in ws:
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        continue
                     data = json.loads(msg.data)
                     if data.get("method") != "sub_notify":
                         continue
                     now = time.perf_counter()
                     result = data["params"]["result"]
+                    if result["height"] <= self.height:
+                        continue  # resent after a reconnect
                     self.height = result["height"]
                     for h in result["txs"]:
                         self.committed[h] = now

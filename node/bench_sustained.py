@@ -16,6 +16,7 @@ and per transaction kind:
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -179,9 +180,10 @@ async def run_repeat(net: LocalNet, supply: TxSupply, watcher: BlockWatcher, kin
                      estimate_tps: float, verify_per_s: float, limit: float, progress: Progress) -> RepeatResult:
     urls = [n.url for n in net.nodes]
     pids = [n.proc.pid for n in net.nodes if n.proc is not None]
-    supply.ensure(kind, int(estimate_tps * (cfg.warmup + cfg.seconds) * 1.5) + BATCH * len(urls))
+    await asyncio.to_thread(supply.ensure, kind, int(estimate_tps * (cfg.warmup + cfg.seconds) * 1.5) + BATCH * len(urls))
     data_dirs = [n.home / DATA_DIR for n in net.nodes]
-    disk_before, count_before = [dir_bytes(d) for d in data_dirs], watcher.count
+    disk_before = await asyncio.to_thread(lambda: [dir_bytes(d) for d in data_dirs])
+    count_before = watcher.count
     before: list[CpuSample] = []
     after: list[CpuSample] = []
     progress("max rate: warm-up")
@@ -198,7 +200,7 @@ async def run_repeat(net: LocalNet, supply: TxSupply, watcher: BlockWatcher, kin
     latencies = {}
     for name, fraction in LOAD_POINTS:
         rate = max(1.0, tps * fraction)
-        supply.ensure(kind, int(rate * cfg.seconds * 1.2) + 10)
+        await asyncio.to_thread(supply.ensure, kind, int(rate * cfg.seconds * 1.2) + 10)
         progress(f"{fraction:.0%} load: {rate:,.0f} tx/s offered")
         sent, refused, offered = await paced(urls, supply.take(kind, int(rate * cfg.seconds * 1.2) + 10), rate, watcher,
                                              seconds=cfg.seconds, progress=progress)
@@ -206,7 +208,7 @@ async def run_repeat(net: LocalNet, supply: TxSupply, watcher: BlockWatcher, kin
         latencies[name] = latency_figures(sent, watcher.committed, refused, offered)
         lat = latencies[name]
         progress(f"{fraction:.0%} load: p50 {lat.p50_ms:,.0f} ms, p95 {lat.p95_ms:,.0f} ms, p99 {lat.p99_ms:,.0f} ms")
-    disk_after = [dir_bytes(d) for d in data_dirs]
+    disk_after = await asyncio.to_thread(lambda: [dir_bytes(d) for d in data_dirs])
     figures = validator_figures(net, before, after, mx.window_committed, verify_per_s, disk_before, disk_after,
                                 watcher.count - count_before)
     return RepeatResult(kind=kind, repeat=repeat, window_seconds=round(mx.window_seconds, 2), committed=mx.window_committed,
