@@ -56,3 +56,7 @@ def test_a_short_bench_run_reports_every_figure():
     rows = report["scaling"]
     assert [(r["validators"], r["kind"]) for r in rows] == [(4, k) for k in ("system_call", "evidence_record", "authorization_use")]
     assert all(r["limit_tps"] > 0 and r["committed_tps"] > 0 for r in rows)
+    from node.cli.bench import format_report
+
+    text = format_report(report)  # the text mode renders the same object
+    assert all(k in text for k in ("system_call", "evidence_record", "authorization_use", "validator-3", "p99@80%"))
