@@ -1,4 +1,7 @@
-"""Four-validator benchmark (PBFT or Raft): sustained throughput, latency at half load, catch-up speed.
+"""Four-validator burst benchmark (PBFT or Raft): throughput, latency at half load, catch-up speed.
+
+Superseded for throughput, CPU, latency and memory by ``node.bench_sustained`` (``consortia bench``,
+``benchmarks/cluster_bench.py``); kept for the catch-up measurement and the helpers others import.
 
 All four validators run as real processes on this machine, so they share its cores: every
 transaction is verified and executed four times. Reported per suite:
