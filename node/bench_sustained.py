@@ -177,7 +177,12 @@ async def _sample_receipts(url: str, hashes: list[str], n: int = 20) -> tuple[in
 
 
 async def run_repeat(net: LocalNet, supply: TxSupply, watcher: BlockWatcher, kind: str, repeat: int, cfg: BenchConfig,
-                     estimate_tps: float, verify_per_s: float, limit: float, progress: Progress) -> RepeatResult:
+                     estimate_tps: float, verify_per_s: float, limit: float, progress: Progress, *,
+                     measured: bool = False) -> RepeatResult:
+    """One repeat of ``kind``. ``estimate_tps`` sizes the pre-signed supply; only a ``measured``
+    rate (an earlier repeat's) also sets the outstanding window, since a first guess (the
+    verification limit) would queue many seconds of a heavy kind and the window would see a few
+    huge blocks rather than a steady stream."""
     urls = [n.url for n in net.nodes]
     pids = [n.proc.pid for n in net.nodes if n.proc is not None]
     await asyncio.to_thread(supply.ensure, kind, int(estimate_tps * (cfg.warmup + cfg.seconds) * 1.5) + BATCH * len(urls))
@@ -188,7 +193,7 @@ async def run_repeat(net: LocalNet, supply: TxSupply, watcher: BlockWatcher, kin
     after: list[CpuSample] = []
     progress("max rate: warm-up")
     mx = await closed_loop(urls, supply.take(kind, supply.available(kind)), watcher, warmup=cfg.warmup, seconds=cfg.seconds,
-                           outstanding=max(1_000, int(estimate_tps)),
+                           outstanding=max(1_000, int(estimate_tps)) if measured else 1_000,
                            on_open=lambda: before.extend(sample_cpu(p) for p in pids),
                            on_close=lambda: after.extend(sample_cpu(p) for p in pids), progress=progress)
     if mx.ran_dry:
@@ -243,7 +248,8 @@ async def run_size(suite: str, validators: int, cfg: BenchConfig, cores: int, pr
                 for kind in cfg.kinds:
                     last = results[kind][-1].committed_tps if results[kind] else limit
                     results[kind].append(await run_repeat(net, supply, watcher, kind, r + 1, cfg, max(last, 50.0), verify_per_s,
-                                                          limit, _labelled(progress, f"[{suite} n={validators} {kind} {r + 1}/{cfg.repeat}]")))
+                                                          limit, _labelled(progress, f"[{suite} n={validators} {kind} {r + 1}/{cfg.repeat}]"),
+                                                          measured=bool(results[kind])))
             watcher.stop()
         finally:
             net.stop()
