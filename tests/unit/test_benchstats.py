@@ -58,3 +58,10 @@ def test_summarise_gives_median_min_max_per_figure_and_per_validator():
     assert "repeat" not in summary and "ran_dry" not in summary
     assert validators[0]["name"] == "validator-0" and validators[0]["verify_source"] == "estimate"
     assert validators[0]["cpu_us_per_tx"] == {"median": 250, "min": 200, "max": 300}
+
+
+def test_verify_rate_is_counted_per_cpu_second():
+    from node.bench_sustained import verify_rate_per_cpu_second
+
+    rate = verify_rate_per_cpu_second("std", 0.05)
+    assert isinstance(rate, float) and rate > 0
