@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
+from node.bench_setup import pin_committee
 from node.crypto import get_suite
 from node.devnet import make_local_net
 from node.execution.system.registry import address_of
@@ -124,6 +125,7 @@ async def run_throughput(suite_name: str, count: int = 20_000, connections: int 
             win_rate=1,
             params={"block_tx_limit": 5_000, "min_seal_ms": 50, "block_interval_ms": 1000, "tx_expiry_window": 1_000_000},
         )
+        pin_committee(net)  # else the proposals stay open: see node.bench_setup.pin_committee
         node = net.nodes[0]
         txs = presign(suite_name, net.genesis.chain_id, [k.private_bytes for k in net.admins], count, expiry=900_000)
         node.start()

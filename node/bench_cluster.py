@@ -1,4 +1,7 @@
-"""Four-validator benchmark (PBFT or Raft): sustained throughput, latency at half load, catch-up speed.
+"""Four-validator burst benchmark (PBFT or Raft): throughput, latency at half load, catch-up speed.
+
+Superseded for throughput, CPU, latency and memory by ``node.bench_sustained`` (``consortia bench``,
+``benchmarks/cluster_bench.py``); kept for the catch-up measurement and the helpers others import.
 
 All four validators run as real processes on this machine, so they share its cores: every
 transaction is verified and executed four times. Reported per suite:
@@ -23,6 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from node.bench import presign, send_batches
+from node.bench_setup import pin_committee
 from node.devnet import LocalNet, make_local_net
 from node.execution.system.registry import address_of
 
@@ -204,6 +208,7 @@ async def run_cluster(suite: str, txs: int = 8_000, consensus: str = "pbft", ver
             params={"block_tx_limit": 5_000, "min_seal_ms": 50, "block_interval_ms": 200, "consensus_timeout_ms": 5_000,
                     "tx_expiry_window": 1_000_000},
         )
+        pin_committee(net)  # else the proposals stay open: see node.bench_setup.pin_committee
         signed = presign(suite, net.genesis.chain_id, [k.private_bytes for k in net.admins], txs + txs // 2, expiry=900_000)
         net.start()
         try:

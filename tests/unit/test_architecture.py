@@ -52,6 +52,11 @@ LAYER_OF = {
     "node.cli": "tools",
     "node.bench": "tools",
     "node.bench_cluster": "tools",
+    "node.bench_load": "tools",
+    "node.bench_setup": "tools",
+    "node.bench_sustained": "tools",
+    "node.benchproc": "tools",
+    "node.benchstats": "tools",
     "node.chaos": "tools",
 }
 
