@@ -56,11 +56,8 @@ def make_bench_net(root: Path, suite: str, *, validators: int, consensus: str = 
 
 
 def pin_committee(net: LocalNet, roles: dict[str, tuple[bytes, ...]] | None = None) -> None:
-    """Write the committee (every admin, weight 1) and its rates into each node's genesis file.
-
-    Genesis.to_json keeps the rates only beside an explicit member list; without one the nodes
-    read the default rates back and leave every load-generator proposal open instead of executing
-    it in its own transaction."""
+    """Write the committee (every admin, weight 1, listed explicitly) and the roles the business
+    contracts need into each node's genesis file, before the first start."""
     net.genesis = replace(net.genesis, committee=net.genesis.committee_members,
                           roles=dict(roles) if roles is not None else net.genesis.roles)
     for node in net.nodes:

@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_module.add_arguments(demo)
     demo.set_defaults(func=_demo)
 
-    bench = sub.add_parser("bench", help="measure crypto rates and single-validator throughput")
+    bench = sub.add_parser("bench", help="sustained load on a local network: tx/s, latency percentiles, CPU per tx, RSS, disk (docs/performance.md)")
     from node.cli import bench as bench_module
 
     bench_module.add_arguments(bench)
