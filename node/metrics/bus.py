@@ -75,8 +75,9 @@ class NodeMetrics:
         r = self.registry
         self._blocks = Counter("consortia_blocks_committed", "Blocks committed by this node (consensus and catch-up).", registry=r)
         self._txs = Counter("consortia_txs_committed", "Transactions in the blocks committed by this node.", registry=r)
-        self._admitted = Counter("consortia_txpool_admitted", "Transactions admitted to the pool, by where they came from.",
-                                 ["source"], registry=r)
+        admitted = Counter("consortia_txpool_admitted", "Transactions admitted to the pool, by where they came from.",
+                           ["source"], registry=r)
+        self._admitted = {local: admitted.labels(_source(local)) for local in (True, False)}  # once per tx: no label lookup
         self._rejected = Counter("consortia_txpool_rejected", "Transactions refused admission to the pool.", registry=r)
         self._rejected_by_reason = Counter("consortia_txpool_rejected_by_reason", "Transactions refused admission, by error kind "
                                            "and where they came from.", ["reason", "source"], registry=r)
@@ -185,7 +186,7 @@ class NodeMetrics:
                 self._commit_latency.observe(max(0.0, now - admitted))
 
     def _on_admitted(self, event: TxAdmitted) -> None:
-        self._admitted.labels(_source(event.local)).inc()
+        self._admitted[event.local].inc()
         self._admitted_at.admitted(event.tx_hash, self._clock())
 
     def _on_rejected(self, event: TxRejected) -> None:
