@@ -179,6 +179,14 @@ async def test_metrics(node):
     assert got.value("consortia_consensus_view") == 0
 
 
+async def test_metrics_in_openmetrics_when_asked(tmp_path):
+    async with rpc_node(tmp_path, run_engine=False) as n:
+        async with n.session.get(n.url + "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}) as resp:
+            text = await resp.text()
+            assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert text.endswith("# EOF\n") and "consortia_block_height 0" in text
+
+
 async def test_each_node_has_its_own_registry(tmp_path):
     """Two nodes in one process: one's calls never show in the other's series."""
     async with rpc_node(tmp_path / "a", run_engine=False) as a, rpc_node(tmp_path / "b", run_engine=False) as b:
