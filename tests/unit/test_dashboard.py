@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +23,19 @@ def exported(got: Scrape) -> set[str]:
     its first sample (a labelled counter with no child yet, peer traffic with no peer yet)."""
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
     return got.names | {name + s for name, kind in got.types.items() for s in suffixes.get(kind, ("",))}
+
+
+def test_dashboard_json_is_written_from_the_panel_list():
+    """The committed JSON and the rendered picture come from one list (benchmarks/dashboard_panels.py)."""
+    spec = importlib.util.spec_from_file_location("dashboard_panels", DASHBOARD.parents[2] / "benchmarks" / "dashboard_panels.py")
+    assert spec is not None and spec.loader is not None
+    panels = importlib.util.module_from_spec(spec)
+    sys.modules["dashboard_panels"] = panels  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(panels)
+    finally:
+        del sys.modules["dashboard_panels"]
+    assert json.loads(DASHBOARD.read_text()) == panels.dashboard()
 
 
 def queried(dashboard: dict) -> set[str]:
