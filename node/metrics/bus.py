@@ -47,6 +47,11 @@ RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 disable_created_metrics()
 
 
+def _count(counter: Counter) -> int:
+    """An unlabelled counter's value, read from that counter only."""
+    return int(next(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")))
+
+
 def _source(local: bool) -> str:
     return "client" if local else "peer"
 
@@ -124,20 +129,23 @@ class NodeMetrics:
     # --- what others read or add ----------------------------------------------------------
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
-        """One sample's current value by its exposed name (0 if it has none yet)."""
+        """One sample's current value by its exposed name (0 if it has none yet). It collects
+        the whole registry: for tests and tools, never from a watched reading."""
         return self.registry.get_sample_value(name, labels or {}) or 0.0
 
     @property
     def blocks_committed(self) -> int:
-        return int(self.value("consortia_blocks_committed_total"))
+        return _count(self._blocks)
 
     @property
     def txs_committed(self) -> int:
-        return int(self.value("consortia_txs_committed_total"))
+        return _count(self._txs)
 
     @property
     def blocks_synced(self) -> int:
-        return int(self.value("consortia_sync_blocks_total"))
+        """(``node_info`` reports it for observers, and the engine status is itself watched:
+        read from the counter alone, never by collecting the registry.)"""
+        return _count(self._synced)
 
     @property
     def peers(self) -> int:

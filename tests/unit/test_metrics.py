@@ -160,6 +160,18 @@ def test_peer_traffic_and_watched_values_are_read_when_scraped():
     assert got.value("consortia_block_height") == 60
 
 
+def test_a_watched_reading_may_use_the_counters():
+    """An observer's engine status (watched for the view) reports blocks_synced: reading it must
+    not collect the registry again (that recursed without end)."""
+    bus = EventBus()
+    metrics = NodeMetrics(bus, process=False)
+    bus.publish(SyncProgress(applied=4, height=4, target=4))
+    metrics.watch("consortia_consensus_view", "View.", lambda: {"synced_blocks": metrics.blocks_synced}.get("view"))
+    metrics.watch("consortia_test_synced", "Synced.", lambda: metrics.blocks_synced + metrics.blocks_committed)
+    got = _scrape(metrics)
+    assert got.value("consortia_test_synced") == 4 and "consortia_consensus_view" not in got.names
+
+
 def test_registries_are_separate_and_process_series_are_there():
     one, two = NodeMetrics(EventBus()), NodeMetrics(EventBus())
     one.observe_rpc("chain_blockNumber", 0.001)
