@@ -8,12 +8,15 @@ scrape time instead of being copied into metrics objects on every change.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+log = logging.getLogger("consortia.metrics")
 
 Reading = Callable[[], float | int | None]
 
@@ -33,13 +36,20 @@ class WatchCollector(Collector):
 
     def __init__(self) -> None:
         self._watched: dict[str, Watched] = {}
+        self._failed: set[str] = set()  # readings that raised (logged once each)
 
     def watch(self, watched: Watched) -> None:
         self._watched[watched.name] = watched
 
     def collect(self) -> Iterator[Metric]:
         for w in list(self._watched.values()):
-            value = w.read()
+            try:
+                value = w.read()
+            except Exception:  # one broken reading costs its sample, not the whole scrape
+                if w.name not in self._failed:
+                    self._failed.add(w.name)
+                    log.exception("event=metric_read_failed name=%s", w.name)
+                continue
             if value is None:
                 continue
             if w.kind == "counter":

@@ -172,6 +172,14 @@ def test_a_watched_reading_may_use_the_counters():
     assert got.value("consortia_test_synced") == 4 and "consortia_consensus_view" not in got.names
 
 
+def test_a_reading_that_fails_costs_only_its_sample():
+    metrics = NodeMetrics(EventBus(), process=False)
+    metrics.watch("consortia_broken", "Broken.", lambda: 1 // 0)
+    metrics.watch("consortia_fine", "Fine.", lambda: 3)
+    got = _scrape(metrics)
+    assert got.value("consortia_fine") == 3 and "consortia_broken" not in got.names
+
+
 def test_registries_are_separate_and_process_series_are_there():
     one, two = NodeMetrics(EventBus()), NodeMetrics(EventBus())
     one.observe_rpc("chain_blockNumber", 0.001)
