@@ -22,6 +22,7 @@ from node.genesis import Genesis
 from node.keyfile import PassphraseSource, check_private, default_passphrase
 from node.logsetup import setup_logging
 from node.metrics import NodeMetrics
+from node.metrics.traffic import PeerTrafficCollector
 from node.p2p.certs import NODE_KEY, TLS_DIR
 from node.p2p.service import NetworkService
 from node.p2p.transport import PeerLimits
@@ -142,6 +143,15 @@ class EngineWhileValidator:
         return {"engine": "observer", "synced_blocks": self.metrics.blocks_synced}
 
 
+def watch_network(metrics: NodeMetrics, network: NetworkService) -> None:
+    """The peer layer's own tallies in /metrics, read at each scrape (counted once, there)."""
+    metrics.add_collector(PeerTrafficCollector(lambda: network.net.traffic))
+    metrics.watch("consortia_sync_target_height", "The highest height a peer announced, or this node's if none is ahead.",
+                  network.sync.target_height)
+    metrics.watch("consortia_sync_rejected_batches_total", "Block batches from peers that failed verification.",
+                  lambda: network.sync.rejected_batches, kind="counter")
+
+
 def listed_role(chain: Chain, pubkey: bytes) -> str:
     """This node's role in the committed node list; "unlisted" before admission and after removal."""
     return next((n.role for n in chain.nodes() if n.pubkey == pubkey), "unlisted")
@@ -166,6 +176,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path, network_facto
     identity = NodeIdentity(name=parts.config.name, role=listed_role(parts.chain, parts.key.public_bytes), pubkey=parts.key.public_bytes)
     parts.chain.bus.subscribe(NodeListChanged, lambda event: follow_role(parts.chain, identity, event.height))
     metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
+    watch_network(metrics, network)
     status = EngineWhileValidator(engine, parts.chain, parts.key.public_bytes, metrics)
     rpc = RpcServer(
         RpcEnv.for_chain(parts.chain, identity, metrics, engine=status, peers=network.peers, sync=network.sync_status,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from consensus.api import ChainHead, Proposal
 from node.chainview import committed_head
 from node.crypto import get_suite
 from node.errors import ConfigError, ConsensusError, ConsortiaError, ExecutionError, NodeListPending, PoolFull, StoreError, Unavailable
-from node.events import BlockCommitted, EventBus, NodeFailed, NodeListChanged, TxAdmitted
+from node.events import BlockCommitted, BlockTiming, EventBus, NodeFailed, NodeListChanged, TxAdmitted, TxRejected
 from node.execution.executor import BlockExecution, ContractVM, Executor
 from node.execution.system.acl import is_frozen
 from node.execution.system.base import SystemContract
@@ -53,6 +54,7 @@ class PendingBlock:
     block: Block
     block_hash: bytes
     result: BlockExecution
+    execute_seconds: float = 0.0  # how long executing it took here (reported with its commit)
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,7 @@ class Chain:
             parent.params.max_block_bytes,
         )
         timestamp_ms = max(timestamp_ms, parent.timestamp_ms)
+        started = time.perf_counter()
         result = self.executor.execute_block(
             candidates, height=height, timestamp_ms=timestamp_ms, prev_state_root=parent.state_root, strict=False,
             base=parent.state, used_nonces=parent.used_nonces, params=parent.params, tree=parent.tree,
@@ -298,7 +301,7 @@ class Chain:
         )
         block = Block(header=header, txs=tuple(c.tx for c in result.txs))
         block_hash = self.suite.hash(header.encode())
-        self._pending[block_hash] = PendingBlock(block, block_hash, result)
+        self._pending[block_hash] = PendingBlock(block, block_hash, result, time.perf_counter() - started)
         return Proposal(block=block, block_hash=block_hash)
 
     def validate(self, block: Block) -> bytes:
@@ -329,6 +332,7 @@ class Chain:
         size = sum(c.size for c in checked)
         if size > parent.params.max_block_bytes:
             raise ConsensusError(f"block {hdr.height} carries {size} bytes of transactions, over max_block_bytes {parent.params.max_block_bytes}")
+        started = time.perf_counter()
         result = self.executor.execute_block(
             checked, height=hdr.height, timestamp_ms=hdr.timestamp_ms, prev_state_root=parent.state_root, strict=True,
             base=parent.state, used_nonces=parent.used_nonces, params=parent.params, tree=parent.tree,
@@ -338,7 +342,7 @@ class Chain:
                                         ("state_root", hdr.state_root, result.state_root)):
             if claimed != computed:
                 raise ConsensusError(f"block {hdr.height}: {name} does not match re-execution")
-        self._pending[block_hash] = PendingBlock(block, block_hash, result)
+        self._pending[block_hash] = PendingBlock(block, block_hash, result, time.perf_counter() - started)
         self._remember_verified(fresh)
         return block_hash
 
@@ -354,30 +358,37 @@ class Chain:
             except ConsortiaError:
                 continue  # e.g. another transaction with this nonce is pooled
 
-    def commit(self, block: Block, certificate: CommitCertificate | None) -> None:
+    def commit(self, block: Block, certificate: CommitCertificate | None, *, catchup: bool = False) -> None:
+        """Write ``block`` (executed before, or now) in one batch and publish ``BlockCommitted``
+        (``catchup``: block sync fetched it from a peer; said in the event, for metrics)."""
         block_hash = self.suite.hash(block.header.encode())
         if block.header.parent_hash != self.head().block_hash:
             raise ConsensusError(f"block {block.height} does not extend the committed head")
         if block_hash not in self._pending:
             self.validate(block)
-        result = self._pending.pop(block_hash).result
+        pending = self._pending.pop(block_hash)
+        result = pending.result
+        tx_hashes = tuple(c.hash for c in result.txs)
+        started = time.perf_counter()
         self.store.commit(
             BlockCommit(
                 block=block,
                 block_hash=block_hash,
                 certificate=certificate,
                 receipts=tuple(result.receipts),
-                tx_hashes=tuple(c.hash for c in result.txs),
+                tx_hashes=tx_hashes,
                 state_writes=result.state_writes,
                 nonces=tuple(result.nonces),
                 tree_nodes=result.tree_nodes,
                 tree_replaced=result.tree_replaced,
             )
         )
+        timing = BlockTiming(execute_seconds=pending.execute_seconds, store_seconds=time.perf_counter() - started)
         self.tree.add(result.tree_nodes)  # the next block reads the upper levels just written
         self._prune_pending(block_hash, block.height)
-        self.pool.on_commit(block.height, (c.hash for c in result.txs), ((n.sender, n.nonce) for n in result.nonces))
-        self.bus.publish(BlockCommitted(block=block, block_hash=block_hash, receipts=tuple(result.receipts), certificate=certificate))
+        self.pool.on_commit(block.height, tx_hashes, ((n.sender, n.nonce) for n in result.nonces))
+        self.bus.publish(BlockCommitted(block=block, block_hash=block_hash, receipts=tuple(result.receipts), certificate=certificate,
+                                        tx_hashes=tx_hashes, timing=timing, catchup=catchup))
         if changes_node_list(result.state_writes):
             log.info("event=node_list_changed height=%d validators=%d nodes=%d", block.height, len(self.validators()),
                      len(self.nodes()))
@@ -440,8 +451,13 @@ class Chain:
     # --- clients ---------------------------------------------------------------------------
 
     def submit(self, raw: bytes, *, forward: bool = True) -> bytes:
-        """Admit a client transaction to the pool; returns its hash or raises a ConsortiaError."""
-        tx_hash = self.pool.add(raw).hash
+        """Admit a client transaction to the pool; returns its hash or raises a ConsortiaError
+        (published as ``TxRejected`` with the error's kind)."""
+        try:
+            tx_hash = self.pool.add(raw).hash
+        except Exception as exc:
+            self._rejected(exc, forward)
+            raise
         if forward:
             self.pool.mark_local(tx_hash)
         self.bus.publish(TxAdmitted(tx_hash, raw, forward))
@@ -451,11 +467,18 @@ class Chain:
         """``submit`` with the signature verified by the batch verifier, when one is attached."""
         if self.verifier is None:
             return self.submit(raw, forward=forward)
-        tx_hash = (await self.pool.add_async(raw, self.verifier.verify)).hash
+        try:
+            tx_hash = (await self.pool.add_async(raw, self.verifier.verify)).hash
+        except Exception as exc:
+            self._rejected(exc, forward)
+            raise
         if forward:
             self.pool.mark_local(tx_hash)
         self.bus.publish(TxAdmitted(tx_hash, raw, forward))
         return tx_hash
+
+    def _rejected(self, exc: Exception, local: bool) -> None:
+        self.bus.publish(TxRejected(exc.kind if isinstance(exc, ConsortiaError) else "internal", local))
 
     def query(self, to: bytes, method: str, args: bytes, sender: bytes = bytes(20)) -> bytes:
         head = self.head()

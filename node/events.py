@@ -36,13 +36,27 @@ log = logging.getLogger("consortia.events")
 
 
 @dataclass(frozen=True)
+class BlockTiming:
+    """Where this node's time on a committed block went: executing it (when it was proposed or
+    validated here) and writing its batch to the store. For metrics; never part of consensus."""
+
+    execute_seconds: float
+    store_seconds: float
+
+
+@dataclass(frozen=True)
 class BlockCommitted:
-    """A block and its receipts are durably in the store (published after the write batch)."""
+    """A block and its receipts are durably in the store (published after the write batch).
+    ``tx_hashes``: its transactions' hashes, in block order. ``catchup``: committed by block sync
+    (fetched from a peer), not at the end of a consensus round this node took part in."""
 
     block: Block
     block_hash: bytes
     receipts: tuple[Receipt, ...]
     certificate: CommitCertificate | None
+    tx_hashes: tuple[bytes, ...] = ()
+    timing: BlockTiming | None = None
+    catchup: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,15 @@ class TxAdmitted:
 
     tx_hash: bytes
     raw: bytes
+    local: bool
+
+
+@dataclass(frozen=True)
+class TxRejected:
+    """A transaction was refused admission to this node's pool. ``reason``: the error's kind
+    (``ConsortiaError.kind``, a small fixed set: a metrics label); ``local`` as in ``TxAdmitted``."""
+
+    reason: str
     local: bool
 
 
@@ -219,6 +242,7 @@ class EventBus:
 
 __all__ = [
     "BlockCommitted",
+    "BlockTiming",
     "EventBus",
     "EventQueue",
     "NodeFailed",
@@ -229,5 +253,6 @@ __all__ = [
     "ConnectionRefused",
     "SyncProgress",
     "TxAdmitted",
+    "TxRejected",
     "ViewChanged",
 ]

@@ -83,7 +83,6 @@ class TxPool:
         self._by_expiry: dict[int, list[bytes]] = {}
         self._arrived = asyncio.Event() if _has_loop() else None
         self._dropped: OrderedDict[bytes, DropRecord] = OrderedDict()
-        self.rejected = 0
 
     # --- admission -------------------------------------------------------------------------
 
@@ -126,32 +125,25 @@ class TxPool:
         return checked
 
     def add(self, raw: bytes) -> CheckedTx:
-        """Admit one client transaction or raise a ConsortiaError saying why not."""
-        try:
-            checked = self.check(raw)
-            self._check_capacity(checked)
-            if not self.suite.verify(checked.tx.sender_pubkey, checked.signing, checked.tx.signature):
-                raise BadSignature("signature does not verify")
-        except Exception:
-            self.rejected += 1
-            raise
+        """Admit one client transaction or raise a ConsortiaError saying why not (the chain
+        publishes refusals as ``TxRejected``: metrics count them there)."""
+        checked = self.check(raw)
+        self._check_capacity(checked)
+        if not self.suite.verify(checked.tx.sender_pubkey, checked.signing, checked.tx.signature):
+            raise BadSignature("signature does not verify")
         self._insert(checked)
         return checked
 
     async def add_async(self, raw: bytes, verify: Callable[[bytes, bytes, bytes], Awaitable[bool]]) -> CheckedTx:
         """Like ``add``, with the signature checked by ``verify`` (e.g. a BatchVerifier) off the loop."""
-        try:
-            checked = self.check(raw)
-            self._check_capacity(checked)
-            tx = checked.tx
-            if not await verify(tx.sender_pubkey, checked.signing, tx.signature):
-                raise BadSignature("signature does not verify")
-            # Others may have been admitted while we awaited: re-check what may have changed.
-            self._recheck(checked)
-            self._check_capacity(checked)
-        except Exception:
-            self.rejected += 1
-            raise
+        checked = self.check(raw)
+        self._check_capacity(checked)
+        tx = checked.tx
+        if not await verify(tx.sender_pubkey, checked.signing, tx.signature):
+            raise BadSignature("signature does not verify")
+        # Others may have been admitted while we awaited: re-check what may have changed.
+        self._recheck(checked)
+        self._check_capacity(checked)
         self._insert(checked)
         return checked
 

@@ -40,7 +40,6 @@ class BlockSync:
         self._applying = False
         self._progress_at = 0.0
         self._progress_from = 0
-        self.blocks_synced = 0
         self.rejected_batches = 0
         self.paused = False  # held back while snapshot sync decides or fetches (node.p2p.snapshot)
         self._task: asyncio.Task[None] | None = None
@@ -57,6 +56,10 @@ class BlockSync:
             self.announce()
             self._maybe_request()
             await asyncio.sleep(1.0)
+
+    def target_height(self) -> int:
+        """The highest height a peer announced, or ours if none is ahead (what catch-up aims for)."""
+        return max(self.chain.height, max(self.peer_heights.values(), default=0))
 
     def announce(self) -> None:
         self.net.broadcast({"t": "status", "height": self.chain.height})
@@ -157,7 +160,7 @@ class BlockSync:
                                    block_hash=block_hash, validators=validators,
                                    quorum=certificate_quorum(self.chain.genesis.consensus, len(validators)))
                 self.chain.validate(block)
-                self.chain.commit(block, cert)
+                self.chain.commit(block, cert, catchup=True)
                 applied += 1
                 await asyncio.sleep(0)  # keep serving RPC and consensus while catching up
         except ConsortiaError as exc:
@@ -168,7 +171,6 @@ class BlockSync:
             self._applying = False
             self._request = None
         if applied:
-            self.blocks_synced += applied
             target = max(self.peer_heights.values(), default=self.chain.height)
             self.chain.bus.publish(SyncProgress(applied, self.chain.height, max(target, self.chain.height)))
             self._log_progress()

@@ -136,6 +136,18 @@ class PeerAddress:
 
 
 @dataclass
+class PeerTraffic:
+    """What passed between this node and one peer over all its links since the process started
+    (``Link`` counts one link; this outlives reconnections, so metrics read it as counters)."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    bytes_in: int = 0  # frame bytes, length prefix included (TLS overhead not)
+    bytes_out: int = 0
+    dropped_out: int = 0  # frames not sent: the peer's send queue was full
+
+
+@dataclass
 class Link:
     pubkey: bytes
     name: str
@@ -156,6 +168,7 @@ class Link:
     pings: int = 0
     ping_sent: float = 0.0
     rtt: float | None = None
+    traffic: PeerTraffic = field(default_factory=PeerTraffic)
 
     def allow(self) -> bool:
         now = time.monotonic()
@@ -203,6 +216,7 @@ class P2PNetwork:
         self.oversized_out = 0
         self.server_ctx, self.client_ctx = tls_contexts(home)
         self.links: dict[bytes, Link] = {}
+        self.traffic: dict[str, PeerTraffic] = {}  # by peer name, over all links (read by node.metrics)
         self._dialer: asyncio.Task[None] | None = None
         self._backoff: dict[bytes, tuple[float, float]] = {}
         self.refused = 0
@@ -262,6 +276,7 @@ class P2PNetwork:
             return True
         except asyncio.QueueFull:
             link.dropped_out += 1  # a peer that cannot keep up loses messages, not our memory
+            link.traffic.dropped_out += 1
             return False
 
     def peers(self) -> list[dict[str, Any]]:
@@ -396,7 +411,8 @@ class P2PNetwork:
         if old is not None:
             self._close(old, f"replaced: no frame for {time.monotonic() - old.last_received:.1f} s")
         link = Link(pubkey=pubkey, name=addr.name, role=addr.role, writer=writer, outbound=expected is not None,
-                    tokens=self.rate_burst, rate=self.rate_per_second, burst=self.rate_burst)
+                    tokens=self.rate_burst, rate=self.rate_per_second, burst=self.rate_burst,
+                    traffic=self.traffic.setdefault(addr.name, PeerTraffic()))
         self.links[pubkey] = link
         self._backoff.pop(pubkey, None)
         link.tasks = [
@@ -476,6 +492,8 @@ class P2PNetwork:
                     reason = "flood: message rate limit exceeded"
                     break
                 link.frames_in += 1
+                link.traffic.frames_in += 1
+                link.traffic.bytes_in += len(raw) + _LEN.size
                 link.last_received = time.monotonic()
                 try:
                     message = codec.decode(raw, max_bytes=limit)
@@ -510,6 +528,8 @@ class P2PNetwork:
                 data = await link.queue.get()
                 link.writer.write(_frame(data))
                 link.frames_out += 1
+                link.traffic.frames_out += 1
+                link.traffic.bytes_out += len(data) + _LEN.size
                 await link.writer.drain()  # back-pressure: a slow peer fills its own queue only
         except (ConnectionError, OSError, ssl.SSLError):
             self._close(link, "write failed")

@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import json
 import logging
+import time
 from typing import Any
 
 from node.errors import (
@@ -47,8 +48,6 @@ class Dispatcher:
         self.max_batch = max_batch
         self.env = env
         self._methods = methods
-        self.calls: dict[str, int] = {}
-        self.errors: dict[int, int] = {}
 
     @property
     def method_names(self) -> list[str]:
@@ -111,8 +110,7 @@ class Dispatcher:
             return self._count_error(error_object(InternalError("internal error"), req_id))
 
     def _count_error(self, obj: dict[str, Any]) -> dict[str, Any]:
-        code = obj["error"]["code"]
-        self.errors[code] = self.errors.get(code, 0) + 1
+        self.env.metrics.rpc_error(obj["error"]["code"])
         return obj
 
     async def _invoke(self, method: str, params: list[Any] | dict[str, Any], session: SubscriptionSession | None) -> Any:
@@ -120,17 +118,20 @@ class Dispatcher:
         self.env.access.check(method, entry is not None and entry.admin)  # admin-only methods, rate limits
         if entry is None:
             raise MethodNotFound(f"method '{method}' does not exist")
-        self.calls[method] = self.calls.get(method, 0) + 1
-        kwargs = self._bind(method, entry, params)
-        if entry.websocket:
-            if session is None:
-                raise Unavailable("subscriptions need a WebSocket connection (/ws)")
-            result = entry.handler(self.env, session, **kwargs)
-        else:
-            result = entry.handler(self.env, **kwargs)
-        if entry.is_async:
-            result = await result
-        return result
+        started = time.perf_counter()
+        try:
+            kwargs = self._bind(method, entry, params)
+            if entry.websocket:
+                if session is None:
+                    raise Unavailable("subscriptions need a WebSocket connection (/ws)")
+                result = entry.handler(self.env, session, **kwargs)
+            else:
+                result = entry.handler(self.env, **kwargs)
+            if entry.is_async:
+                result = await result
+            return result
+        finally:  # a registered method only: the label set stays the method table
+            self.env.metrics.observe_rpc(method, time.perf_counter() - started)
 
     @staticmethod
     def _bind(method: str, entry: RpcMethod, params: list[Any] | dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The aiohttp application: JSON-RPC at ``POST /``, WebSocket at ``/ws``, Prometheus at ``/metrics``.
 
 Transport only: the methods are the registered handlers (``node.rpc.handlers``), what they may
-use is the ``RpcEnv``, and the node-level counters come from ``NodeMetrics`` on the event bus.
+use is the ``RpcEnv``, and the metrics are the node's registry (``NodeMetrics``, fed by the event bus)
+in the Prometheus exposition format.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiohttp import WSMsgType, web
 
 from node.errors import ConsortiaError, InvalidRequest, PermissionDenied, RequestTooLarge
 from node.fdlimit import FdGauge
+from node.metrics import render
 from node.ratelog import RateLimitedLog
 from node.rpc.access import caller_middleware
 from node.rpc.connections import RpcLimits, RpcListener
@@ -25,6 +27,11 @@ from node.rpc.origin import OriginPolicy, json_content_type
 from node.rpc.subscriptions import BlockNotifier, SubscriptionSession
 
 log = logging.getLogger("consortia.rpc")
+
+
+def _number(value: Any) -> int | float | None:
+    """A status field as a sample value, or None (no sample) when it is absent or not a number."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 class RpcServer:
@@ -54,6 +61,7 @@ class RpcServer:
         self.notifier: BlockNotifier | None = None
         self._runner: web.AppRunner | None = None
         self._ws: set[web.WebSocketResponse] = set()
+        self._watch()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -140,39 +148,25 @@ class RpcServer:
         return web.json_response({"ok": True, "height": self.env.reader.height})
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        env = self.env
-        lines = [
-            "# TYPE consortia_block_height gauge",
-            f"consortia_block_height {env.reader.height}",
-            "# TYPE consortia_txpool_size gauge",
-            f"consortia_txpool_size {len(env.pool)}",
-            "# TYPE consortia_txpool_rejected_total counter",
-            f"consortia_txpool_rejected_total {env.pool.rejected}",
-            "# TYPE consortia_blocks_committed_total counter",
-            f"consortia_blocks_committed_total {env.metrics.blocks_committed}",
-            "# TYPE consortia_txs_committed_total counter",
-            f"consortia_txs_committed_total {env.metrics.txs_committed}",
-            "# TYPE consortia_ws_connections gauge",
-            f"consortia_ws_connections {len(self._ws)}",
-            "# TYPE consortia_rpc_calls_total counter",
-        ]
-        for method, n in sorted(self.dispatcher.calls.items()):
-            lines.append(f'consortia_rpc_calls_total{{method="{method}"}} {n}')
-        lines.append("# TYPE consortia_rpc_errors_total counter")
-        for code, n in sorted(self.dispatcher.errors.items()):
-            lines.append(f'consortia_rpc_errors_total{{code="{code}"}} {n}')
-        for name, value in sorted(env.metrics.p2p_samples().items()):
-            lines.append(f"{name} {value}")
-        lines += ["# TYPE consortia_rpc_connections gauge",
-                  f"consortia_rpc_connections {self._listener.connections if self._listener is not None else 0}"]
-        open_fds = self.fds.open_fds()
-        if open_fds is not None:
-            lines += ["# TYPE consortia_open_fds gauge", f"consortia_open_fds {open_fds}"]
-        lines += ["# TYPE consortia_open_fds_limit gauge", f"consortia_open_fds_limit {self.fds.soft_limit()}"]
-        lines.append("# TYPE consortia_connections_refused_total counter")
-        for name, value in sorted(env.metrics.connection_samples().items()):
-            lines.append(f"{name} {value}")
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+        body, content_type = render(self.env.metrics.registry, request.headers.get("Accept"))
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    def _watch(self) -> None:
+        """The current values /metrics reads at each scrape: the node's state as the RPC env
+        reaches it, and this server's connections (the counters come from the bus)."""
+        env, watch = self.env, self.env.metrics.watch
+        watch("consortia_block_height", "Height of the committed head.", lambda: env.reader.height)
+        watch("consortia_txpool_size", "Transactions waiting in the pool.", lambda: len(env.pool))
+        watch("consortia_ws_connections", "Open WebSocket connections.", lambda: len(self._ws))
+        watch("consortia_rpc_connections", "Open RPC connections.",
+              lambda: self._listener.connections if self._listener is not None else 0)
+        watch("consortia_open_fds", "Descriptors open in the node process.", self.fds.open_fds)
+        watch("consortia_open_fds_limit", "The node process's soft open-file limit.", self.fds.soft_limit)
+        if env.engine is not None:
+            watch("consortia_consensus_view", "The engine's current view (PBFT) or term (Raft); none while not a validator.",
+                  lambda: _number(env.engine_status().get("view")))
+            watch("consortia_consensus_heights_in_flight", "Heights the PBFT engine is ordering at once (PBFT only).",
+                  lambda: _number(env.engine_status().get("in_flight")))
 
     # --- WebSocket -------------------------------------------------------------------------
 

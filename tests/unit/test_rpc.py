@@ -17,6 +17,8 @@ from node.rpc.handlers import all_methods
 from node.wire import codec
 from node.wire.types import BlockHeader, Receipt
 from tests.conftest import set_param
+from tests.scrape import Scrape, scrape
+from tests.unit.rpc_node import rpc_node
 from tests.unit.test_chain import seal
 from tests.unit.test_chainview import DamagedStore
 
@@ -149,20 +151,51 @@ async def test_metrics(node):
     net, chain, rpc, session, url = node
     await call(session, url, "chain_blockNumber")
     await call(session, url, "no_such")
+    await post(session, url, {"jsonrpc": "2.0", "id": 1, "method": "tx_send", "params": ["0x00"]})
     while chain.height < 2:
         await asyncio.sleep(0.02)
     async with session.get(url + "/metrics") as resp:
-        text = await resp.text()
-    assert "consortia_block_height" in text and 'consortia_rpc_calls_total{method="chain_blockNumber"}' in text
-    samples = {line.split(" ")[0].split("{")[0] for line in text.splitlines() if not line.startswith("#")}
-    assert samples == {
-        "consortia_block_height", "consortia_txpool_size", "consortia_txpool_rejected_total", "consortia_blocks_committed_total",
-        "consortia_txs_committed_total", "consortia_ws_connections", "consortia_rpc_calls_total", "consortia_rpc_errors_total",
-        "consortia_rpc_connections", "consortia_open_fds", "consortia_open_fds_limit",
-    }  # the peer and sync samples only where the node runs peer networking
-    assert 'consortia_rpc_errors_total{code="-32601"} 1' in text
-    committed = int(next(line for line in text.splitlines() if line.startswith("consortia_blocks_committed_total")).split()[1])
-    assert committed >= 2 and committed == rpc.env.metrics.blocks_committed
+        assert resp.headers["Content-Type"].startswith("text/plain; version=")
+        got = Scrape.parse(await resp.text())
+    ours = {name for name in got.types if name.startswith("consortia_")}
+    assert ours == {
+        "consortia_block_height", "consortia_txpool_size", "consortia_txpool_admitted", "consortia_txpool_rejected",
+        "consortia_txpool_rejected_by_reason", "consortia_blocks_committed", "consortia_txs_committed", "consortia_ws_connections",
+        "consortia_rpc_calls", "consortia_rpc_errors", "consortia_rpc_request_duration_seconds", "consortia_rpc_connections",
+        "consortia_open_fds", "consortia_open_fds_limit", "consortia_connections_refused", "consortia_view_changes",
+        "consortia_sync_blocks", "consortia_consensus_round_seconds", "consortia_tx_commit_latency_seconds",
+        "consortia_block_execution_seconds", "consortia_block_store_seconds", "consortia_consensus_view",
+        "consortia_consensus_heights_in_flight", "consortia_node_failed",
+    }  # the consortia_p2p_* series only where the node runs peer networking
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= got.names
+    assert got.value("consortia_rpc_calls_total", method="chain_blockNumber") == 1
+    assert got.value("consortia_rpc_request_duration_seconds_count", method="chain_blockNumber") == 1
+    assert got.value("consortia_rpc_errors_total", code="-32601") == 1
+    assert got.value("consortia_txpool_rejected_total") == 1
+    assert got.value("consortia_txpool_rejected_by_reason_total", reason="decode_error", source="client") == 1
+    committed = got.value("consortia_blocks_committed_total")
+    assert committed is not None and committed >= 2 and committed <= rpc.env.metrics.blocks_committed
+    assert got.value("consortia_block_execution_seconds_count") == committed
+    assert got.value("consortia_consensus_view") == 0
+
+
+async def test_metrics_in_openmetrics_when_asked(tmp_path):
+    async with rpc_node(tmp_path, run_engine=False) as n:
+        async with n.session.get(n.url + "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}) as resp:
+            text = await resp.text()
+            assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert text.endswith("# EOF\n") and "consortia_block_height 0" in text
+
+
+async def test_each_node_has_its_own_registry(tmp_path):
+    """Two nodes in one process: one's calls never show in the other's series."""
+    async with rpc_node(tmp_path / "a", run_engine=False) as a, rpc_node(tmp_path / "b", run_engine=False) as b:
+        await a.call("chain_blockNumber")
+        await a.call("chain_blockNumber")
+        await b.call("chain_blockNumber")
+        got_a, got_b = await scrape(a.session, a.url), await scrape(b.session, b.url)
+        assert got_a.value("consortia_rpc_calls_total", method="chain_blockNumber") == 2
+        assert got_b.value("consortia_rpc_calls_total", method="chain_blockNumber") == 1
 
 
 def _env(chain, store=None, metrics=None) -> RpcEnv:
