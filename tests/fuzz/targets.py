@@ -148,7 +148,8 @@ def rpc(data: bytes) -> None:
         return
     for one in reply if isinstance(reply, list) else [reply]:
         _check_reply(one, codes)
-    assert not fc.dispatcher.errors.get(InternalError.code), "the dispatcher answered internal_error"
+    internal = fc.dispatcher.env.metrics.value("consortia_rpc_errors_total", {"code": str(InternalError.code)})
+    assert not internal, "the dispatcher answered internal_error"
 
 
 # --- state and receipt proofs ---------------------------------------------------------------------
