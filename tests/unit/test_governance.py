@@ -221,6 +221,8 @@ async def test_sdk_and_rpc_propose_vote_list_show(tmp_path):
                                          ("gov_listProposals", {"status": "sleeping"}, -32602),
                                          ("gov_listProposals", {"limit": 101}, -32602),
                                          ("gov_listProposals", {"type": "king"}, -32602),
+                                         ("gov_listProposals", {"type": []}, -32602),
+                                         ("gov_listProposals", {"status": {"a": 1}}, -32602),
                                          ("acl_roles", ["0x12"], -32602)]:
                 with pytest.raises(RpcError) as err:
                     await (client.call_named(method, params) if isinstance(params, dict) else client.call(method, *params))

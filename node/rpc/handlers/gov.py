@@ -65,11 +65,11 @@ async def gov_list_proposals(env: RpcEnv, status: Any = None, type: Any = None, 
     args: dict[str, Any] = {"from_height": int_param(from_height, "from_height"),
                             "limit": int_param(limit, "limit", maximum=LIST_LIMIT)}
     if status is not None:
-        if status not in STATUSES:
+        if not isinstance(status, str) or status not in STATUSES:
             raise InvalidParams(f"'status' must be one of {', '.join(STATUSES)}")
         args["status"] = status
     if type is not None:
-        if type not in PROPOSAL_TYPES:
+        if not isinstance(type, str) or type not in PROPOSAL_TYPES:
             raise InvalidParams(f"'type' must be one of {', '.join(PROPOSAL_TYPES)}")
         args["type"] = type
     if before is not None:
