@@ -26,6 +26,7 @@ from node.metrics.traffic import PeerTrafficCollector
 from node.p2p.certs import NODE_KEY, TLS_DIR
 from node.p2p.service import NetworkService
 from node.p2p.transport import PeerLimits
+from node.pooljournal import JOURNAL_FILE, PoolJournal
 from node.preflight import check_home, remembered
 from node.ratelog import RateLimitedLog
 from node.rpc.access import AccessPolicy, load_or_make_token
@@ -204,6 +205,8 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path, network_facto
     verifier = BatchVerifier(parts.genesis.suite, workers=None if workers < 0 else workers)
     verifier.start()
     parts.chain.verifier = verifier
+    if parts.config.pool.journal:  # before clients or peers can reach the pool
+        parts.chain.attach_journal(PoolJournal(home / JOURNAL_FILE))
     await rpc.start()
     await network.start()
     await engine.start()
@@ -225,6 +228,8 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path, network_facto
         await network.stop()
         await rpc.stop()
         verifier.close()
+        if parts.chain.journal is not None:
+            parts.chain.journal.close()
         log.info("event=node_stopped height=%d", parts.chain.height)
     if failures:
         raise StoreError(f"the node stopped: {failures[0].reason}")

@@ -27,6 +27,7 @@ from node.execution.system.registry import system_contracts
 from node.execution.system.sysconfig import NODE_PREFIX, NodeRecord, read_nodes, validator_keys
 from node.genesis import Genesis
 from node.params import ChainParams
+from node.pooljournal import PoolJournal
 from node.sigverify import BatchVerifier
 from node.state import CommittedState, PendingState, StateReader
 from node.statetree import CachedNodes, CommittedNodes, NodeLayer, NodeSource, TreeError, head_root_is_stored
@@ -120,6 +121,7 @@ class Chain:
         if store.on_failure is None:
             store.on_failure = self._store_failed
         self.verifier: BatchVerifier | None = None
+        self.journal: PoolJournal | None = None  # attach_journal: client transactions survive a crash
         self._pending: dict[bytes, PendingBlock] = {}  # executed, uncommitted blocks by hash
         self._params_cache: tuple[int, ChainParams] | None = None
         self._validators_cache: tuple[int, list[bytes]] | None = None
@@ -157,6 +159,7 @@ class Chain:
                     tree_nodes=self.genesis.state_tree().nodes,
                 )
             )
+            self.state.clear()
             log.info("event=genesis_committed chain_id=%s hash=%s", self.chain_id, genesis_hash.hex())
             return
         stored = self.store.get_block_hash(0)
@@ -383,10 +386,13 @@ class Chain:
                 tree_replaced=result.tree_replaced,
             )
         )
+        self.state.apply(result.state_writes)
         timing = BlockTiming(execute_seconds=pending.execute_seconds, store_seconds=time.perf_counter() - started)
         self.tree.add(result.tree_nodes)  # the next block reads the upper levels just written
         self._prune_pending(block_hash, block.height)
         self.pool.on_commit(block.height, tx_hashes, ((n.sender, n.nonce) for n in result.nonces))
+        if self.journal is not None and self.journal.should_compact(self.pool.local_count):
+            self.journal.rewrite(self.local_pending())
         self.bus.publish(BlockCommitted(block=block, block_hash=block_hash, receipts=tuple(result.receipts), certificate=certificate,
                                         tx_hashes=tx_hashes, timing=timing, catchup=catchup))
         if changes_node_list(result.state_writes):
@@ -439,6 +445,7 @@ class Chain:
                        if t.expiry_height > block.height)
         self.store.install_snapshot(SnapshotInstall(block, block_hash, certificate, contents.nodes, contents.state, record,
                                                     backfill if block.height > 1 else b"", nonces))
+        self.state.clear()  # every entry may differ in the installed state
         self.tree.add(contents.nodes)
         self._pending.clear()
         self.pool.on_commit(block.height, (), ())  # drop what expired at the new head
@@ -458,9 +465,7 @@ class Chain:
         except Exception as exc:
             self._rejected(exc, forward)
             raise
-        if forward:
-            self.pool.mark_local(tx_hash)
-        self.bus.publish(TxAdmitted(tx_hash, raw, forward))
+        self._admitted(tx_hash, raw, forward)
         return tx_hash
 
     async def submit_async(self, raw: bytes, *, forward: bool = True) -> bytes:
@@ -472,10 +477,36 @@ class Chain:
         except Exception as exc:
             self._rejected(exc, forward)
             raise
-        if forward:
-            self.pool.mark_local(tx_hash)
-        self.bus.publish(TxAdmitted(tx_hash, raw, forward))
+        self._admitted(tx_hash, raw, forward)
         return tx_hash
+
+    def _admitted(self, tx_hash: bytes, raw: bytes, local: bool) -> None:
+        """Our own client's transaction is journaled before the answer goes out (pooljournal.py)."""
+        if local:
+            self.pool.mark_local(tx_hash)
+            if self.journal is not None:
+                self.journal.append(raw)
+        self.bus.publish(TxAdmitted(tx_hash, raw, local))
+
+    def attach_journal(self, journal: PoolJournal) -> None:
+        """Admit again what ``journal`` holds from an earlier run of this node (as its own clients'
+        transactions: forwarded to peers as they connect), then journal every new one."""
+        contents = journal.open()
+        restored = refused = 0
+        for raw in contents.records:
+            try:
+                self.pool.mark_local(self.pool.add(raw).hash)
+                restored += 1
+            except ConsortiaError:
+                refused += 1  # committed, expired or replayed meanwhile, or a duplicate record
+        self.journal = journal
+        journal.rewrite(self.local_pending())
+        if contents.records or contents.torn_bytes:
+            log.info("event=pool_restored restored=%d refused=%d torn_bytes=%d", restored, refused, contents.torn_bytes)
+
+    def local_pending(self) -> list[bytes]:
+        """Encodings of every pending transaction our own clients sent."""
+        return self.pool.pending_raw(limit=self.pool.limits.capacity, local_only=True)
 
     def _rejected(self, exc: Exception, local: bool) -> None:
         self.bus.publish(TxRejected(exc.kind if isinstance(exc, ConsortiaError) else "internal", local))

@@ -97,6 +97,7 @@ class PoolConfig:
     capacity: int = 50_000
     per_sender: int = 10_000
     verify_workers: int = -1  # processes verifying signatures; -1 = one per core beyond the first
+    journal: bool = True  # keep acknowledged client transactions in <home>/txpool.journal until they leave the pool
 
 
 @dataclass

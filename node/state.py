@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
+from node.boundedcache import evict_oldest
+
 _DELETED = None
 
 
@@ -24,13 +26,37 @@ class StateReader(Protocol):
 
 
 class CommittedState:
-    """Read-only view of the state as of the last committed block."""
+    """Read-only view of the state as of the last committed block, with the entries read lately
+    (present or absent) kept in memory: chain parameters, roles and frozen flags are read for
+    every transaction. Whoever commits a block calls ``apply`` with its writes, so a cached
+    entry is never stale; ``clear`` after anything else replaces the state (a snapshot)."""
 
-    def __init__(self, getter: Callable[[bytes], bytes | None]) -> None:
+    __slots__ = ("_cache", "_capacity", "_getter")
+
+    def __init__(self, getter: Callable[[bytes], bytes | None], capacity: int = 65_536) -> None:
         self._getter = getter
+        self._capacity = capacity
+        self._cache: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        return self._getter(key)
+        cache = self._cache
+        if key in cache:
+            return cache[key]
+        value = self._getter(key)
+        if len(cache) >= self._capacity:
+            self._cache = cache = evict_oldest(cache, self._capacity)
+        cache[key] = value
+        return value
+
+    def apply(self, writes: Mapping[bytes, bytes | None]) -> None:
+        """A block that wrote ``writes`` (None: deleted) is now committed."""
+        cache = self._cache
+        for key, value in writes.items():
+            if key in cache:
+                cache[key] = value
+
+    def clear(self) -> None:
+        self._cache = {}
 
 
 class StateOverlay:

@@ -187,6 +187,11 @@ class TxPool:
                 out.append(checked.tx.encode())
         return out
 
+    @property
+    def local_count(self) -> int:
+        """Pending transactions that came from our own clients."""
+        return len(self._local)
+
     def mark_local(self, tx_hash: bytes) -> None:
         if tx_hash in self._by_hash:
             self._local.add(tx_hash)

@@ -213,6 +213,9 @@ async def test_impostors_cannot_evict_a_real_peer_and_every_refusal_is_logged(tm
         now = (await _peers(low.url))[victim.name]
         assert (now["outbound"], now["connected_since"]) == (True, real["connected_since"]), "the real link was replaced"
         assert (await _peers(victim.url))[low.name]["connected_since"] <= real["connected_since"] + 1
+        deadline = time.monotonic() + 15  # blocks come every 200 ms; the refusals above may take no time at all
+        while await _rpc(low.url, "chain_blockNumber") < before + 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
         assert await _rpc(low.url, "chain_blockNumber") >= before + 2, "the chain stopped"
 
         # Strangers: no certificate, another CA, a CA-signed node that is not in the node list.
