@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
-from node.boundedcache import evict_oldest
+from node.boundedcache import MISSING, GenerationalCache
 
 _DELETED = None
 
@@ -31,32 +31,25 @@ class CommittedState:
     every transaction. Whoever commits a block calls ``apply`` with its writes, so a cached
     entry is never stale; ``clear`` after anything else replaces the state (a snapshot)."""
 
-    __slots__ = ("_cache", "_capacity", "_getter")
+    __slots__ = ("_cache", "_getter")
 
     def __init__(self, getter: Callable[[bytes], bytes | None], capacity: int = 65_536) -> None:
         self._getter = getter
-        self._capacity = capacity
-        self._cache: dict[bytes, bytes | None] = {}
+        self._cache: GenerationalCache[bytes, bytes | None] = GenerationalCache(capacity)
 
     def get(self, key: bytes) -> bytes | None:
-        cache = self._cache
-        if key in cache:
-            return cache[key]
-        value = self._getter(key)
-        if len(cache) >= self._capacity:
-            self._cache = cache = evict_oldest(cache, self._capacity)
-        cache[key] = value
-        return value
+        value = self._cache.lookup(key)
+        if value is MISSING:
+            value = self._getter(key)
+            self._cache.put(key, value)
+        return value  # type: ignore[return-value]
 
     def apply(self, writes: Mapping[bytes, bytes | None]) -> None:
         """A block that wrote ``writes`` (None: deleted) is now committed."""
-        cache = self._cache
-        for key, value in writes.items():
-            if key in cache:
-                cache[key] = value
+        self._cache.refresh(writes)
 
     def clear(self) -> None:
-        self._cache = {}
+        self._cache.clear()
 
 
 class StateOverlay:

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from node.boundedcache import evict_oldest
+from node.boundedcache import MISSING, GenerationalCache
 from node.errors import StoreError
 
 HashFn = Callable[[bytes], bytes]
@@ -61,34 +61,27 @@ class CachedNodes:
 
     Nodes never change, so a cached node is never stale. Each block rewrites the upper levels of
     the tree, so the nodes of the last commit (``add``) are the ones the next block reads first;
-    the oldest entries go first when ``capacity`` is reached."""
+    the least recently used go first (``node.boundedcache``)."""
 
-    __slots__ = ("_cache", "_capacity", "_source")
+    __slots__ = ("_cache", "_source")
 
-    def __init__(self, source: NodeSource, capacity: int = 65_536) -> None:
+    def __init__(self, source: NodeSource, capacity: int = 131_072) -> None:
         self._source = source
-        self._capacity = capacity
-        self._cache: dict[bytes, bytes] = {}
+        self._cache: GenerationalCache[bytes, bytes] = GenerationalCache(capacity)
 
     def get(self, node_hash: bytes, /) -> bytes | None:
-        raw = self._cache.get(node_hash)
-        if raw is None:
+        raw = self._cache.lookup(node_hash)
+        if raw is MISSING:
             raw = self._source.get(node_hash)
             if raw is not None:
-                self._remember(node_hash, raw)
-        return raw
+                self._cache.put(node_hash, raw)
+        return raw  # type: ignore[return-value]
 
     def add(self, nodes: Mapping[bytes, bytes]) -> None:
         """Nodes just committed to the source."""
+        put = self._cache.put
         for node_hash, raw in nodes.items():
-            self._remember(node_hash, raw)
-
-    def _remember(self, node_hash: bytes, raw: bytes) -> None:
-        cache = self._cache
-        if len(cache) >= self._capacity:
-            # The oldest quarter goes at once (node.boundedcache says why not one at a time).
-            self._cache = cache = evict_oldest(cache, self._capacity)
-        cache[node_hash] = raw
+            put(node_hash, raw)
 
     def __len__(self) -> int:
         return len(self._cache)

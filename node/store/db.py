@@ -20,6 +20,16 @@ RESYNC_HINT = (
 )
 
 
+# LevelDB tuning (measured under load with py-spy, 2026-12-02): state-tree nodes and the
+# lookups of transaction hashes and nonces that are not there dominated the store's reads.
+# A 64 MiB block cache keeps the hot tables' blocks decompressed (LevelDB's default is 8 MiB);
+# a bloom filter of 10 bits per key answers most lookups of absent keys without reading a block;
+# a 16 MiB write buffer (default 4 MiB) means fewer, larger compactions.
+BLOCK_CACHE_BYTES = 64 * 1024 * 1024
+BLOOM_FILTER_BITS = 10
+WRITE_BUFFER_BYTES = 16 * 1024 * 1024
+
+
 def open_database(path: str | os.PathLike[str], *, create: bool) -> plyvel.DB:
     """Open the LevelDB database at ``path``; with ``create``, make one if ``path`` does not exist.
 
@@ -35,7 +45,8 @@ def open_database(path: str | os.PathLike[str], *, create: bool) -> plyvel.DB:
         raise StoreError(f"no database at {p} (initialise the node home with 'consortia net init')")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        return plyvel.DB(str(p), create_if_missing=not existing, paranoid_checks=True)
+        return plyvel.DB(str(p), create_if_missing=not existing, paranoid_checks=True, lru_cache_size=BLOCK_CACHE_BYTES,
+                         bloom_filter_bits=BLOOM_FILTER_BITS, write_buffer_size=WRITE_BUFFER_BYTES)
     except plyvel.CorruptionError as exc:
         raise StoreError(f"database at {p} is corrupted: {first_line(exc)}; {RESYNC_HINT}") from None
     except plyvel.IOError as exc:

@@ -183,6 +183,7 @@ def test_a_state_read_failure_is_never_recorded_as_a_failed_transaction(chain, t
         return real.get(key, default, verify_checksums=verify_checksums, fill_cache=fill_cache)
 
     chain.store._db = _Proxy(real, get=broken_get)
+    chain.state.clear()  # nothing from the committed-state cache: the transaction reads the store
     try:
         with pytest.raises(StoreFailure, match="corrupted"):
             seal(chain, testnet.validator)
