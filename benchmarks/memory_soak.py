@@ -1,0 +1,98 @@
+"""Memory over a long steady run: each validator's resident memory, minute by minute, until a
+million transactions have committed (or a time limit).
+
+    python benchmarks/memory_soak.py [--suite std] [--rate 400] [--target 1000000] [--minutes 60]
+                                     [--kind evidence_record] [--json FILE]
+
+A 4-validator network on this machine (``consortia bench``'s genesis and transaction kinds),
+offered ``--rate`` transactions per second in one-minute windows. After every window it prints
+the committed total, the height, each validator's current RSS (``VmRSS``) and its data
+directory size, and at the end the growth per 100,000 transactions after the first window (the
+warm-up fills caches whose size is fixed). What it shows is whether memory stays bounded as the
+chain grows: the pool drains, caches are bounded, nothing keeps per-transaction state forever.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from node.bench_cluster import _block_number, _wait_meshed
+from node.bench_load import BlockWatcher, paced
+from node.bench_setup import Targets, TxSupply, make_bench_net, setup_contracts
+from node.benchproc import PROC, dir_bytes, load_average, parse_status_kb
+from node.config import DATA_DIR
+
+
+def rss_bytes(pid: int) -> int:
+    return parse_status_kb((PROC / str(pid) / "status").read_text(), "VmRSS") * 1024
+
+
+async def soak(args: argparse.Namespace) -> dict[str, object]:
+    samples: list[dict[str, object]] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="consortia-soak-") as tmp:
+        net = make_bench_net(Path(tmp), args.suite, validators=4)
+        net.start()
+        try:
+            await net.wait_ready(120)
+            await _wait_meshed(net, list(range(4)), 120)
+            targets = await setup_contracts(net, Path(tmp)) if args.kind != "system_call" else Targets()
+            async with aiohttp.ClientSession() as session:
+                head = await _block_number(session, net.nodes[0].url)
+            watcher = BlockWatcher(net.nodes[0].url, head + 1)
+            watcher.start()
+            supply = TxSupply(net, targets)
+            urls = [n.url for n in net.nodes]
+            minute = 0
+            while watcher.count < args.target and time.monotonic() - started < args.minutes * 60:
+                minute += 1
+                want = int(args.rate * 60 * 1.05) + 10
+                await asyncio.to_thread(supply.ensure, args.kind, want)
+                await paced(urls, supply.take(args.kind, want), args.rate, watcher, seconds=60)
+                async with aiohttp.ClientSession() as session:
+                    height = await _block_number(session, net.nodes[0].url)
+                row: dict[str, object] = {
+                    "minute": minute, "elapsed_s": round(time.monotonic() - started), "committed": watcher.count,
+                    "height": height, "load_average": load_average()[0],
+                    "rss_mb": [round(rss_bytes(n.proc.pid) / 2**20, 1) for n in net.nodes if n.proc is not None],
+                    "data_mb": [round(dir_bytes(n.home / DATA_DIR) / 2**20, 1) for n in net.nodes],
+                }
+                samples.append(row)
+                print(json.dumps(row), flush=True)
+            watcher.stop()
+        finally:
+            net.stop()
+    first, last = samples[0], samples[-1]
+    grown = int(last["committed"]) - int(first["committed"])  # type: ignore[call-overload]
+    growth = [round((b - a) / grown * 100_000, 1) if grown else 0.0
+              for a, b in zip(first["rss_mb"], last["rss_mb"])]  # type: ignore[call-overload]
+    return {"suite": args.suite, "kind": args.kind, "rate": args.rate, "samples": samples,
+            "rss_growth_mb_per_100k_tx_after_first_minute": growth}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", default="std", choices=("std", "sm"))
+    parser.add_argument("--kind", default="evidence_record", choices=("system_call", "evidence_record", "authorization_use"))
+    parser.add_argument("--rate", type=float, default=400.0, help="offered transactions per second")
+    parser.add_argument("--target", type=int, default=1_000_000, help="stop once this many have committed")
+    parser.add_argument("--minutes", type=float, default=60.0, help="stop after this long in any case")
+    parser.add_argument("--json", type=Path, help="also write every sample and the summary here")
+    args = parser.parse_args(argv)
+    result = asyncio.run(soak(args))
+    print("rss growth MB per 100k tx after the first minute:", result["rss_growth_mb_per_100k_tx_after_first_minute"])
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
