@@ -50,6 +50,10 @@ class TransactionDropped(ConsortiaError):
     kind = "dropped"
 
 
+RESEND_EVERY = 5.0  # seconds between re-sends of a transaction the node does not know (wait_for_receipt)
+DUPLICATE_TRANSACTION = -32004  # tx_send: pooled or committed already (docs/json-rpc.md)
+
+
 def _hex(b: bytes) -> str:
     return "0x" + b.hex()
 
@@ -158,22 +162,49 @@ class RpcClient:
     async def get_receipt(self, tx_hash: bytes | str, proof: bool = False) -> dict[str, Any] | None:
         return await self.call("tx_getReceipt", tx_hash if isinstance(tx_hash, str) else _hex(tx_hash), proof)
 
-    async def wait_for_receipt(self, tx_hash: bytes | str, timeout: float = 30.0, poll: float = 0.05, proof: bool = False) -> dict[str, Any]:
+    async def wait_for_receipt(self, tx_hash: bytes | str, timeout: float = 30.0, poll: float = 0.05, proof: bool = False,
+                               *, resend: bytes | None = None, resend_every: float = RESEND_EVERY) -> dict[str, Any]:
+        """Poll until the transaction's receipt exists; raise ``TransactionDropped`` as soon as the
+        node says it was dropped, ``ReceiptTimeout`` after ``timeout``.
+
+        ``resend``: the transaction's signed bytes. Then a node that does not know the transaction
+        (it was restarted without it, or lost it with a disk) is sent it again every
+        ``resend_every`` seconds, and a node that cannot be reached is tried again until the
+        deadline instead of failing at once. Resending is safe: a transaction commits at most
+        once, and a node that has it answers "already known" (docs/reliability.md, "What an
+        acknowledgement promises")."""
         deadline = time.monotonic() + timeout
         shown = tx_hash if isinstance(tx_hash, str) else _hex(tx_hash)
         polls = 0
+        last_sent = time.monotonic()
         while True:
-            receipt = await self.get_receipt(tx_hash, proof)
-            if receipt is not None:
-                return receipt
-            polls += 1
-            if polls % 10 == 0 or time.monotonic() >= deadline:  # now and then: has it been dropped?
-                found = await self.call("tx_get", shown)
-                if found is not None and found.get("status") == "dropped":
-                    raise TransactionDropped(f"transaction {shown} was dropped ({found.get('reason')}): {found.get('detail', '')}".rstrip(": "))
+            try:
+                receipt = await self.get_receipt(tx_hash, proof)
+                if receipt is not None:
+                    return receipt
+                polls += 1
+                if polls % 10 == 0 or time.monotonic() >= deadline:  # now and then: has it been dropped?
+                    found = await self.call("tx_get", shown)
+                    if found is not None and found.get("status") == "dropped":
+                        raise TransactionDropped(f"transaction {shown} was dropped ({found.get('reason')}): "
+                                                 f"{found.get('detail', '')}".rstrip(": "))
+                    if found is None and resend is not None and time.monotonic() - last_sent >= resend_every:
+                        last_sent = time.monotonic()
+                        await self._resend(resend)
+            except Unavailable:
+                if resend is None:
+                    raise
+                # The node is down or restarting: keep trying until the deadline.
             if time.monotonic() >= deadline:
                 raise ReceiptTimeout(f"no receipt for {shown} after {timeout:.0f}s (still pending, or lost with the node that had it)")
             await asyncio.sleep(poll)
+
+    async def _resend(self, raw: bytes) -> None:
+        try:
+            await self.send_raw(raw)
+        except RpcError as exc:
+            if exc.code != DUPLICATE_TRANSACTION:  # known already: it is on its way
+                raise
 
     async def query_raw(self, to: bytes, method: str, args: bytes = b"", sender: bytes | None = None) -> bytes:
         params: dict[str, Any] = {"to": _hex(to), "method": method, "args": _hex(args)}
@@ -289,6 +320,7 @@ class Account:
                    timeout: float = 30.0, raw_args: bytes | None = None) -> dict[str, Any]:
         """Send a call; returns ``{"hash": ..., "receipt": ...}`` (receipt None when not waiting)."""
         tx = await self.build(to, method, args, fuel_limit=fuel_limit, raw_args=raw_args)
-        tx_hash = await self.client.send_tx(tx)
-        receipt = await self.client.wait_for_receipt(tx_hash, timeout) if wait else None
+        raw = tx.encode()
+        tx_hash = await self.client.send_raw(raw)
+        receipt = await self.client.wait_for_receipt(tx_hash, timeout, resend=raw) if wait else None
         return {"hash": "0x" + tx_hash.hex(), "receipt": receipt}

@@ -9,6 +9,7 @@ import pytest
 from consensus.certificate import verify_certificate  # noqa: F401  (imported for clarity of what is checked)
 from node.errors import ConsensusError, Unavailable
 from node.sdk import Account, RpcClient, RpcError, verify_receipt_proof
+from node.sdk.client import ReceiptTimeout
 from node.sdk.args import json_to_args, to_jsonable
 from node.sdk.governance import COMMITTEE, param_proposal
 from tests.conftest import SYSCONFIG
@@ -88,3 +89,29 @@ async def test_subscription_resumes_after_a_dropped_connection(node):
 def test_json_args_convention():
     assert json_to_args({"a": "0x0102", "b": ["0x", "x"], "c": 1}) == {"a": b"\x01\x02", "b": ["0x", "x"], "c": 1}
     assert to_jsonable({"a": b"\x01", "b": [b"\x02"]}) == {"a": "0x01", "b": ["0x02"]}
+
+
+async def test_wait_for_receipt_resends_a_transaction_the_node_does_not_know(node):
+    """A node restarted without the transaction (or another node asked): the signed bytes are sent
+    again, and the receipt comes."""
+    net, chain, rpc, session, url = node
+    async with RpcClient(url) as client:
+        admin = await Account.connect(client, net.admin)
+        tx = await admin.build(COMMITTEE, "propose", param_proposal("block_tx_limit", 779))
+        raw = tx.encode()
+        tx_hash = net.suite.hash(tx.signing_bytes())
+        with pytest.raises(ReceiptTimeout):  # never sent, no resend: nothing comes
+            await client.wait_for_receipt(tx_hash, timeout=0.5)
+        receipt = await client.wait_for_receipt(tx_hash, timeout=20, resend=raw, resend_every=0.2)
+        assert receipt["ok"]
+        # Sending it once more is harmless: "already known", and the wait returns at once.
+        again = await client.wait_for_receipt(tx_hash, timeout=5, resend=raw, resend_every=0)
+        assert again == receipt
+
+
+async def test_wait_for_receipt_with_resend_outlasts_an_unreachable_node(unused_tcp_port):
+    async with RpcClient(f"http://127.0.0.1:{unused_tcp_port}", timeout=0.5) as client:
+        with pytest.raises(Unavailable):
+            await client.wait_for_receipt(b"\x01" * 32, timeout=1)
+        with pytest.raises(ReceiptTimeout):
+            await client.wait_for_receipt(b"\x01" * 32, timeout=1, resend=b"\x00", resend_every=0.1)
