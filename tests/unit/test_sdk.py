@@ -9,8 +9,8 @@ import pytest
 from consensus.certificate import verify_certificate  # noqa: F401  (imported for clarity of what is checked)
 from node.errors import ConsensusError, Unavailable
 from node.sdk import Account, RpcClient, RpcError, verify_receipt_proof
-from node.sdk.client import ReceiptTimeout
 from node.sdk.args import json_to_args, to_jsonable
+from node.sdk.client import ReceiptTimeout
 from node.sdk.governance import COMMITTEE, param_proposal
 from tests.conftest import SYSCONFIG
 
