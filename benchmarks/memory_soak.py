@@ -32,7 +32,7 @@ from node.config import DATA_DIR
 
 
 def rss_bytes(pid: int) -> int:
-    return parse_status_kb((PROC / str(pid) / "status").read_text(), "VmRSS") * 1024
+    return parse_status_kb((PROC / str(pid) / "status").read_text(), "VmRSS")  # (already in bytes)
 
 
 async def soak(args: argparse.Namespace) -> dict[str, object]:
