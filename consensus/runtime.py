@@ -84,11 +84,14 @@ class CoreEngine(ConsensusEngine):
         self.decode = decode
         self.env = env
         self.undecodable = 0
+        self.running = False  # between start and stop: before or after, node events are not the core's business
 
     async def start(self) -> None:
+        self.running = True
         self.core.start()
 
     async def stop(self) -> None:
+        self.running = False
         self.core.stop()
         self.env.cancel_all()
 
@@ -98,6 +101,8 @@ class CoreEngine(ConsensusEngine):
         return out
 
     def on_network_message(self, data: bytes) -> None:
+        if not self.running:
+            return
         try:
             msg = self.decode(data)
         except ConsortiaError:
@@ -109,10 +114,15 @@ class CoreEngine(ConsensusEngine):
             log.info("event=consensus_message_failed reason=%r", exc.message)
 
     def on_transactions(self) -> None:
-        self.core.on_transactions()
+        # (A node's RPC opens before its engine starts: a transaction admitted in between must
+        # not make a core that has not started propose.)
+        if self.running:
+            self.core.on_transactions()
 
     def on_peer_connected(self) -> None:
-        self.core.on_peer_connected()
+        if self.running:
+            self.core.on_peer_connected()
 
     def on_synced(self) -> None:
-        self.core.advance()
+        if self.running:
+            self.core.advance()

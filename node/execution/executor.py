@@ -6,6 +6,7 @@ transactions, so every node that executes the same block gets the same receipts 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -133,6 +134,7 @@ class Executor:
         used_nonces: frozenset[tuple[bytes, bytes]] = frozenset(),
         params: ChainParams | None = None,
         tree: NodeSource | None = None,
+        deadline: float | None = None,
     ) -> BlockExecution:
         """Execute ``txs`` as block ``height``.
 
@@ -145,6 +147,10 @@ class Executor:
         (sender, nonce) pairs those parents consume, which this block may not reuse; ``tree``
         the parent's state-tree nodes (its pending ones over the committed ones), so the new
         state root is computed over an uncommitted parent's tree without copying it.
+
+        ``deadline`` (a ``time.perf_counter()`` value, only when building a proposal): once it has
+        passed, the block ends with what was executed so far (at least one transaction); the rest
+        stay in the pool for the next block.
         """
         parent_state = base if base is not None else self.state
         params = params if params is not None else self.params(parent_state)  # the caller's copy, if it read them
@@ -156,6 +162,8 @@ class Executor:
         dropped: list[tuple[CheckedTx, str]] = []
         seen: set[tuple[bytes, bytes]] = set(used_nonces)
         for ctx_tx in txs:
+            if deadline is not None and included and time.perf_counter() > deadline:
+                break
             reason = self.stateful_check(ctx_tx, height, params, seen)
             if reason is not None:
                 if strict:

@@ -334,3 +334,20 @@ def test_child_of_a_pending_block_obeys_the_limit_its_parent_sets(testnet, tmp_p
     assert b.validate(p2.block) == p2.block_hash
     a.store.close()
     b.store.close()
+
+
+def test_a_proposal_stops_at_its_execution_budget_and_leaves_the_rest_pooled(testnet, tmp_path, monkeypatch):
+    """A proposer never builds a block it cannot execute well within the round timeout: what the
+    budget leaves out stays in the pool for the next block (and the block is still valid)."""
+    import node.chain as chain_module
+
+    chain = Chain(testnet.genesis, ChainStore(tmp_path / "d"))
+    assert chain_module.proposal_budget_seconds(chain.params()) == chain.params().consensus_timeout_ms / 5_000
+    hashes = [chain.submit(testnet.tx(testnet.admin).encode()) for _ in range(5)]
+    monkeypatch.setattr(chain_module, "proposal_budget_seconds", lambda params: 0.0)
+    first = seal(chain, testnet.validator)
+    assert len(first.txs) == 1 and len(chain.pool) == 4  # at least one, however small the budget
+    monkeypatch.setattr(chain_module, "proposal_budget_seconds", lambda params: 60.0)
+    second = seal(chain, testnet.validator)
+    assert len(second.txs) == 4 and len(chain.pool) == 0
+    assert all(chain.store.get_tx_location(h) is not None for h in hashes)
