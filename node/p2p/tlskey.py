@@ -208,8 +208,16 @@ def open_tls_key(path: Path, home: Path, passphrase: PassphraseSource | None = N
 
 
 def tls_password(home: Path, passphrase: PassphraseSource | None = None) -> str:
-    """The password ``ssl.SSLContext.load_cert_chain`` needs for the home's TLS key ("" if plaintext)."""
-    return open_tls_key(tls_key_path(home), home, passphrase).passphrase or ""
+    """The password ``ssl.SSLContext.load_cert_chain`` needs for the home's TLS key ("" if plaintext).
+    One that opened the key before in this process is returned unchecked: OpenSSL checks it anyway,
+    and each scrypt costs about 0.1 s."""
+    path = tls_key_path(home)
+    if not is_encrypted(_read(path)):
+        return ""
+    remembered = _UNLOCKED.get(path.resolve())
+    if remembered is not None and passphrase is None:
+        return remembered
+    return open_tls_key(path, home, passphrase).passphrase or ""
 
 
 def write_tls_key(path: Path, key: ec.EllipticCurvePrivateKey, passphrase: str | None) -> None:

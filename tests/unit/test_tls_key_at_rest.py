@@ -120,7 +120,11 @@ def test_tls_contexts_open_an_encrypted_key_with_the_passphrase_given_or_remembe
     server, client = tls_contexts(home, _fixed(PASS))
     assert isinstance(server, ssl.SSLContext) and isinstance(client, ssl.SSLContext)
     tls_contexts(home)  # opened once in this process (as open_node does at start): not asked again
-    monkeypatch.setenv(PASSPHRASE_ENV, PASS)
+    key = decode(tls_key_path(home).read_bytes(), PASS, tls_key_path(home))
+    write_tls_key(tls_key_path(home), key, OTHER)  # re-sealed behind the process's back: OpenSSL's refusal is one line too
+    with pytest.raises(ConfigError, match=r"tls/node.crt with .*tls/node.key cannot be loaded"):
+        tls_contexts(home)
+    monkeypatch.setenv(PASSPHRASE_ENV, OTHER)
     tlskey._UNLOCKED.clear()
     tls_contexts(home)  # $CONSORTIA_KEY_PASSPHRASE, like the node key
 
