@@ -25,6 +25,7 @@ from node.metrics import NodeMetrics
 from node.metrics.traffic import PeerTrafficCollector
 from node.p2p.certs import NODE_KEY, TLS_DIR
 from node.p2p.service import NetworkService
+from node.p2p.tlskey import open_tls_key
 from node.p2p.transport import PeerLimits
 from node.pooljournal import JOURNAL_FILE, PoolJournal
 from node.preflight import check_home, remembered
@@ -61,6 +62,8 @@ def open_node(home: Path, passphrase: PassphraseSource | None = None) -> NodePar
         check_private(tls_key_file(home), "TLS key file")
     genesis = Genesis.load(home / GENESIS_FILE)
     key = load_key(home / KEY_FILE, passphrase)  # refuses a node.key others may read, too
+    if tls_key_file(home).exists():  # an encrypted one opens now, with the home's passphrase; the peer layer reuses it
+        open_tls_key(tls_key_file(home), home, passphrase)
     if key.suite != genesis.suite:
         raise ConfigError(f"node key is a '{key.suite}' key but the chain uses the '{genesis.suite}' suite")
     me = next((n for n in genesis.nodes if n.pubkey == key.public_bytes), None)

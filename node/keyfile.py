@@ -160,15 +160,56 @@ def write_private(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def save_key(path: Path, key: KeyPair, passphrase: str | None = None) -> None:
-    """Write a key file readable only by its owner, sealed when ``passphrase`` is given."""
+def replace_private_files(contents: dict[Path, str]) -> None:
+    """Replace several secret files together (mode 0600): all of them, or on any error none.
+
+    Each new text goes to a temporary file beside its target and is synced first, so nothing is
+    replaced before every file is written; if a rename then fails, the files already replaced get
+    their old text back. (A power cut between two renames, microseconds apart, can still split them.)"""
+    staged: dict[Path, Path] = {}
+    try:
+        for path, text in contents.items():
+            tmp = path.with_name(path.name + ".tmp")
+            write_private(tmp, text)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            staged[path] = tmp
+        old = {path: path.read_text() if path.exists() else None for path in contents}
+    except BaseException:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    done: list[Path] = []
+    try:
+        for path, tmp in staged.items():
+            os.replace(tmp, path)
+            done.append(path)
+    except BaseException:
+        for path in done:
+            previous = old[path]
+            if previous is None:
+                path.unlink(missing_ok=True)
+            else:
+                write_private(path, previous)
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def key_file_text(key: KeyPair, passphrase: str | None = None) -> str:
+    """A key file's JSON text, the private key sealed when ``passphrase`` is given."""
     body: dict[str, Any] = {"suite": key.suite}
     if passphrase is None:
         body["private_key"] = "0x" + key.private_bytes.hex()
     else:
         body["encrypted_private_key"] = seal(key, passphrase)
     body["public_key"] = "0x" + key.public_bytes.hex()
-    write_private(path, json.dumps(body, indent=2) + "\n")
+    return json.dumps(body, indent=2) + "\n"
+
+
+def save_key(path: Path, key: KeyPair, passphrase: str | None = None) -> None:
+    """Write a key file readable only by its owner, sealed when ``passphrase`` is given."""
+    write_private(path, key_file_text(key, passphrase))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -199,9 +240,16 @@ def key_info(path: Path) -> KeyFileInfo:
 
 def load_key(path: Path, passphrase: PassphraseSource | None = None) -> KeyPair:
     """Read a key file (asking ``passphrase`` if it is encrypted); every fault is one ConfigError naming the file."""
+    return load_key_and_passphrase(path, passphrase)[0]
+
+
+def load_key_and_passphrase(path: Path, passphrase: PassphraseSource | None = None) -> tuple[KeyPair, str | None]:
+    """``load_key``, and the passphrase that opened the file (None for a plaintext one): a node
+    home's other secrets (its TLS key) are sealed with the same passphrase."""
     path = Path(path)
     raw = _read_json(path)
     check_private(path)
+    secret: str | None = None
     try:
         suite = get_suite(raw["suite"])
         if "encrypted_private_key" in raw:
@@ -221,4 +269,4 @@ def load_key(path: Path, passphrase: PassphraseSource | None = None) -> KeyPair:
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"key file {path} is invalid ({exc.__class__.__name__}: {exc})") from None
     register_secret(key.private_bytes)
-    return key
+    return key, secret

@@ -1,8 +1,9 @@
 """Node logging: one event per line, ``key=value`` or JSON, to stderr or a size-rotated file.
 
 Log lines are read by people during an incident and by log shippers (Loki, ELK) afterwards, so
-each line carries the same fields in both formats. Secrets the node holds (private keys, key
-passphrases, RPC tokens) are registered with ``register_secret`` when loaded; every line is
+each line carries the same fields in both formats. Secrets the node holds (private keys — the
+node key and the TLS key, whose scalar and plaintext PEM lines ``node.p2p.tlskey`` registers —,
+key passphrases, RPC tokens) are registered with ``register_secret`` when loaded; every line is
 scrubbed of them before it is written, so a careless ``%r`` of a config object or an exception
 text cannot put one in a log file.
 """

@@ -18,6 +18,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from node.config import CONFIG_FILE, DATA_DIR, GENESIS_FILE, KEY_FILE, NodeConfig
 from node.crypto import get_suite
 from node.errors import ConsortiaError
@@ -25,6 +27,7 @@ from node.genesis import Genesis
 from node.keyfile import PassphraseSource, check_private, key_info, load_key
 from node.p2p.certs import CA_CERT, NODE_CERT, NODE_KEY, TLS_DIR
 from node.p2p.enrol import check_node_cert
+from node.p2p.tlskey import decode, is_encrypted, open_tls_key
 from node.store.chainstore import ChainStore
 
 MIN_FREE_BYTES = 256 * 1024 * 1024  # below this a node may fill its disk within hours
@@ -150,7 +153,49 @@ def _database(home: Path, genesis: Genesis, found: Findings, *, starting: bool) 
     return True
 
 
-def _certificates(home: Path, config: NodeConfig | None, public_key: bytes | None, found: Findings) -> None:
+@dataclass(frozen=True)
+class _NodeKeyCheck:
+    """What the node-key check learnt that the TLS-key check needs."""
+
+    public_key: bytes
+    encrypted: bool
+    passphrase_failed: bool  # its passphrase was wrong or missing (already reported: not repeated for the TLS key)
+
+
+def _tls_key(home: Path, path: Path, node_key: _NodeKeyCheck | None, passphrase: PassphraseSource | None,
+             found: Findings) -> ec.EllipticCurvePublicKey | None:
+    """The TLS key's public half, once it opened; None (with a line saying why) if it did not."""
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        found.error(f"TLS key file {path}: {exc.strerror or exc}")
+        return None
+    if not is_encrypted(pem):
+        try:
+            key = decode(pem, None, path)
+        except ConsortiaError as exc:
+            found.error(exc.message)
+            return None
+        if node_key is not None and node_key.encrypted:
+            found.warn(f"{path} is plaintext while {home / KEY_FILE} is encrypted: seal it with "
+                       f"'consortia key encrypt-tls --home {home}'")
+        return key.public_key()
+    if passphrase is None:
+        found.warn(f"{path} is encrypted: its passphrase was not checked, nor that {NODE_CERT} is for it (give --passphrase-file)")
+        return None
+    if node_key is not None and node_key.encrypted and node_key.passphrase_failed:
+        return None  # the same passphrase already failed for node.key: one line is enough
+    try:
+        opened = open_tls_key(path, home, passphrase)
+    except ConsortiaError as exc:
+        found.error(exc.message)
+        return None
+    found.good(f"TLS key file {path}: encrypted, passphrase correct")
+    return opened.key.public_key()
+
+
+def _certificates(home: Path, config: NodeConfig | None, node_key: _NodeKeyCheck | None, passphrase: PassphraseSource | None,
+                  found: Findings) -> None:
     tls = home / TLS_DIR
     paths = {name: tls / name for name in (CA_CERT, NODE_CERT, NODE_KEY)}
     missing = [p for p in paths.values() if not p.exists()]
@@ -162,20 +207,22 @@ def _certificates(home: Path, config: NodeConfig | None, public_key: bytes | Non
         check_private(paths[NODE_KEY], "TLS key file")
     except ConsortiaError as exc:
         found.error(exc.message)
-    if public_key is None:
+    tls_public = _tls_key(home, paths[NODE_KEY], node_key, passphrase, found)
+    if node_key is None:
         return
     try:
-        name = check_node_cert(paths[NODE_CERT].read_bytes(), paths[CA_CERT].read_bytes(), paths[NODE_KEY].read_bytes(), public_key)
+        name = check_node_cert(paths[NODE_CERT].read_bytes(), paths[CA_CERT].read_bytes(), tls_public, node_key.public_key)
     except ConsortiaError as exc:
         found.error(f"{paths[NODE_CERT]}: {exc.message}")
         return
     if config is not None and name != config.name:
         found.error(f"{paths[NODE_CERT]} is for node '{name}' but {home / CONFIG_FILE} says node.name = '{config.name}'")
     else:
-        found.good(f"certificate {paths[NODE_CERT]}: node '{name}', signed by the consortium CA, for this node's keys")
+        keys = "for this node's keys" if tls_public is not None else "for this node's chain key (TLS key not opened)"
+        found.good(f"certificate {paths[NODE_CERT]}: node '{name}', signed by the consortium CA, {keys}")
 
 
-def _keys(home: Path, genesis: Genesis | None, passphrase: PassphraseSource | None, found: Findings) -> bytes | None:
+def _keys(home: Path, genesis: Genesis | None, passphrase: PassphraseSource | None, found: Findings) -> _NodeKeyCheck | None:
     path = home / KEY_FILE
     try:
         info = key_info(path)
@@ -186,9 +233,11 @@ def _keys(home: Path, genesis: Genesis | None, passphrase: PassphraseSource | No
         check_private(path)
     except ConsortiaError as exc:
         found.error(exc.message)
-        return info.public_key  # the certificates can still be checked against the public half
+        # the certificates can still be checked against the public half
+        return _NodeKeyCheck(info.public_key, info.encrypted, passphrase_failed=False)
     if genesis is not None and info.suite != genesis.suite:
         found.error(f"{path} is a '{info.suite}' key but the chain uses the '{genesis.suite}' suite")
+    failed = False
     if info.encrypted and passphrase is None:
         found.warn(f"{path} is encrypted: its passphrase was not checked (give --passphrase-file)")
     else:
@@ -197,7 +246,8 @@ def _keys(home: Path, genesis: Genesis | None, passphrase: PassphraseSource | No
             found.good(f"key file {path}: {info.suite}, {'encrypted, passphrase correct' if info.encrypted else 'plaintext'}")
         except ConsortiaError as exc:
             found.error(exc.message)
-    return info.public_key
+            failed = True
+    return _NodeKeyCheck(info.public_key, info.encrypted, passphrase_failed=failed)
 
 
 def check_home(home: Path, passphrase: PassphraseSource | None = None, *, starting: bool = False,
@@ -225,8 +275,8 @@ def check_home(home: Path, passphrase: PassphraseSource | None = None, *, starti
         genesis = Genesis.load(home / GENESIS_FILE)
     except ConsortiaError as exc:
         found.error(exc.message)
-    public_key = _keys(home, genesis, passphrase, found)
-    _certificates(home, config, public_key, found)
+    node_key = _keys(home, genesis, passphrase, found)
+    _certificates(home, config, node_key, passphrase, found)
     running = False
     if genesis is not None:
         running = not _database(home, genesis, found, starting=starting)

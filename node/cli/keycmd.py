@@ -1,4 +1,9 @@
-"""``consortia key new|import|show|export-public|change-passphrase``: key files, plaintext or encrypted at rest."""
+"""``consortia key new|import|show|export-public|change-passphrase|encrypt-tls``: key files, plaintext or encrypted at rest.
+
+A node home has one passphrase: ``change-passphrase`` of a home's ``node.key`` re-seals (or seals,
+or with ``--decrypt`` unseals) the home's TLS keys with it, all files or none, and
+``encrypt-tls`` seals the TLS key of a home whose node key is already encrypted.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +18,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.cli.common import CliError
+from node.config import KEY_FILE
 from node.crypto import SUITES, get_suite
 from node.crypto.base import KeyPair
 from node.keyfile import (
     PassphraseSource,
     check_new_passphrase,
+    check_private,
+    key_file_text,
     key_info,
-    load_key,
+    load_key_and_passphrase,
     passphrase_from_file,
+    replace_private_files,
     save_key,
 )
+from node.p2p.tlskey import companion_tls_keys, decode, encode, home_passphrase, is_encrypted, open_tls_key, tls_key_files
 
 NEW_PASSPHRASE_ENV = "CONSORTIA_NEW_KEY_PASSPHRASE"
 
@@ -56,12 +66,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--out", type=Path, default=None, help="write here instead of standard output")
     export.set_defaults(func=key_export_public)
 
-    change = ks.add_parser("change-passphrase", help="re-encrypt a key file under a new passphrase (or encrypt a plaintext one)")
+    change = ks.add_parser("change-passphrase", help="re-encrypt a key file under a new passphrase (or encrypt a plaintext one); "
+                                                     "a node home's node.key takes the home's TLS keys along")
     change.add_argument("file", type=Path)
     change.add_argument("--passphrase-file", type=Path, default=None, help="current passphrase (first line)")
     change.add_argument("--new-passphrase-file", type=Path, default=None, help="new passphrase (first line)")
     change.add_argument("--decrypt", action="store_true", help="write the key back in plaintext instead")
     change.set_defaults(func=key_change_passphrase)
+
+    tls = ks.add_parser("encrypt-tls", help="seal a node home's plaintext TLS key(s) with the passphrase of its encrypted node.key")
+    tls.add_argument("--home", type=Path, required=True, help="node home (holds node.key and tls/node.key)")
+    tls.add_argument("--passphrase-file", type=Path, default=None, help="node.key's passphrase (first line)")
+    tls.set_defaults(func=key_encrypt_tls)
 
 
 def _encryption_options(p: argparse.ArgumentParser) -> None:
@@ -162,11 +178,45 @@ def key_export_public(args: argparse.Namespace) -> int:
 
 def key_change_passphrase(args: argparse.Namespace) -> int:
     current: PassphraseSource | None = passphrase_from_file(args.passphrase_file) if args.passphrase_file else None
-    key = load_key(args.file, current)
+    key, old = load_key_and_passphrase(args.file, current)
+    # A home's TLS keys share its node key's passphrase: open them all before anything is written.
+    home = args.file.parent
+    tls_keys = [(path, open_tls_key(path, home, home_passphrase(old, current)).key) for path in companion_tls_keys(args.file)]
     new = None if args.decrypt else new_passphrase(args.new_passphrase_file, args.file)
-    save_key(args.file, key, new)
-    print(f"{args.file}: {'decrypted (plaintext)' if new is None else 're-encrypted'}")
+    contents = {args.file: key_file_text(key, new)}
+    contents.update({path: encode(tls_key, new).decode() for path, tls_key in tls_keys})
+    replace_private_files(contents)
+    done = "decrypted (plaintext)" if new is None else "re-encrypted"
+    print(f"{args.file}: {done}")
+    for path, _ in tls_keys:
+        print(f"{path}: {done} with it (one passphrase per node home)")
     if new is None:
-        print(f"warning: the private key in {args.file} is now readable by anyone who can read the file", file=sys.stderr)
+        files = " and ".join(str(p) for p in contents)
+        print(f"warning: the private keys in {files} are now readable by anyone who can read the files", file=sys.stderr)
     return 0
 
+
+def key_encrypt_tls(args: argparse.Namespace) -> int:
+    """Seal the plaintext TLS keys of a home whose node key is encrypted, with that key's passphrase."""
+    node_key = args.home / KEY_FILE
+    if not key_info(node_key).encrypted:
+        raise CliError(f"{node_key} is plaintext: encrypt the whole home with 'consortia key change-passphrase {node_key}' "
+                       f"(it seals the TLS key too)")
+    files = tls_key_files(args.home)
+    if not files:
+        raise CliError(f"{args.home} has no TLS key (tls/node.key)")
+    _, secret = load_key_and_passphrase(node_key, passphrase_from_file(args.passphrase_file) if args.passphrase_file else None)
+    assert secret is not None  # node.key is encrypted
+    contents: dict[Path, str] = {}
+    for path in files:
+        check_private(path, "TLS key file")
+        pem = path.read_bytes()
+        if is_encrypted(pem):
+            open_tls_key(path, args.home, home_passphrase(secret, None))  # must already share the passphrase
+            print(f"{path}: already encrypted with the home's passphrase")
+        else:
+            contents[path] = encode(decode(pem, None, path), secret).decode()
+    replace_private_files(contents)
+    for path in contents:
+        print(f"{path}: encrypted with the passphrase of {node_key}")
+    return 0

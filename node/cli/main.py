@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = ns.add_parser("run", help="run one node in the foreground until SIGINT/SIGTERM")
     run.add_argument("--home", required=True, type=Path, help="node home made by 'consortia net init'")
     run.add_argument("--passphrase-file", type=Path, default=None,
-                     help="passphrase of an encrypted node.key (first line); else $CONSORTIA_KEY_PASSPHRASE or a prompt")
+                     help="passphrase of an encrypted node.key and tls/node.key (first line); else $CONSORTIA_KEY_PASSPHRASE or a prompt")
     run.set_defaults(func=_node_run)
     check = ns.add_parser("check", help="check a node home without starting it: keys, certificates, open-file limit")
     from node.cli import nodecheck

@@ -26,7 +26,7 @@ RECOMMENDED_OPEN_FILES = 4096
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", required=True, type=Path, help="node home made by 'consortia net init' or 'node init'")
     parser.add_argument("--passphrase-file", type=Path, default=None,
-                        help="check an encrypted node.key's passphrase too (else $CONSORTIA_KEY_PASSPHRASE, if set)")
+                        help="check the passphrase of an encrypted node.key and tls/node.key too (else $CONSORTIA_KEY_PASSPHRASE, if set)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,12 +17,12 @@ from node.cli.common import CliError
 from node.config import GENESIS_FILE, KEY_FILE, NodeConfig, P2PConfig, RpcConfig
 from node.crypto import get_suite
 from node.genesis import Genesis
-from node.keyfile import load_key, passphrase_from_file, save_key, write_private
+from node.keyfile import PassphraseSource, load_key_and_passphrase, passphrase_from_file, save_key
 from node.p2p.certs import CA_CERT, NODE_CERT, NODE_KEY, TLS_DIR, load_ca
 from node.p2p.enrol import check_node_cert, make_request, read_request, sign_request
+from node.p2p.tlskey import NEXT_KEY, home_passphrase, open_tls_key, write_tls_key
 
 NODE_CSR = "node.csr"
-NEXT_KEY = "node.key.next"  # a TLS key waiting for its certificate during a rotation
 
 
 def register_node_commands(node_commands: argparse._SubParsersAction) -> None:
@@ -33,7 +33,8 @@ def register_node_commands(node_commands: argparse._SubParsersAction) -> None:
     init.add_argument("--host", default="127.0.0.1", help="address this node binds and advertises")
     init.add_argument("--p2p-port", type=int, default=26601)
     init.add_argument("--rpc-port", type=int, default=26600)
-    init.add_argument("--encrypt", action="store_true", help="encrypt node.key (passphrase from --passphrase-file or a prompt)")
+    init.add_argument("--encrypt", action="store_true",
+                      help="encrypt node.key and tls/node.key with one passphrase (from --passphrase-file or a prompt)")
     init.add_argument("--passphrase-file", type=Path, default=None)
     init.add_argument("--force", action="store_true", help="write into a non-empty home")
     init.set_defaults(func=node_init)
@@ -41,11 +42,12 @@ def register_node_commands(node_commands: argparse._SubParsersAction) -> None:
     install.add_argument("--home", required=True, type=Path)
     install.add_argument("--cert", required=True, type=Path, help="certificate returned by 'consortia ca sign'")
     install.add_argument("--ca-cert", required=True, type=Path, help="the consortium CA certificate (ca.crt)")
-    install.add_argument("--passphrase-file", type=Path, default=None, help="passphrase of an encrypted node.key")
+    install.add_argument("--passphrase-file", type=Path, default=None, help="passphrase of an encrypted home (node.key and TLS key)")
     install.set_defaults(func=node_install_cert)
     csr = node_commands.add_parser("csr", help="start a TLS certificate rotation: a new TLS key and a request for this node's chain key")
     csr.add_argument("--home", required=True, type=Path)
-    csr.add_argument("--passphrase-file", type=Path, default=None, help="passphrase of an encrypted node.key")
+    csr.add_argument("--passphrase-file", type=Path, default=None,
+                     help="passphrase of an encrypted node.key (the new TLS key is sealed with it too)")
     csr.set_defaults(func=node_csr)
 
 
@@ -63,6 +65,10 @@ def _port(value: int, what: str) -> int:
     if not 1 <= value <= 65535:
         raise CliError(f"{what} must be 1..65535")
     return value
+
+
+def _source(args: argparse.Namespace) -> PassphraseSource | None:
+    return passphrase_from_file(args.passphrase_file) if args.passphrase_file else None
 
 
 def node_init(args: argparse.Namespace) -> int:
@@ -86,7 +92,7 @@ def node_init(args: argparse.Namespace) -> int:
     tls = home / TLS_DIR
     tls.mkdir(exist_ok=True)
     tls_key, csr = make_request(args.name, key.public_bytes)
-    write_private(tls / NODE_KEY, tls_key.decode())
+    write_tls_key(tls / NODE_KEY, tls_key, passphrase)  # one passphrase per home: the node key's
     (tls / NODE_CSR).write_bytes(csr)
     # A joining node starts as an observer: governance admits it as one and may promote it later.
     NodeConfig(name=args.name, role="observer", rpc=RpcConfig(host=args.host, port=rpc_port),
@@ -126,14 +132,16 @@ def node_install_cert(args: argparse.Namespace) -> int:
     tls = home / TLS_DIR
     if not (tls / NODE_KEY).exists() or not (home / KEY_FILE).exists():
         raise CliError(f"{home} is not a home made by 'consortia node init' (no {KEY_FILE} or {TLS_DIR}/{NODE_KEY})")
-    key = load_key(home / KEY_FILE, passphrase_from_file(args.passphrase_file) if args.passphrase_file else None)
+    source = _source(args)
+    key, secret = load_key_and_passphrase(home / KEY_FILE, source)
     try:
         cert, ca_cert = args.cert.read_bytes(), args.ca_cert.read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
     rotating = (tls / NEXT_KEY).exists()
     tls_key = tls / (NEXT_KEY if rotating else NODE_KEY)
-    name = check_node_cert(cert, ca_cert, tls_key.read_bytes(), key.public_bytes)
+    tls_public = open_tls_key(tls_key, home, home_passphrase(secret, source)).key.public_key()
+    name = check_node_cert(cert, ca_cert, tls_public, key.public_bytes)
     configured = NodeConfig.load(home).name
     if name != configured:
         raise CliError(f"the certificate is for node '{name}' but this home is '{configured}'")
@@ -153,13 +161,14 @@ def node_csr(args: argparse.Namespace) -> int:
     """A new TLS key (kept beside the current one until its certificate is installed) and its request."""
     home: Path = args.home
     tls = home / TLS_DIR
-    key = load_key(home / KEY_FILE, passphrase_from_file(args.passphrase_file) if args.passphrase_file else None)
+    key, secret = load_key_and_passphrase(home / KEY_FILE, _source(args))
     name = NodeConfig.load(home).name
     tls.mkdir(exist_ok=True)
     tls_key, csr = make_request(name, key.public_bytes)
-    write_private(tls / NEXT_KEY, tls_key.decode())
+    write_tls_key(tls / NEXT_KEY, tls_key, secret)  # sealed with node.key's passphrase when that is encrypted
     (tls / NODE_CSR).write_bytes(csr)
-    print(f"new TLS key {tls / NEXT_KEY} and request {tls / NODE_CSR} for node '{name}' (chain key 0x{key.public_bytes.hex()})")
+    sealed = ", sealed with node.key's passphrase" if secret is not None else ""
+    print(f"new TLS key {tls / NEXT_KEY}{sealed} and request {tls / NODE_CSR} for node '{name}' (chain key 0x{key.public_bytes.hex()})")
     print(f"the node keeps running on its current certificate; send {NODE_CSR} to the CA holder (consortia ca sign), then")
     print(f"  consortia node install-cert --home {home} --cert NEW.crt --ca-cert ca.crt   and restart the node")
     return 0

@@ -19,12 +19,11 @@ from cryptography.x509.oid import NameOID
 
 from node.errors import ConfigError
 from node.keyfile import write_private
+from node.p2p.tlskey import NODE_KEY, TLS_DIR, encode, write_tls_key
 
 NODE_URI_PREFIX = "consortia:node:"
-TLS_DIR = "tls"
 CA_CERT = "ca.crt"
 NODE_CERT = "node.crt"
-NODE_KEY = "node.key"
 CA_KEY = "ca.key"
 VALIDITY_DAYS = 3650
 
@@ -84,19 +83,22 @@ def node_certificate(ca: CertAuthority, node_name: str, chain_pubkey: bytes, tls
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def issue_node_cert(ca: CertAuthority, node_name: str, chain_pubkey: bytes) -> tuple[bytes, bytes]:
-    """(key PEM, certificate PEM) for one node: a fresh P-256 TLS key and its certificate."""
+def issue_node_cert(ca: CertAuthority, node_name: str, chain_pubkey: bytes, passphrase: str | None = None) -> tuple[bytes, bytes]:
+    """(key PEM, certificate PEM) for one node: a fresh P-256 TLS key (sealed when ``passphrase``
+    is given) and its certificate."""
     key = ec.generate_private_key(ec.SECP256R1())
-    return _pem_key(key), node_certificate(ca, node_name, chain_pubkey, key.public_key())
+    return encode(key, passphrase), node_certificate(ca, node_name, chain_pubkey, key.public_key())
 
 
-def write_node_tls(home: Path, ca: CertAuthority, node_name: str, chain_pubkey: bytes) -> None:
+def write_node_tls(home: Path, ca: CertAuthority, node_name: str, chain_pubkey: bytes, passphrase: str | None = None) -> None:
+    """``tls/ca.crt``, ``tls/node.crt`` and ``tls/node.key`` of a node home; the key sealed with the
+    home's passphrase when ``passphrase`` is given (the node key's: one passphrase per home)."""
     tls = home / TLS_DIR
     tls.mkdir(parents=True, exist_ok=True)
-    key_pem, cert_pem = issue_node_cert(ca, node_name, chain_pubkey)
+    key = ec.generate_private_key(ec.SECP256R1())
     (tls / CA_CERT).write_bytes(ca.cert_pem)
-    (tls / NODE_CERT).write_bytes(cert_pem)
-    write_private(tls / NODE_KEY, key_pem.decode())
+    (tls / NODE_CERT).write_bytes(node_certificate(ca, node_name, chain_pubkey, key.public_key()))
+    write_tls_key(tls / NODE_KEY, key, passphrase)
 
 
 def write_ca(directory: Path, ca: CertAuthority) -> None:

@@ -22,8 +22,9 @@ from node.errors import ConfigError
 from node.p2p.certs import NODE_URI_PREFIX, CertAuthority, node_certificate
 
 
-def make_request(node_name: str, chain_pubkey: bytes) -> tuple[bytes, bytes]:
-    """(TLS key PEM, CSR PEM) for a node: a fresh P-256 key, the name as CN, the chain key in the SAN."""
+def make_request(node_name: str, chain_pubkey: bytes) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    """(TLS key, CSR PEM) for a node: a fresh P-256 key, the name as CN, the chain key in the SAN.
+    The caller stores the key (``node.p2p.tlskey.write_tls_key``, sealed if the home is encrypted)."""
     key = ec.generate_private_key(ec.SECP256R1())
     csr = (
         x509.CertificateSigningRequestBuilder()
@@ -33,8 +34,7 @@ def make_request(node_name: str, chain_pubkey: bytes) -> tuple[bytes, bytes]:
                        critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return key_pem, csr.public_bytes(serialization.Encoding.PEM)
+    return key, csr.public_bytes(serialization.Encoding.PEM)
 
 
 def _identity(extensions: x509.Extensions, what: str) -> bytes:
@@ -77,19 +77,19 @@ def sign_request(ca: CertAuthority, csr_pem: bytes) -> bytes:
     return node_certificate(ca, name, chain_pubkey, public)
 
 
-def check_node_cert(cert_pem: bytes, ca_cert_pem: bytes, tls_key_pem: bytes, chain_pubkey: bytes) -> str:
-    """The certificate's node name, after checking it is the CA's, for this TLS key and this chain key."""
+def check_node_cert(cert_pem: bytes, ca_cert_pem: bytes, tls_public_key: ec.EllipticCurvePublicKey | None, chain_pubkey: bytes) -> str:
+    """The certificate's node name, after checking it is the CA's, for this TLS key (unless
+    ``tls_public_key`` is None: an encrypted key not opened) and this chain key."""
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
         ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
-        tls_key = serialization.load_pem_private_key(tls_key_pem, password=None)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"certificate, CA certificate or TLS key is not valid PEM ({exc})") from None
+    except ValueError as exc:
+        raise ConfigError(f"certificate or CA certificate is not valid PEM ({exc})") from None
     try:
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, InvalidSignature):
         raise ConfigError("the certificate is not signed by this consortium CA") from None
-    if not isinstance(tls_key, ec.EllipticCurvePrivateKey) or cert.public_key() != tls_key.public_key():
+    if tls_public_key is not None and cert.public_key() != tls_public_key:
         raise ConfigError("the certificate is for another TLS key than this node's tls/node.key")
     named = _identity(cert.extensions, "the certificate")
     if named != chain_pubkey:

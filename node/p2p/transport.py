@@ -30,8 +30,10 @@ from typing import Any
 from node.errors import ConfigError, ConsortiaError
 from node.events import EventBus, PeerConnected, PeerDisconnected, PeerRefused
 from node.fdlimit import FdGauge
+from node.keyfile import PassphraseSource
 from node.listener import GuardedListener, ListenerLimits
 from node.p2p.certs import CA_CERT, NODE_CERT, NODE_KEY, TLS_DIR, node_pubkey_from_cert
+from node.p2p.tlskey import tls_password
 from node.ratelog import RateLimitedLog
 from node.wire import codec
 
@@ -48,17 +50,24 @@ COMPROMISE_NOTE = "another connection presents this node's certificate: its TLS 
 Handler = Callable[[bytes, dict[str, Any]], None]
 
 
-def tls_contexts(home: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """(server, client) contexts requiring a certificate from the consortium CA on both sides."""
+def tls_contexts(home: Path, passphrase: PassphraseSource | None = None) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) contexts requiring a certificate from the consortium CA on both sides.
+
+    An encrypted ``tls/node.key`` opens with the passphrase that opened it at start
+    (``node.app.open_node``), else with ``passphrase`` (default: the environment or a prompt)."""
     tls = home / TLS_DIR
     for name in (CA_CERT, NODE_CERT, NODE_KEY):
         if not (tls / name).exists():
             raise ConfigError(f"{tls / name} is missing (re-run 'consortia net init' to issue node certificates)")
+    password = tls_password(home, passphrase)  # "" for a plaintext key: OpenSSL never prompts on a terminal
     contexts = []
     for purpose in (ssl.PROTOCOL_TLS_SERVER, ssl.PROTOCOL_TLS_CLIENT):
         ctx = ssl.SSLContext(purpose)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-        ctx.load_cert_chain(tls / NODE_CERT, tls / NODE_KEY)
+        try:
+            ctx.load_cert_chain(tls / NODE_CERT, tls / NODE_KEY, password=lambda: password)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"{tls / NODE_CERT} with {tls / NODE_KEY} cannot be loaded ({exc.reason or exc})") from None
         ctx.load_verify_locations(tls / CA_CERT)
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.check_hostname = False  # peers are identified by the node key in their certificate
