@@ -90,6 +90,12 @@ def within_block_bytes(candidates: list[CheckedTx], max_block_bytes: int) -> lis
     return candidates
 
 
+def pending_block_limit(params: ChainParams) -> int:
+    """Executed, uncommitted blocks kept at once: the pipeline's window, with room for the
+    proposals of a few view changes."""
+    return 3 * params.pbft_window + 4
+
+
 def proposal_budget_seconds(params: ChainParams) -> float:
     """How long a proposer may spend executing its block's transactions: a fifth of the round
     timeout. Every validator executes the block again before voting, so a block that took longer
@@ -315,7 +321,7 @@ class Chain:
         )
         block = Block(header=header, txs=tuple(c.tx for c in result.txs))
         block_hash = self.suite.hash(header.encode())
-        self._pending[block_hash] = PendingBlock(block, block_hash, result, time.perf_counter() - started)
+        self._hold_pending(PendingBlock(block, block_hash, result, time.perf_counter() - started), parent.params)
         return Proposal(block=block, block_hash=block_hash)
 
     def validate(self, block: Block) -> bytes:
@@ -356,9 +362,27 @@ class Chain:
                                         ("state_root", hdr.state_root, result.state_root)):
             if claimed != computed:
                 raise ConsensusError(f"block {hdr.height}: {name} does not match re-execution")
-        self._pending[block_hash] = PendingBlock(block, block_hash, result, time.perf_counter() - started)
+        self._hold_pending(PendingBlock(block, block_hash, result, time.perf_counter() - started), parent.params)
         self._remember_verified(fresh)
         return block_hash
+
+    def _hold_pending(self, pending: PendingBlock, params: ChainParams) -> None:
+        """Keep an executed block until its height commits, within a bound: view changes at a
+        stuck height leave one abandoned block per view (each with its writes, receipts and tree
+        nodes: tens of MB for a full block), and nothing else removes them before the height
+        commits. Beyond ``pending_block_limit`` the oldest block no other pending block builds on
+        goes; if consensus commits it after all, ``commit`` executes it again."""
+        self._pending[pending.block_hash] = pending
+        limit = pending_block_limit(params)
+        if len(self._pending) <= limit:
+            return
+        parents = {p.block.header.parent_hash for p in self._pending.values()}
+        for block_hash in list(self._pending):  # oldest first
+            if len(self._pending) <= limit:
+                break
+            if block_hash not in parents and block_hash != pending.block_hash:
+                released = self._pending.pop(block_hash)
+                log.info("event=pending_block_released height=%d hash=%s", released.block.height, block_hash.hex())
 
     def _remember_verified(self, txs: list[CheckedTx]) -> None:
         """Pool the transactions a valid block brought before their forwarded copies arrived:

@@ -351,3 +351,26 @@ def test_a_proposal_stops_at_its_execution_budget_and_leaves_the_rest_pooled(tes
     second = seal(chain, testnet.validator)
     assert len(second.txs) == 4 and len(chain.pool) == 0
     assert all(chain.store.get_tx_location(h) is not None for h in hashes)
+
+
+def test_blocks_abandoned_at_a_stuck_height_are_released_beyond_the_limit(testnet, tmp_path):
+    """Each view change at a stuck height leaves an executed block behind; only a bounded number
+    stay in memory, the newest and those others build on, and a released one still commits."""
+    import node.chain as chain_module
+
+    chain = Chain(testnet.genesis, ChainStore(tmp_path / "d"))
+    limit = chain_module.pending_block_limit(chain.params())
+    chain.submit(testnet.tx(testnet.admin).encode())
+    head = chain.head()
+    proposals = [chain.propose(height=1, view=v, proposer=testnet.validator.public_bytes, timestamp_ms=head.timestamp_ms + 1,
+                               max_txs=10) for v in range(limit + 5)]
+    child = chain.propose(height=2, view=limit + 4, proposer=testnet.validator.public_bytes, timestamp_ms=head.timestamp_ms + 2,
+                          max_txs=10, parent_hash=proposals[-1].block_hash)
+    assert chain.pending_count == limit
+    assert child.block_hash in chain._pending and proposals[-1].block_hash in chain._pending
+    first = proposals[0]
+    assert first.block_hash not in chain._pending  # released, oldest first
+    vote = Vote(testnet.validator.public_bytes, chain.suite.sign(testnet.validator.private_bytes,
+                                                                commit_vote_bytes(chain.chain_id, 1, 0, first.block_hash)))
+    chain.commit(first.block, CommitCertificate(chain.chain_id, 1, 0, first.block_hash, (vote,)))  # executed again
+    assert chain.height == 1 and chain.head().block_hash == first.block_hash
