@@ -102,6 +102,13 @@ class ConsensusEngine(ABC):
     async def stop(self) -> None:
         """Stop background tasks; safe to call twice."""
 
+    def halt(self) -> None:
+        """Stop voting and proposing at once, from inside an event handler (a fork was detected):
+        the synchronous part of ``stop``. Engines override it; this default schedules ``stop``."""
+        import asyncio
+
+        asyncio.get_running_loop().create_task(self.stop())
+
     @abstractmethod
     def status(self) -> dict[str, Any]:
         """A JSON-able summary for ``node_info``."""
