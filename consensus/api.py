@@ -7,6 +7,7 @@ by others by re-executing them, and commits a block together with its commit cer
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,8 +106,6 @@ class ConsensusEngine(ABC):
     def halt(self) -> None:
         """Stop voting and proposing at once, from inside an event handler (a fork was detected):
         the synchronous part of ``stop``. Engines override it; this default schedules ``stop``."""
-        import asyncio
-
         asyncio.get_running_loop().create_task(self.stop())
 
     @abstractmethod

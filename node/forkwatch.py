@@ -37,6 +37,7 @@ from node.wire.types import BlockHeader, CommitCertificate
 log = logging.getLogger("consortia.fork")
 
 META_FORK = "fork.evidence"  # msgpack map (ForkEvidence.to_map); empty or absent: no fork known
+REFUSED_PAUSE_S = 1.0  # a peer that sent a certificate that does not verify gets no signature checks for this long
 
 
 class ForkStore(Protocol):
@@ -176,10 +177,12 @@ class ForkWatch:
     """Checks certificates from peers against the node's chain and halts the node on a fork."""
 
     def __init__(self, chain: ForkChain, quorum: Callable[[int], int], clock: Callable[[], float] = time.time,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.chain = chain
         self.quorum = quorum
         self.clock = clock
+        self.monotonic = monotonic
+        self._refused: dict[bytes, float] = {}  # peer -> when its last certificate failed verification
         self.enabled = enabled  # tests switch detection off to prove theirs fail without it
         self.evidence = load_evidence(chain.store)
         self._above: dict[bytes, tuple[CommitCertificate, bytes]] = {}  # peer -> its head above ours (cert, header), unverified
@@ -215,10 +218,10 @@ class ForkWatch:
                 self._above[peer] = (cert, header)
                 self._compare_above(cert.height)
             return self.halted
-        if ours == cert.block_hash or not self._verifies(cert):
+        if ours == cert.block_hash or self._paused(peer) or not self._verifies(cert, peer):
             return False
         our_cert = self.chain.store.get_certificate(cert.height)
-        if our_cert is None or not self._verifies(our_cert):
+        if our_cert is None or not self._verifies(our_cert, b""):
             return False  # below a snapshot base there is no certificate of ours to set against it
         our_header = self.chain.store.get_header(cert.height)
         self._found(our_cert, our_header.encode() if our_header is not None else b"", cert, header, committed=True,
@@ -240,7 +243,7 @@ class ForkWatch:
         at = [(p, c, h) for p, (c, h) in self._above.items() if c.height == height]
         for i, (_, c1, h1) in enumerate(at):
             for p2, c2, h2 in at[i + 1:]:
-                if c1.block_hash != c2.block_hash and self._verifies(c1) and self._verifies(c2):
+                if c1.block_hash != c2.block_hash and self._verifies(c1, b"") and self._verifies(c2, b""):
                     self._found(c1, h1, c2, h2, committed=False, peer=p2, source="status")
                     return
 
@@ -253,13 +256,23 @@ class ForkWatch:
             return False
         return decoded.height == cert.height and self.chain.suite.hash(header) == cert.block_hash
 
-    def _verifies(self, cert: CommitCertificate) -> bool:
+    def _paused(self, peer: bytes) -> bool:
+        """A hostile peer cannot make us check signatures in bulk: after a refused certificate
+        its next ones are ignored for ``REFUSED_PAUSE_S`` (an honest peer never sends one)."""
+        refused = self._refused.get(peer)
+        return refused is not None and self.monotonic() - refused < REFUSED_PAUSE_S
+
+    def _verifies(self, cert: CommitCertificate, peer: bytes) -> bool:
         validators = validator_set(self.chain, cert.height, (v.validator for v in cert.votes))
         self.checked += 1
         try:
             verify_certificate(self.chain.suite, cert, chain_id=self.chain.chain_id, height=cert.height,
                                block_hash=cert.block_hash, validators=validators, quorum=self.quorum(len(validators)))
         except ConsortiaError as exc:
+            if peer:
+                if len(self._refused) > 1024:
+                    self._refused.clear()
+                self._refused[peer] = self.monotonic()
             log.info("event=fork_certificate_refused height=%d hash=%s reason=%r", cert.height, cert.block_hash.hex()[:16],
                      exc.message)
             return False

@@ -111,18 +111,21 @@ def test_our_own_block_or_a_certificate_short_of_a_quorum_is_no_fork(two_chains)
     assert watch.checked == 0  # the same hash as ours costs no signature check
     k = net.keys
     short = certify(theirs, block_b, [k[0], k[3]])  # 2 of 4, quorum 3
-    assert not watch.check(short, None, peer=b"p", source="status")
+    assert not watch.check(short, None, peer=b"p1", source="status")
     stranger = SUITE.generate_keypair()
     outsider = certify(theirs, block_b, [k[0], k[3], stranger])  # a vote from a non-validator
-    assert not watch.check(outsider, None, peer=b"p", source="status")
+    assert not watch.check(outsider, None, peer=b"p2", source="status")
     good = certify(theirs, block_b, [k[0], k[1], k[3]])
     forged = CommitCertificate(good.chain_id, good.height, good.view, good.block_hash,
                                (*good.votes[:2], Vote(good.votes[2].validator, b"\x00" * 64)))
-    assert not watch.check(forged, None, peer=b"p", source="status")
+    assert not watch.check(forged, None, peer=b"p3", source="status")
     other_chain = CommitCertificate("elsewhere", good.height, good.view, good.block_hash, good.votes)
-    assert not watch.check(other_chain, None, peer=b"p", source="status")
+    assert not watch.check(other_chain, None, peer=b"p4", source="status")
     assert not watch.halted and load_evidence(ours.store) is None
-    assert watch.check(good, None, peer=b"p", source="status")
+    checked = watch.checked
+    assert not watch.check(good, None, peer=b"p3", source="status")  # a peer just refused is not checked for a while
+    assert watch.checked == checked
+    assert watch.check(good, None, peer=b"p5", source="status")
 
 
 def test_double_signers_are_the_validators_on_both_certificates(two_chains):
@@ -184,8 +187,8 @@ def test_certificates_are_checked_against_the_validator_set_of_their_height(tmp_
         other2 = Block(header=chain.store.get_header(2).__class__(**{**chain.store.get_header(2).to_map(), "timestamp_ms": 5}), txs=())
         # Another block 3, certified by 1, 2 and 3: 3 of height 3's five validators, short of 4.
         other3 = Block(header=chain.store.get_header(3).__class__(**{**chain.store.get_header(3).to_map(), "timestamp_ms": 6}), txs=())
-        assert not watch.check(certify(chain, other3, [k[1], k[2], k[3]]), None, peer=b"p", source="sync")
-        assert watch.check(certify(chain, other2, [k[1], k[2], k[3]]), None, peer=b"p", source="sync")
+        assert not watch.check(certify(chain, other3, [k[1], k[2], k[3]]), None, peer=b"p1", source="sync")
+        assert watch.check(certify(chain, other2, [k[1], k[2], k[3]]), None, peer=b"p2", source="sync")
         assert watch.evidence is not None and watch.evidence.height == 2
     finally:
         chain.store.close()
