@@ -183,7 +183,6 @@ class PbftCore:
             # Late votes for the block we just committed are normal; anything older means the
             # sender is behind: offer it our blocks (once we know the message is really from it).
             if height < s.height - 1 and verify_message(s.suite, s.chain_id, msg):
-                self.liveness.heard(msg.sender)
                 s.env.peer_behind(msg.sender, height)
             return
         if height > s.height + FUTURE_WINDOW:
@@ -192,7 +191,8 @@ class PbftCore:
         if not verify_message(s.suite, s.chain_id, msg):
             s.dropped["bad_signature"] += 1
             return
-        self.liveness.heard(msg.sender)
+        if height >= s.height:  # about the heights we work on (an old NEW-VIEW repeated does not count)
+            self.liveness.heard(msg.sender)
         beyond_window = height >= s.height + s.window
         about_later_head = isinstance(msg, (ViewChange, NewView)) and height > s.height
         if beyond_window or about_later_head:

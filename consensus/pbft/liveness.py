@@ -2,7 +2,7 @@
 
 Every honest validator speaks at least every ``consensus_timeout_ms / 3`` while a height is open
 (its nudge re-sends its votes or view change) and at every block otherwise. So a validator not
-heard from (a message with a valid signature) within ``window_ms`` = 3 x max(consensus timeout,
+heard from (a message with a valid signature about a height we have not committed) within ``window_ms`` = 3 x max(consensus timeout,
 block interval) is silent: crashed, cut off, or withholding. When fewer than a quorum (counting
 this node) were heard, no block can commit whatever the engine does: that is a stall, reported in
 ``node_info.engine.liveness`` and ``/health``, and logged once when it starts and once when it ends.

@@ -376,7 +376,8 @@ async def test_two_withholding_validators_stall_the_chain_and_it_resumes_when_on
                         return False
                 return True
 
-            assert await wait_for(stalled, 40), [(await info(b, i))["engine"] for i in b.honest]
+            assert await wait_for(stalled, 40), [((await info(b, i))["height"], (await info(b, i))["engine"]["liveness"])
+                                                 for i in b.honest]
             bad_keys = {"0x" + b.net.nodes[i].key.public_bytes.hex() for i in b.all_bad}
             for i in b.honest:
                 liveness = (await info(b, i))["engine"]["liveness"]
