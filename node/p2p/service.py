@@ -216,7 +216,7 @@ class NetworkService:
         elif kind == "snap_get":
             self.net.send(peer, serve_nodes(self.chain, msg, self.frame_limit(), holds=self.chain.holds_tree))
         elif kind in ("snap_offer", "snap_nodes"):
-            if self.snapshot is not None:
+            if self.snapshot is not None and not self.forks.halted:  # a halted node installs no snapshot either
                 (self.snapshot.on_offer if kind == "snap_offer" else self.snapshot.on_nodes)(peer, msg)
         else:
             raise ConsortiaError(f"unknown message type {kind!r}")
