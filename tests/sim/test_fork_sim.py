@@ -43,9 +43,8 @@ def test_two_colluders_fork_the_chain_and_every_honest_node_halts_naming_them(tm
         # The attack worked: two honest nodes committed different blocks at one height...
         assert net.conflicts, net.decided
         honest = net.honest()
-        fork_heights = {h for h, _, _ in net.conflicts}
-        for h in fork_heights:
-            assert {n.committed.get(h) for n in honest if h in n.committed} <= {net.decided[h], *(c for g, _, c in net.conflicts if g == h)}
+        first = min(h for h, _, _ in net.conflicts)
+        assert len({n.committed[first] for n in honest}) == 2  # the two honest nodes, one block each
         # ...and each of them found out, once, and blames exactly the colluders.
         for node in honest:
             assert len(node.fork_events) == 1, node.name
