@@ -7,6 +7,7 @@ by others by re-executing them, and commits a block together with its commit cer
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,6 +102,11 @@ class ConsensusEngine(ABC):
     @abstractmethod
     async def stop(self) -> None:
         """Stop background tasks; safe to call twice."""
+
+    def halt(self) -> None:
+        """Stop voting and proposing at once, from inside an event handler (a fork was detected):
+        the synchronous part of ``stop``. Engines override it; this default schedules ``stop``."""
+        asyncio.get_running_loop().create_task(self.stop())
 
     @abstractmethod
     def status(self) -> dict[str, Any]:

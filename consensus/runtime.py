@@ -95,6 +95,10 @@ class CoreEngine(ConsensusEngine):
         self.core.stop()
         self.env.cancel_all()
 
+    def halt(self) -> None:
+        self.core.stop()
+        self.env.cancel_all()
+
     def status(self) -> dict[str, Any]:
         out = self.core.status()
         out["undecodable"] = self.undecodable

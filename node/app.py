@@ -184,7 +184,8 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path, network_facto
     status = EngineWhileValidator(engine, parts.chain, parts.key.public_bytes, metrics)
     rpc = RpcServer(
         RpcEnv.for_chain(parts.chain, identity, metrics, engine=status, peers=network.peers, sync=network.sync_status,
-                         access=access_policy(parts.config, home), network_height=network.network_height),
+                         access=access_policy(parts.config, home), network_height=network.network_height,
+                         fork=network.forks.summary),
         host=parts.config.rpc.host,
         port=parts.config.rpc.port,
         max_body_bytes=parts.config.rpc.max_body_bytes,
@@ -212,7 +213,11 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path, network_facto
         parts.chain.attach_journal(PoolJournal(home / JOURNAL_FILE))
     await rpc.start()
     await network.start()
-    await engine.start()
+    # Evidence of a fork in the database (node.forkwatch): serve reads, take no part until an
+    # operator clears it (consortia node clear-fork).
+    network.forks.restore()
+    if not network.forks.halted:
+        await engine.start()
     log.info(
         "event=node_started name=%s role=%s chain_id=%s height=%d rpc=http://%s:%d p2p=%s:%d",
         parts.config.name,

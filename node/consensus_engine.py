@@ -2,7 +2,7 @@
 
 The one place where the node meets an engine: the engine is looked up by name in
 ``consensus.registry``, its core gets the chain as its ``Application``, and the bus tells it of
-admitted transactions, (re)connected peers and blocks committed by catch-up. Everything else it
+admitted transactions, (re)connected peers, blocks committed by catch-up and a detected fork (halt). Everything else it
 needs goes through the callbacks of its ``AsyncEnv``.
 """
 
@@ -15,7 +15,7 @@ from consensus.registry import engine_spec
 from consensus.runtime import AsyncEnv, CoreEngine
 from node.chain import Chain
 from node.crypto.base import KeyPair
-from node.events import EventBus, PeerConnected, SyncProgress, TxAdmitted, ViewChanged
+from node.events import EventBus, ForkDetected, PeerConnected, SyncProgress, TxAdmitted, ViewChanged
 
 
 def build_engine(
@@ -42,6 +42,7 @@ def connect_engine(bus: EventBus, engine: ConsensusEngine) -> Callable[[], None]
         bus.subscribe(TxAdmitted, lambda event: engine.on_transactions()),
         bus.subscribe(PeerConnected, lambda event: engine.on_peer_connected()),
         bus.subscribe(SyncProgress, lambda event: engine.on_synced()),
+        bus.subscribe(ForkDetected, lambda event: engine.halt()),  # no vote or proposal after a proven fork
     ]
 
     def disconnect() -> None:

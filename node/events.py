@@ -145,6 +145,17 @@ class NodeFailed:
     reason: str
 
 
+@dataclass(frozen=True)
+class ForkDetected:
+    """Two commit certificates for different blocks at one height (``evidence``: a
+    ``node.forkwatch.ForkEvidence``): the node stops voting, proposing and applying blocks, and
+    reports unhealthy until an operator clears the evidence. ``restored``: found in the database
+    at start-up, not detected now."""
+
+    evidence: Any
+    restored: bool = False
+
+
 E = TypeVar("E")
 Handler = Callable[[E], None]
 
@@ -245,6 +256,7 @@ __all__ = [
     "BlockTiming",
     "EventBus",
     "EventQueue",
+    "ForkDetected",
     "NodeFailed",
     "NodeListChanged",
     "PeerConnected",

@@ -32,6 +32,9 @@ The work is split by role over one shared ``PbftState`` (state.py): ``Ordering``
 runs the normal case, ``ViewChanger`` (viewchanger.py) the view change, ``MessageBuffers``
 (buffers.py) holds what cannot be used yet, and the vote journal (journal.py) what was promised.
 This class admits messages (sender, height, signature), routes them, and slides the window.
+It also keeps when each validator was last heard from, so that a stall for want of a quorum
+(more than f validators silent) is reported in ``status()["liveness"]`` and logged once per
+change (``event=consensus_stalled`` / ``event=consensus_resumed``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any
 from consensus.api import Application, ConsensusEnv
 from consensus.messages import verify_message
 from consensus.pbft.buffers import MessageBuffers
+from consensus.pbft.liveness import Liveness
 from consensus.pbft.messages import Commit, ConsensusMessage, NewView, Prepare, PrePrepare, ViewChange
 from consensus.pbft.ordering import Ordering
 from consensus.pbft.state import FUTURE_WINDOW, PbftState
@@ -58,6 +62,7 @@ class PbftCore:
         self.buffers = MessageBuffers()
         self.ordering = Ordering(self.state, self.buffers, leave_view=self._leave_view, on_decided=self.advance)
         self.views = ViewChanger(self.state, self.buffers, self.ordering, resend=self.resend_own_messages)
+        self.liveness = Liveness(self.state)
 
     def _leave_view(self, new_view: int) -> None:
         self.views.start_view_change(new_view)
@@ -116,11 +121,14 @@ class PbftCore:
             "carried_forward": s.carried_total,
             "view_changes": s.view_changes_total,
             "dropped": dict(s.dropped),
+            "halted": s.stopped,
+            "liveness": self.liveness.report(),
         }
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.liveness.start()
         if self.state.in_view_change:
             self.views.repeat_view_change()  # we had asked to leave this view before a restart
         else:
@@ -131,6 +139,7 @@ class PbftCore:
         self.state.stopped = True
         self.state.env.cancel_timer("round")
         self.state.env.cancel_timer("nudge")
+        self.liveness.stop()
         self.ordering.proposal_timer.cancel()
 
     def on_transactions(self) -> None:
@@ -182,6 +191,8 @@ class PbftCore:
         if not verify_message(s.suite, s.chain_id, msg):
             s.dropped["bad_signature"] += 1
             return
+        if height >= s.height:  # about the heights we work on (an old NEW-VIEW repeated does not count)
+            self.liveness.heard(msg.sender)
         beyond_window = height >= s.height + s.window
         about_later_head = isinstance(msg, (ViewChange, NewView)) and height > s.height
         if beyond_window or about_later_head:

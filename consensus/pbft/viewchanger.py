@@ -252,12 +252,19 @@ class ViewChanger:
             self.arm_round_timer()
 
     def repeat_view_change(self) -> None:
-        """Ask for ``vc_target`` again, from the current watermark (after a commit or a restart)."""
+        """Ask again, from the current watermark (after a commit or a restart), for ``vc_target``
+        and for the views between ours and it: the others may still wait for a quorum for a
+        lower one (we asked for it while our messages were lost, or before a restart) and cannot
+        follow us higher without it. Asking to leave for a view below ``vc_target`` promises
+        nothing new: we vote in no view below ``vc_target`` either way."""
         s = self.s
         if not s.is_validator:
             return  # demoted or removed at this watermark: nothing of ours counts any more
-        vc = s.sign(ViewChange(s.height, s.vc_target, s.prepared_run(), s.key.public_bytes))
-        self.own_view_changes = {s.vc_target: vc}
-        s.env.broadcast(vc)
-        self.view_changes[s.vc_target][s.key.public_bytes] = vc
+        prepared = s.prepared_run()
+        self.own_view_changes = {}
+        for view in range(max(s.view + 1, s.vc_target - VIEW_WINDOW + 1), s.vc_target + 1):
+            vc = s.sign(ViewChange(s.height, view, prepared, s.key.public_bytes))
+            self.own_view_changes[view] = vc
+            s.env.broadcast(vc)
+            self.view_changes[view][s.key.public_bytes] = vc
         self._arm_view_change_timer()

@@ -15,6 +15,7 @@ from node.cli import (
     chaoscmd,
     contractcmd,
     didcmd,
+    forkcmd,
     govcmd,
     keycmd,
     net,
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     nodecheck.add_arguments(check)
     check.set_defaults(func=nodecheck.run)
     backupcmd.register(ns)
+    forkcmd.register(ns)
     nodeinit.register_node_commands(ns)
 
     net.register(sub)

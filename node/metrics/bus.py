@@ -23,6 +23,7 @@ from node.events import (
     BlockCommitted,
     ConnectionRefused,
     EventBus,
+    ForkDetected,
     NodeFailed,
     PeerConnected,
     PeerDisconnected,
@@ -124,6 +125,7 @@ class NodeMetrics:
             bus.subscribe(SyncProgress, self._on_sync),
             bus.subscribe(ViewChanged, self._on_view_change),
             bus.subscribe(NodeFailed, self._on_failed),
+            bus.subscribe(ForkDetected, self._on_fork),
         ]
 
     # --- what others read or add ----------------------------------------------------------
@@ -224,6 +226,12 @@ class NodeMetrics:
 
     def _on_view_change(self, event: ViewChanged) -> None:
         self._view_changes.inc()
+
+    def _on_fork(self, event: ForkDetected) -> None:
+        if self.failure is None:
+            ev = event.evidence
+            self.failure = (f"fork: two certified blocks at height {ev.height} "
+                            f"(ours 0x{ev.ours.block_hash.hex()}, theirs 0x{ev.theirs.block_hash.hex()}); not taking part")
 
     def _on_failed(self, event: NodeFailed) -> None:
         if self.failure is None:

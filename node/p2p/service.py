@@ -18,6 +18,7 @@ from node.config import SyncConfig
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError, DuplicateTransaction
 from node.events import BlockCommitted, NodeListChanged, PeerConnected, TxAdmitted
+from node.forkwatch import ForkWatch
 from node.p2p.backfill import NonceBackfill
 from node.p2p.snapshot import SnapshotSync, offer, serve_nodes
 from node.p2p.sync import BlockSync
@@ -52,7 +53,8 @@ class NetworkService:
             max_frame_bytes=self.frame_limit,
             limits=limits,
         )
-        self.sync = BlockSync(chain, self.net)
+        self.forks = ForkWatch(chain, lambda n: certificate_quorum(chain.genesis.consensus, n))
+        self.sync = BlockSync(chain, self.net, self.forks)
         sync = sync or SyncConfig()
         self.snapshot: SnapshotSync | None = None  # fetching side, in snapshot mode only
         self.backfill = NonceBackfill(chain, self.net, self.sync)  # only ever active after a snapshot
@@ -103,7 +105,7 @@ class NetworkService:
             self.backfill.start()
 
     def _on_connect(self, event: PeerConnected) -> None:
-        self.net.send(event.pubkey, {"t": "status", "height": self.chain.height})
+        self.net.send(event.pubkey, self.sync.status_message())
         # A peer that was away missed our forwards: hand it everything still pending.
         self._send_pending([event.pubkey])
 
@@ -214,7 +216,7 @@ class NetworkService:
         elif kind == "snap_get":
             self.net.send(peer, serve_nodes(self.chain, msg, self.frame_limit(), holds=self.chain.holds_tree))
         elif kind in ("snap_offer", "snap_nodes"):
-            if self.snapshot is not None:
+            if self.snapshot is not None and not self.forks.halted:  # a halted node installs no snapshot either
                 (self.snapshot.on_offer if kind == "snap_offer" else self.snapshot.on_nodes)(peer, msg)
         else:
             raise ConsortiaError(f"unknown message type {kind!r}")

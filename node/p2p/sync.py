@@ -1,6 +1,9 @@
 """Catch-up: fetch certified blocks from peers in batches, verify, re-execute and commit them.
 
-Every node announces its height (``status``) every second and after each commit. A node that
+Every node announces its height (``status``) every second and after each commit, with the header
+and commit certificate of its head: a peer that committed another block at that height proves a
+fork (``node.forkwatch``), and so does a certified block in a catch-up answer that differs from
+ours or does not extend our head (then we ask for the block at our own height to compare). A node that
 sees a peer ahead of it asks that peer for the next batch; each received block must carry a commit
 certificate from a quorum of the current validators, and is re-executed so that its state root is
 checked before it is committed. Observers follow the chain this way and never vote. A peer that
@@ -21,6 +24,7 @@ from consensus.registry import certificate_quorum
 from node.chain import Chain
 from node.errors import ConsortiaError
 from node.events import SyncProgress
+from node.forkwatch import ForkWatch
 from node.p2p.transport import P2PNetwork
 from node.params import CATCHUP_BLOCKS
 from node.wire.types import Block, CommitCertificate
@@ -32,9 +36,11 @@ REQUEST_TIMEOUT = 10.0
 
 
 class BlockSync:
-    def __init__(self, chain: Chain, net: P2PNetwork) -> None:
+    def __init__(self, chain: Chain, net: P2PNetwork, forks: ForkWatch | None = None) -> None:
         self.chain = chain
         self.net = net
+        self.forks = forks  # None: no fork detection (in-process tests of sync alone)
+        self._head_cache: tuple[int, list[bytes] | None] = (-1, None)
         self.peer_heights: dict[bytes, int] = {}
         self._request: tuple[bytes, int, float] | None = None
         self._applying = False
@@ -61,8 +67,24 @@ class BlockSync:
         """The highest height a peer announced, or ours if none is ahead (what catch-up aims for)."""
         return max(self.chain.height, max(self.peer_heights.values(), default=0))
 
+    @property
+    def halted(self) -> bool:
+        """A fork is known: apply nothing more (node.forkwatch)."""
+        return self.forks is not None and self.forks.halted
+
+    def status_message(self) -> dict[str, Any]:
+        """``status``: our height and, above genesis, ``head`` = [encoded header, encoded certificate] of it."""
+        height = self.chain.height
+        if self._head_cache[0] != height:
+            header, cert = self.chain.store.get_header(height), self.chain.store.get_certificate(height)
+            self._head_cache = (height, None if header is None or cert is None else [header.encode(), cert.encode()])
+        msg: dict[str, Any] = {"t": "status", "height": height}
+        if self._head_cache[1] is not None:
+            msg["head"] = self._head_cache[1]
+        return msg
+
     def announce(self) -> None:
-        self.net.broadcast({"t": "status", "height": self.chain.height})
+        self.net.broadcast(self.status_message())
 
     # --- messages --------------------------------------------------------------------------
 
@@ -70,6 +92,15 @@ class BlockSync:
         height = msg.get("height")
         if type(height) is not int or height < 0:
             raise ConsortiaError("malformed status")
+        head = msg.get("head")
+        if head is not None:
+            if type(head) is not list or len(head) != 2 or type(head[0]) is not bytes or type(head[1]) is not bytes:
+                raise ConsortiaError("malformed status head")
+            cert = CommitCertificate.decode(head[1])
+            if cert.height != height:
+                raise ConsortiaError("status head certificate is for another height")
+            if self.forks is not None:
+                self.forks.check(cert, head[0], peer=peer, source="status")
         self.peer_heights[peer] = height
         self._maybe_request()
 
@@ -80,7 +111,7 @@ class BlockSync:
 
     def offer(self, peer: bytes, height: int) -> None:
         """A peer is behind: tell it our height so that it asks us for blocks."""
-        self.net.send(peer, {"t": "status", "height": self.chain.height})
+        self.net.send(peer, self.status_message())
 
     def resume(self) -> None:
         """Snapshot sync is done (or not used): fetch blocks from our head on."""
@@ -89,7 +120,7 @@ class BlockSync:
         self._maybe_request()
 
     def _maybe_request(self) -> None:
-        if self._applying or self.paused:
+        if self._applying or self.paused or self.halted:
             return
         now = time.monotonic()
         if self._request is not None and now - self._request[2] < REQUEST_TIMEOUT:
@@ -133,7 +164,7 @@ class BlockSync:
         items = msg.get("items")
         if type(items) is not list or len(items) > BATCH:
             raise ConsortiaError("malformed block batch")
-        if self._applying or self.paused:
+        if self._applying or self.paused or self.halted:
             return
         if not items:
             # It does not hold the blocks we asked for (e.g. it joined by snapshot above them):
@@ -146,11 +177,15 @@ class BlockSync:
         applied = 0
         try:
             for item in items:
+                if self.halted:
+                    break
                 if type(item) is not list or len(item) != 2 or type(item[0]) is not bytes or type(item[1]) is not bytes:
                     raise ConsortiaError("malformed block item")
                 block = Block.decode(item[0])
                 cert = CommitCertificate.decode(item[1])
                 if block.height <= self.chain.height:
+                    if self.forks is not None:  # another block than ours at a height we committed is a fork
+                        self.forks.check(cert, block.header.encode(), peer=peer, source="sync")
                     continue
                 if block.height != self.chain.height + 1:
                     raise ConsortiaError(f"block {block.height} does not follow our head {self.chain.height}")
@@ -159,6 +194,12 @@ class BlockSync:
                 verify_certificate(self.chain.suite, cert, chain_id=self.chain.chain_id, height=block.height,
                                    block_hash=block_hash, validators=validators,
                                    quorum=certificate_quorum(self.chain.genesis.consensus, len(validators)))
+                if block.header.parent_hash != self.chain.head().block_hash:
+                    # Certified, yet not on our chain: the peer finalised another block at our
+                    # height. Ask it for that block, so the fork watch can compare certificates.
+                    if self.chain.height >= 1:
+                        self.net.send(peer, {"t": "getblocks", "from": self.chain.height, "count": 1})
+                    raise ConsortiaError(f"certified block {block.height} does not extend our head")
                 self.chain.validate(block)
                 self.chain.commit(block, cert, catchup=True)
                 applied += 1

@@ -74,6 +74,11 @@ def no_peers() -> list[dict[str, Any]]:
     return []
 
 
+def no_fork() -> dict[str, Any] | None:
+    """The fork report of a node without fork detection (an in-process test node)."""
+    return None
+
+
 def no_sync() -> dict[str, Any]:
     """The sync status of a node without peer networking."""
     return {"mode": "none"}
@@ -92,11 +97,13 @@ class RpcEnv:
     sync: SyncStatus = no_sync  # how the node catches up, and a snapshot's progress (node.p2p.service)
     access: AccessPolicy = field(default_factory=AccessPolicy)  # admin-only methods and rate limits
     network_height: Callable[[], int] | None = None  # what the validators announce (NetworkService); None: no peers
+    fork: Callable[[], dict[str, Any] | None] = no_fork  # node.forkwatch.ForkWatch.summary: null while no fork is known
 
     @classmethod
     def for_chain(cls, chain: Chain, identity: NodeIdentity, metrics: NodeMetrics, *, engine: EngineStatus | None,
                   peers: PeerList = no_peers, sync: SyncStatus = no_sync, access: AccessPolicy | None = None,
-                  network_height: Callable[[], int] | None = None) -> RpcEnv:
+                  network_height: Callable[[], int] | None = None,
+                  fork: Callable[[], dict[str, Any] | None] = no_fork) -> RpcEnv:
         """The environment for handlers serving ``chain``."""
         return cls(
             reader=ChainReader(chain.store, chain.suite, chain.genesis, chain.pool),
@@ -110,6 +117,7 @@ class RpcEnv:
             sync=sync,
             access=access if access is not None else AccessPolicy(),
             network_height=network_height,
+            fork=fork,
         )
 
     def sync_lag(self) -> SyncLag:

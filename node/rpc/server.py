@@ -143,9 +143,26 @@ class RpcServer:
 
     async def _health(self, request: web.Request) -> web.Response:
         failure = self.env.metrics.failure
-        if failure is not None:
-            return web.json_response({"ok": False, "height": self.env.reader.height, "reason": failure}, status=503)
-        return web.json_response({"ok": True, "height": self.env.reader.height})
+        fork = self.env.fork()
+        if failure is not None or fork is not None:
+            body: dict[str, Any] = {"ok": False, "height": self.env.reader.height, "reason": failure}
+            if fork is not None:
+                body["fork"] = fork
+            return web.json_response(body, status=503)
+        body = {"ok": True, "height": self.env.reader.height}
+        stalled = self._stalled()
+        if stalled is not None:
+            body["stalled"] = stalled
+        return web.json_response(body)
+
+    def _stalled(self) -> dict[str, Any] | None:
+        """The engine's stall report (fewer than a quorum of validators heard from), if it has one."""
+        if self.env.engine is None:
+            return None
+        liveness = self.env.engine_status().get("liveness")
+        if not isinstance(liveness, dict) or liveness.get("stalled_since_ms") is None:
+            return None
+        return {k: liveness[k] for k in ("stalled_since_ms", "heard_from", "quorum", "validators", "window_ms")}
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body, content_type = render(self.env.metrics.registry, request.headers.get("Accept"))

@@ -14,6 +14,9 @@ instead of the peer layer's ``send_consensus``, which rewrites it per peer:
   sender (signed with our key), alternately.
 - ``flood``: traffic unchanged; ``node.testing.flood`` sends the flood beside it.
 - ``withhold``: nothing at all (no proposal, vote or view change), while it stays connected.
+- ``collude``: with its partners (other colluding processes, named by key), split the honest
+  validators in two and show each side its own block, voting for both (``node.testing.collusion``):
+  with more than f colluders both sides commit, and the honest nodes must detect the fork.
 
 With ``after_height`` it behaves until its messages are about a later height, so that a test
 can let every link come up before the misbehaviour starts. Misbehaving messages are properly encoded and (except ``bad_signature``) properly signed by our
@@ -36,6 +39,7 @@ from node.chain import Chain
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError
 from node.p2p.transport import P2PNetwork
+from node.testing.collusion import Collusion
 from node.wire.types import Block, Transaction
 
 log = logging.getLogger("consortia.byzantine")
@@ -45,7 +49,8 @@ INVALID_PROPOSAL = "invalid_proposal"
 BAD_SIGNATURE = "bad_signature"
 FLOOD = "flood"
 WITHHOLD = "withhold"
-BEHAVIOURS = (EQUIVOCATE, INVALID_PROPOSAL, BAD_SIGNATURE, FLOOD, WITHHOLD)
+COLLUDE = "collude"
+BEHAVIOURS = (EQUIVOCATE, INVALID_PROPOSAL, BAD_SIGNATURE, FLOOD, WITHHOLD, COLLUDE)
 
 STATE_ROOT, BAD_TX, WRONG_PARENT, OVERSIZED = "state_root", "bad_tx", "wrong_parent", "oversized"
 INVALID_VARIANTS = (STATE_ROOT, BAD_TX, WRONG_PARENT, OVERSIZED)
@@ -62,6 +67,7 @@ class Adversary:
     spec: EngineSpec
     variants: tuple[str, ...] = INVALID_VARIANTS
     after_height: int = 0  # honest up to this height: the network settles (every link up) first
+    collusion: Collusion | None = None  # with ``collude``
     done: Counter[str] = field(default_factory=Counter)  # what was sent, by kind of misbehaviour
     _twins: dict[bytes, bytes] = field(default_factory=dict)  # our block hash -> its equivocating twin's
     _invalid: dict[tuple[int, int, str], PrePrepare] = field(default_factory=dict)  # resends stay identical
@@ -80,6 +86,8 @@ class Adversary:
     def outgoing(self, msg: Any, peers: list[bytes]) -> Outgoing:
         if msg.height <= self.after_height:
             return [(p, msg) for p in peers]
+        if self.behaviour == COLLUDE and self.collusion is not None:
+            return self.collusion.outgoing(msg, peers)
         if self.behaviour == EQUIVOCATE and isinstance(msg, (PrePrepare, Prepare, Commit)):
             twin = self._twin(msg)
             if twin is not None:

@@ -7,8 +7,14 @@ cross the "network" as encoded bytes and are decoded on arrival, like on a socke
 
 Faults: per-link drops, duplicates, delays (hence reordering), partitions, crashes and restarts
 (state survives in the store, in-memory state does not), and Byzantine behaviours -- a silent
-node, a node whose signatures are garbage, an equivocating primary, and a primary that proposes
-invalid blocks.
+node, a node whose signatures are garbage, an equivocating primary, a primary that proposes
+invalid blocks, and colluding validators that split the honest ones (``collude``,
+``node.testing.collusion``: more than f of them fork the chain).
+
+Every node runs a ``ForkWatch`` (node.forkwatch) like a real one: catch-up (``sync``) shows it
+each reachable peer's head certificate and the peer's block at our own height, as the status
+announcements and block sync answers of the real peer layer do; a node that detects a fork
+stops its engine and applies nothing more.
 """
 
 from __future__ import annotations
@@ -32,10 +38,12 @@ from node.chain import Chain
 from node.crypto import get_suite
 from node.crypto.base import KeyPair
 from node.errors import ConsortiaError
-from node.events import BlockCommitted
+from node.events import BlockCommitted, ForkDetected
 from node.execution.system.registry import address_of
+from node.forkwatch import ForkWatch
 from node.genesis import Genesis, GenesisNode
 from node.store.chainstore import ChainStore
+from node.testing.collusion import Collusion
 from node.wire import codec
 from node.wire.types import Block, BlockHeader, Transaction
 
@@ -48,6 +56,7 @@ SILENT = "silent"
 BAD_SIGNATURES = "bad_signatures"
 EQUIVOCATE = "equivocate"
 INVALID_PROPOSALS = "invalid_proposals"
+COLLUDE = "collude"
 
 
 @dataclass
@@ -113,6 +122,10 @@ class SimNode:
     committed: dict[int, bytes] = field(default_factory=dict)
     views_entered: list[tuple[int, int]] = field(default_factory=list)  # (view, height) as reported to the env
     list_cache: tuple[int, frozenset[bytes]] | None = None  # (height, keys of its committed node list)
+    forks: ForkWatch | None = None
+    collusion: Collusion | None = None  # with behaviour COLLUDE
+    fork_events: list[ForkDetected] = field(default_factory=list)
+    committed_after_fork: list[int] = field(default_factory=list)  # heights committed once a fork was known: must stay empty
 
 
 class SimNetwork:
@@ -128,8 +141,13 @@ class SimNetwork:
         params: dict[str, int] | None = None,
         engine: str = "pbft",
         status_ticker: bool = False,
+        fork_detection: bool = True,
+        colluders: int = 0,
+        after_height: int = 0,
     ) -> None:
         self.root = Path(root)
+        self.fork_detection = fork_detection  # off only to show that the fork tests fail without it
+        self.after_height = after_height  # colluders behave up to this height
         self.engine = engine
         self.spec = engine_spec(engine)
         self.rng = random.Random(seed)
@@ -154,7 +172,10 @@ class SimNetwork:
             params={"block_interval_ms": 200, "min_seal_ms": 10, "consensus_timeout_ms": 500, "tx_expiry_window": 100_000,
                     **(params or {})},
         )
-        behaviours = behaviours or {}
+        behaviours = dict(behaviours or {})
+        # ``colluders``: the primary of view 0 (the smallest key) and the next ones in key order.
+        for i in sorted(range(validators), key=lambda i: keys[i].public_bytes)[:colluders]:
+            behaviours[i] = COLLUDE
         self.nodes = [
             SimNode(i, f"v{i}", k, self.root / f"v{i}", behaviour=behaviours.get(i, HONEST)) for i, k in enumerate(keys)
         ]
@@ -220,11 +241,18 @@ class SimNetwork:
         node.up = True
         node.list_cache = None
         node.chain.bus.subscribe(BlockCommitted, partial(self._on_commit, node))
+        node.forks = ForkWatch(node.chain, self.spec.quorum, clock=lambda: self.time_ms / 1000, enabled=self.fork_detection)
+        node.chain.bus.subscribe(ForkDetected, partial(self._on_fork, node))
+        if node.behaviour == COLLUDE:
+            partners = frozenset(n.key.public_bytes for n in self.nodes if n.behaviour == COLLUDE and n is not node)
+            node.collusion = Collusion(node.chain, node.key, partners, self.after_height)
         if self.engine == "raft":  # Raft's election timers are randomised: seeded here, so a seed replays
             node.core = RaftCore(node.chain, node.key, SimEnv(self, node), seed=self.rng.getrandbits(32))
         else:
             node.core = self.spec.make_core(node.chain, node.key, SimEnv(self, node))
-        node.core.start()
+        node.forks.restore()  # evidence from before a restart: the engine stays stopped
+        if not node.forks.halted:
+            node.core.start()
         if node.chain.height > 0:
             self.schedule(1, lambda: self.sync(node))
         if self.status_ticker:
@@ -260,8 +288,15 @@ class SimNetwork:
         self.crash(i)
         shutil.rmtree(self.nodes[i].home, ignore_errors=True)
 
+    def _on_fork(self, node: SimNode, event: ForkDetected) -> None:
+        node.fork_events.append(event)
+        if node.core is not None:
+            node.core.stop()
+
     def _on_commit(self, node: SimNode, c: BlockCommitted) -> None:
         h = c.block.height
+        if node.forks is not None and node.forks.halted:
+            node.committed_after_fork.append(h)
         node.committed[h] = c.block_hash
         seen = self.decided.setdefault(h, c.block_hash)
         if seen != c.block_hash:
@@ -308,6 +343,10 @@ class SimNetwork:
             if receiver is sender or receiver.key.public_bytes not in validators or not self.can_link(sender, receiver):
                 continue
             out = msg
+            if sender.collusion is not None:
+                for _, rewritten in sender.collusion.outgoing(msg, [receiver.key.public_bytes]):
+                    self._transmit(sender, receiver, self.spec.encode(rewritten))
+                continue
             if sender.behaviour == BAD_SIGNATURES:
                 out = _corrupt_signature(msg)
             elif sender.behaviour == EQUIVOCATE and isinstance(msg, PrePrepare) and receiver.index % 2 == 0:
@@ -338,6 +377,8 @@ class SimNetwork:
             msg = self.spec.decode(data)
         except ConsortiaError:
             return
+        if receiver.collusion is not None:
+            receiver.collusion.observe(msg)
         receiver.core.on_message(msg)
 
     def _alternative_proposal(self, sender: SimNode, msg: PrePrepare) -> PrePrepare:
@@ -361,14 +402,17 @@ class SimNetwork:
 
     def sync(self, node: SimNode) -> None:
         """Fetch certified blocks from a reachable peer that is ahead, verify and commit them."""
-        if not node.up or node.chain is None or node.core is None:
+        if not node.up or node.chain is None or node.core is None or node.forks is None or node.forks.halted:
             return
         peers = [p for p in self.nodes if p.up and p is not node and p.chain is not None and self._linked(p.index, node.index)
                  and self.can_link(node, p)]
         self.rng.shuffle(peers)
         for peer in peers:
+            if self._shows_fork(node, peer):
+                return
+        for peer in peers:
             assert peer.chain is not None
-            while node.chain.height < peer.chain.height:
+            while node.chain.height < peer.chain.height and not node.forks.halted:
                 h = node.chain.height + 1
                 block = peer.chain.store.get_block(h)
                 cert = peer.chain.store.get_certificate(h)
@@ -384,6 +428,17 @@ class SimNetwork:
                 except ConsortiaError:
                     break
         node.core.advance()
+
+    def _shows_fork(self, node: SimNode, peer: SimNode) -> bool:
+        """What the peer layer shows a node's fork watch: the peer's head (its status) and the
+        peer's block at our own height (what block sync asks for when a certified block does
+        not extend our head). True once the node knows of a fork."""
+        assert node.chain is not None and peer.chain is not None and node.forks is not None
+        for h in {peer.chain.height, min(node.chain.height, peer.chain.height)}:
+            cert, header = peer.chain.store.get_certificate(h), peer.chain.store.get_header(h)
+            if h >= 1 and cert is not None and header is not None:
+                node.forks.check(cert, header.encode(), peer=peer.key.public_bytes, source="status" if h == peer.chain.height else "sync")
+        return node.forks.halted
 
     # --- load ------------------------------------------------------------------------------
 
@@ -479,6 +534,7 @@ def _corrupt_signature(msg: ConsensusMessage) -> ConsensusMessage:
 
 __all__ = [
     "BAD_SIGNATURES",
+    "COLLUDE",
     "EQUIVOCATE",
     "HONEST",
     "INVALID_PROPOSALS",

@@ -6,11 +6,18 @@ three honest nodes keep committing, agree on every block hash and state root, ev
 verifies vote by vote, and each honest node counted and logged what the Byzantine one did.
 Raft (crash faults only) is checked for what it does claim: a sender whose signatures do not
 verify, or who signs as someone else, is refused and cannot disturb the leader.
+
+Two Byzantine of four (more than f) at the end: colluding, they make the two honest nodes commit
+different blocks at one height, and each honest node detects the fork, halts and names them
+(node.forkwatch); withholding, they stall the chain, the honest nodes report the stall with the
+numbers, and commits resume once one of them is restarted as a normal node.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,7 +32,16 @@ from consensus.registry import certificate_quorum
 from node.crypto import get_suite
 from node.devnet import LocalNet, make_local_net
 from node.sdk import RpcClient
-from node.testing.adversary import BAD_SIGNATURE, EQUIVOCATE, FLOOD, INVALID_PROPOSAL, INVALID_VARIANTS, OVERSIZED, WITHHOLD
+from node.testing.adversary import (
+    BAD_SIGNATURE,
+    COLLUDE,
+    EQUIVOCATE,
+    FLOOD,
+    INVALID_PROPOSAL,
+    INVALID_VARIANTS,
+    OVERSIZED,
+    WITHHOLD,
+)
 from node.testing.byzantine import start_byzantine
 from node.wire.types import CommitCertificate
 from tests.integration.test_consensus_network import Load, heights, wait_height
@@ -46,6 +62,7 @@ class ByzantineNet:
     net: LocalNet
     bad: int
     honest: list[int]
+    all_bad: tuple[int, ...] = ()  # with more than one Byzantine node: all of them
 
     def log(self, i: int) -> str:
         return self.net.nodes[i].log_path.read_text(errors="replace")
@@ -236,3 +253,157 @@ async def test_raft_refuses_a_validator_whose_signatures_do_not_verify(tmp_path)
             assert info["dropped"].get("bad_signature", 0) > 0, (i, info)
             assert info["leader"] != bad_key
         assert "what=bad_signature" in b.log(b.bad)
+
+
+# --- more than f: two Byzantine validators of four ---------------------------------------------
+
+
+@asynccontextmanager
+async def two_byzantine_net(root: Path, behaviour: str, *, params: dict[str, int] | None = None,
+                            after_height: int = SETTLE) -> AsyncIterator[ByzantineNet]:
+    """Four validators; the two with the smallest keys (the primary of view 0 and the next) are
+    Byzantine, each told the other's key (``--partners``: colluders need no other channel)."""
+    net = make_local_net(root, "std", validators=4, params=params or PARAMS)
+    order = sorted(range(4), key=lambda i: net.nodes[i].key.public_bytes)
+    bad, honest = order[:2], sorted(order[2:])
+    for i in honest:
+        net.nodes[i].start()
+    for i in bad:
+        partners = tuple(net.nodes[j].key.public_bytes for j in bad if j != i)
+        start_byzantine(net.nodes[i], behaviour, after_height=after_height, partners=partners)
+    try:
+        await net.wait_ready(60)
+        assert await wait_height(net, range(4), after_height, 60), await heights(net, range(4))
+        yield ByzantineNet(net, bad[0], honest, tuple(bad))
+    finally:
+        net.stop()
+
+
+async def info(b: ByzantineNet, i: int) -> dict:
+    async with RpcClient(b.net.nodes[i].url, timeout=5) as c:
+        return await c.node_info()
+
+
+async def health(b: ByzantineNet, i: int) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as session, session.get(b.net.nodes[i].url + "/health") as resp:
+        return resp.status, await resp.json()
+
+
+async def test_two_colluding_validators_fork_the_chain_and_the_honest_nodes_halt_naming_them(tmp_path):
+    """The colluders show each honest node its own block and vote for both: each honest node
+    commits one of them, then sees the other's certificate, halts and names the two colluders;
+    it commits nothing more, keeps serving reads, and stays halted after a restart until an
+    operator clears the evidence with ``consortia node clear-fork``."""
+    async with two_byzantine_net(tmp_path, COLLUDE) as b:
+        bad_keys = {"0x" + b.net.nodes[i].key.public_bytes.hex() for i in b.all_bad}
+        load = Load(b.net, b.honest)
+        load.start()
+        try:
+            async def all_halted() -> bool:
+                return all([(await info(b, i))["fork"] is not None for i in b.honest])
+
+            assert await wait_for(all_halted, 60), [(await info(b, i))["fork"] for i in b.honest]
+            forks = {i: (await info(b, i))["fork"] for i in b.honest}
+            heads = await heights(b.net, b.honest)
+            await asyncio.sleep(5)  # the load and the colluders go on: nothing more commits here
+            assert await heights(b.net, b.honest) == heads
+        finally:
+            await load.stop()
+        for i, fork in forks.items():
+            assert set(fork["double_signers"]) == bad_keys, (i, fork)
+            assert fork["ours"] != fork["theirs"] and fork["committed_ours"] is True
+            lines = [line for line in b.log(i).splitlines() if "event=fork_detected" in line]
+            assert len(lines) == 1, lines
+            names = set(lines[0].split("double_signers=")[1].split()[0].split(","))
+            assert names == {b.net.nodes[j].name for j in b.all_bad}, lines
+            status, body = await health(b, i)
+            assert status == 503 and body["fork"]["height"] == fork["height"], body
+            node = await info(b, i)
+            assert node["healthy"] is False and node["engine"]["halted"] is True
+            async with RpcClient(b.net.nodes[i].url, timeout=5) as c:  # reads keep working
+                block = await c.get_block(fork["height"])
+            assert block is not None and block["hash"] == fork["ours"]
+        # The two honest nodes committed different blocks at one height: the attack did split them.
+        fork_heights = {f["height"] for f in forks.values()}
+        a, c = b.honest
+        for h in fork_heights:
+            async with RpcClient(b.net.nodes[a].url) as ca, RpcClient(b.net.nodes[c].url) as cc:
+                blocks = [await ca.get_block(h), await cc.get_block(h)]
+            if all(blocks):
+                assert blocks[0]["hash"] != blocks[1]["hash"], h
+
+        # A restart does not bring it back: the evidence is in its database.
+        victim = b.honest[0]
+        height = (await info(b, victim))["height"]
+        b.net.nodes[victim].stop()
+        b.net.nodes[victim].start()
+        await b.net.nodes[victim].wait_ready(30)
+        await asyncio.sleep(3)
+        after = await info(b, victim)
+        assert after["fork"] is not None and after["fork"]["height"] == forks[victim]["height"]
+        assert after["height"] == height and after["healthy"] is False
+        assert "event=fork_evidence_present" in b.log(victim)
+
+        # The operator's procedure: stop it, read the evidence, archive and clear it.
+        b.net.nodes[victim].stop()
+        home = b.net.nodes[victim].home
+        shown = subprocess.run([sys.executable, "-m", "node.cli.main", "node", "fork-info", "--home", str(home)],
+                               capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and forks[victim]["theirs"] in shown.stdout, shown
+        cleared = subprocess.run([sys.executable, "-m", "node.cli.main", "node", "clear-fork", "--home", str(home),
+                                  "--height", str(forks[victim]["height"])], capture_output=True, text=True, timeout=60)
+        assert cleared.returncode == 0, cleared
+        assert list(home.glob("fork-evidence-*.json")), cleared.stdout
+        shown = subprocess.run([sys.executable, "-m", "node.cli.main", "node", "fork-info", "--home", str(home)],
+                               capture_output=True, text=True, timeout=60)
+        assert "no fork evidence" in shown.stdout, shown
+
+
+# A shorter round timeout than PARAMS: the stall is reported after 3 x timeout without a quorum,
+# and view changes back off from it, so recovery after the restart stays within the test's time.
+STALL_PARAMS = {**PARAMS, "consensus_timeout_ms": 1500}
+
+
+async def test_two_withholding_validators_stall_the_chain_and_it_resumes_when_one_is_restarted(tmp_path):
+    async with two_byzantine_net(tmp_path, WITHHOLD, params=STALL_PARAMS) as b:
+        load = Load(b.net, b.honest)
+        load.start()
+        try:
+            async def stalled() -> bool:
+                for i in b.honest:
+                    liveness = (await info(b, i))["engine"]["liveness"]
+                    if liveness["stalled_since_ms"] is None:
+                        return False
+                return True
+
+            assert await wait_for(stalled, 40), [((await info(b, i))["height"], (await info(b, i))["engine"]["liveness"])
+                                                 for i in b.honest]
+            bad_keys = {"0x" + b.net.nodes[i].key.public_bytes.hex() for i in b.all_bad}
+            for i in b.honest:
+                liveness = (await info(b, i))["engine"]["liveness"]
+                assert liveness["heard_from"] == 2 and liveness["quorum"] == 3 and liveness["validators"] == 4, liveness
+                assert set(liveness["silent"]) == bad_keys, liveness
+                status, body = await health(b, i)
+                assert status == 200 and body["stalled"]["heard_from"] == 2 and body["stalled"]["quorum"] == 3, body
+            heads = await heights(b.net, b.honest)
+            await asyncio.sleep(3)
+            assert await heights(b.net, b.honest) == heads  # no commits without a quorum
+            for i in b.honest:
+                assert b.log(i).count("event=consensus_stalled") == 1, i  # one line per change, not per timeout
+
+            # One of them comes back as a normal node: a quorum again, and commits resume.
+            back = b.all_bad[1]
+            b.net.nodes[back].stop()
+            b.net.nodes[back].start()
+            await b.net.nodes[back].wait_ready(30)
+            assert await wait_height(b.net, b.honest, max(heads) + 3, 90), await heights(b.net, range(4))
+        finally:
+            await load.stop()
+
+        async def resumed() -> bool:
+            return all([(await info(b, i))["engine"]["liveness"]["stalled_since_ms"] is None for i in b.honest])
+
+        assert await wait_for(resumed, 20)
+        for i in b.honest:
+            assert "event=consensus_resumed" in b.log(i), i
+        await assert_honest_agree(b)

@@ -44,6 +44,7 @@ LAYER_OF = {
     "node.metrics": "services",
     "node.listener": "services",
     "node.consensus_engine": "services",
+    "node.forkwatch": "services",
     "node.sdk": "sdk",
     "node.app": "node",
     "node.preflight": "node",

@@ -37,6 +37,7 @@ def node_info(env: RpcEnv) -> dict[str, Any]:
                  "network_height": sync.network_height, "behind": sync.behind},
         "healthy": env.metrics.failure is None,
         "failure": env.metrics.failure,
+        "fork": env.fork(),
     }
 
 
