@@ -96,6 +96,7 @@ class CoreEngine(ConsensusEngine):
         self.env.cancel_all()
 
     def halt(self) -> None:
+        self.running = False
         self.core.stop()
         self.env.cancel_all()
 
