@@ -300,23 +300,24 @@ async def test_a_silent_link_is_replaced_by_a_new_connection(pair):
 
 async def test_keepalives_hold_a_quiet_link_and_a_dead_one_is_closed(pair):
     suite, ca, directory, a, b = pair
-    a.kw["limits"] = b.kw["limits"] = _limits(keepalive_interval=0.2, idle_timeout=1.5)
+    # (Generous against a loaded machine: a loop stalled longer than idle_timeout drops a link.)
+    a.kw["limits"] = b.kw["limits"] = _limits(keepalive_interval=0.2, idle_timeout=3.0)
     na, nb = a.network(), b.network()
     await na.start()
     await nb.start()
     try:
         assert await until(lambda: len(na.links) == 1 and len(nb.links) == 1)
         link = na.links[b.key.public_bytes]
-        await asyncio.sleep(3.2)  # two idle timeouts without a single application frame
+        await asyncio.sleep(6.2)  # two idle timeouts without a single application frame
         assert na.links.get(b.key.public_bytes) is link and link.rtt is not None
         (peer,) = na.peers()
-        assert peer["rtt_ms"] is not None and 0 <= peer["idle_ms"] < 1500
+        assert peer["rtt_ms"] is not None and 0 <= peer["idle_ms"] < 3000
         # A peer that completes its hello and then falls silent (a dead host) is closed.
         ghost = _peer_below(a, ca, suite, directory)
         reader, writer = await _raw_client(ghost.home, a.port)
         await _hello(reader, writer, ghost.key.public_bytes)
         assert await until(lambda: ghost.key.public_bytes in na.links)
-        assert await until(lambda: ghost.key.public_bytes not in na.links, timeout=10)
+        assert await until(lambda: ghost.key.public_bytes not in na.links, timeout=15)
         assert na.links.get(b.key.public_bytes) is link
     finally:
         await na.stop()
