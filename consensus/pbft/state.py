@@ -50,7 +50,7 @@ class PbftState:
         self.chain_id = app.chain_id
         self.height = app.head().height + 1  # the lowest uncommitted height: the low watermark
         self.view = self.committed_view()
-        self.height_start_view = self.view  # the view this watermark started in (timeouts back off from it)
+        self.height_start_view = self.view  # timeouts back off from it: the view this watermark started in, less the level carried over
         self.slots: dict[int, Slot] = {}
         self.journal = VoteJournal(app.store)
         self.journal.committed(self.height - 1)
