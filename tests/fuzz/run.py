@@ -8,20 +8,21 @@ replays the committed seed corpus without atheris.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import atheris
 
 with atheris.instrument_imports(include=["node", "consensus", "tests.fuzz"]):
-    from tests.fuzz.fixture import fuzz_chain
-    from tests.fuzz.targets import TARGETS
+    from tests.fuzz.targets import FIXTURES, TARGETS
 
 
 def main(argv: list[str]) -> None:
     if len(argv) < 2 or argv[1] not in TARGETS:
         sys.exit(f"usage: python -m tests.fuzz.run {{{','.join(TARGETS)}}} [libFuzzer flags] [corpus dirs]")
     target = TARGETS[argv[1]]
-    fuzz_chain()  # built once, before the clock starts
+    FIXTURES[argv[1]]()  # built once, before the clock starts
+    logging.disable(logging.WARNING)  # refused peers and inputs log warnings by the million; errors still show
     atheris.Setup([argv[0], *argv[2:]], target)
     atheris.Fuzz()
 

@@ -17,6 +17,7 @@ escapes to the fuzzer, which saves the input.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from node.txcheck import check_transaction
 from node.wire import codec
 from node.wire.types import Block, BlockHeader, CommitCertificate, Receipt, Transaction
 from tests.fuzz.fixture import fuzz_chain
+from tests.fuzz.peer import NODE_HEIGHT, PEERS, UNLINKED, PeerNode, peer_node
 from tests.fuzz.reader import ByteReader
 
 # --- wire ------------------------------------------------------------------------------------
@@ -226,9 +228,118 @@ def state_proof(data: bytes) -> None:
         assert receipt.encode() == bytes.fromhex(answer["raw"][2:]), "a tampered receipt proof was accepted with a false receipt"
 
 
+# --- peer-to-peer messages ------------------------------------------------------------------------
+
+MAX_FRAMES = 8  # frames per input: a request and its answers (fetching the test state takes 5 snap_nodes)
+MAX_SENDS_PER_FRAME = 8  # one frame may make the node answer, announce or ask (snapshot: PIPELINE x peers)
+_PHASES = ("done", "offers", "fetching", "deciding")
+
+
+def _arrange(node: PeerNode, setup: int) -> None:
+    """Put the node's sync machinery where the input says: snapshot phase, backfill, peer heights.
+
+    Bits 0-1: snapshot sync done (bit 2 set: full-sync mode, no snapshot sync at all), collecting
+    offers, fetching the source's block 4 state, or still deciding (block sync is paused unless
+    done). Bit 3: a nonce backfill of blocks 1..3 waiting for an answer from the first peer. Bit 4:
+    the peers announced heights 4 and 3."""
+    s = node.service
+    phase = _PHASES[setup & 3]
+    if setup & 16:
+        s.sync.peer_heights.update({PEERS[0]: NODE_HEIGHT + 1, PEERS[1]: NODE_HEIGHT})
+    snap = s.snapshot
+    assert snap is not None
+    if phase == "done":
+        snap.phase = "done"
+        if setup & 4:
+            s.snapshot = None
+    else:
+        s.sync.paused = True
+        snap.phase = phase
+        if phase == "offers":
+            snap._offers_until = float("inf")
+        elif phase == "fetching":
+            s.sync.peer_heights[PEERS[0]] = NODE_HEIGHT + 1
+            snap._begin(node.target())
+    if setup & 8:
+        top = node.chain.store.get_header(NODE_HEIGHT)
+        assert top is not None
+        s.backfill._set(1, NODE_HEIGHT, node.chain.suite.hash(top.encode()))
+        s.backfill._inflight = (PEERS[0], 1, NODE_HEIGHT, s.backfill.clock())
+    node.recorder.sent.clear()
+
+
+def peer_frames(data: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """An input as (setup byte, [(sending peer, frame bytes)]): each frame is a peer byte
+    (linked peer 0, 1 or an unlinked one), a 2-byte big-endian length and the frame."""
+    r = ByteReader(data)
+    setup = r.byte()
+    frames = []
+    while r.left and len(frames) < MAX_FRAMES:
+        peer = (*PEERS, UNLINKED)[r.byte() % 3]
+        frames.append((peer, r.exact(r.uint(2))))
+    return setup, frames
+
+
+def _deliver(node: PeerNode, peer: bytes, raw: bytes) -> None:
+    """One frame as the transport hands it over: decoded under the frame limit, typed, keepalives
+    answered by the transport itself; then ``on_message`` and whatever tasks it started."""
+    try:
+        message = codec.decode(raw, max_bytes=node.service.frame_limit())
+    except ConsortiaError:
+        return  # the transport drops the peer
+    if not isinstance(message, dict) or not isinstance(message.get("t"), str) or message["t"] in ("ping", "pong"):
+        return
+
+    async def handle() -> None:
+        try:
+            node.service.on_message(peer, message)
+        except ConsortiaError:
+            pass  # documented: the transport logs it and reads the next frame
+        spawned = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for outcome in await asyncio.gather(*spawned, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    node.loop.run_until_complete(handle())
+
+
+def p2p(data: bytes) -> None:
+    setup, frames = peer_frames(data)
+    if not frames:
+        return
+    node = peer_node()
+    node.fresh_parts()
+    _arrange(node, setup)
+    before = node.look()
+    limit = node.service.frame_limit()
+    for peer, raw in frames:
+        _deliver(node, peer, raw)
+        sent = node.recorder.sent
+        assert len(sent) <= MAX_SENDS_PER_FRAME, f"one frame made the node send {len(sent)} messages"
+        for _, message, size in sent:
+            assert size <= limit, f"a {message.get('t')!r} answer of {size} bytes is over the frame limit {limit}"
+        sent.clear()
+    after = node.look()
+    if (after.height, after.head_hash, after.state_root) != (before.height, before.head_hash, before.state_root):
+        block = Block.decode(node.blocks[NODE_HEIGHT][0])
+        assert after.height == NODE_HEIGHT + 1, f"the node moved from {before.height} to {after.height}"
+        assert after.head_hash == node.chain.suite.hash(block.header.encode()), "the node committed a block nobody certified"
+        assert after.state_root == block.header.state_root, "the node holds a state no certified block names"
+        node.rebuild()
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "wire": wire,
     "consensus": consensus,
     "rpc": rpc,
     "state_proof": state_proof,
+    "p2p": p2p,
+}
+
+FIXTURES: dict[str, Callable[[], object]] = {  # what each target builds once (before a run's clock starts)
+    "wire": fuzz_chain,
+    "consensus": fuzz_chain,
+    "rpc": fuzz_chain,
+    "state_proof": fuzz_chain,
+    "p2p": peer_node,
 }
