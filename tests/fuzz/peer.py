@@ -21,9 +21,9 @@ from typing import Any
 
 from node.chain import Chain
 from node.config import SyncConfig
+from node.p2p.backfill import NonceBackfill
 from node.p2p.certs import make_ca, write_node_tls
 from node.p2p.service import NetworkService
-from node.p2p.backfill import NonceBackfill
 from node.p2p.snapshot import SnapshotSync, Target
 from node.p2p.sync import BlockSync
 from node.store.chainstore import ChainStore

@@ -14,12 +14,13 @@ from typing import Any
 from consensus.messages import encode_message, sign_message
 from consensus.pbft.messages import Commit, NewView, Prepare, PreparedCert, PrePrepare, ViewChange
 from consensus.raft.messages import Ack, Append, PreVote, RequestVote
-from node.params import param_key
 from node.p2p.snapshot import offer
+from node.params import param_key
 from node.statetree.snapshot import wire_form
 from node.wire import codec
 from node.wire.types import Vote
 from tests.fuzz import targets
+from tests.fuzz.contracts import contract_chain
 from tests.fuzz.fixture import fuzz_chain
 from tests.fuzz.peer import NODE_HEIGHT, PEERS, PeerNode, peer_node
 from tests.fuzz.targets import DECODERS
@@ -152,8 +153,25 @@ def p2p_seeds() -> list[bytes]:
     ]
 
 
+def contract_seeds() -> list[bytes]:
+    """Calls of real methods of every business and system contract with plausible arguments
+    (one dropped in half of them), from each kind of sender, and a deployment with the catalog's init arguments."""
+    fx = contract_chain()
+    out = []
+    for i, callee in enumerate(fx.callees):
+        for j in range(0, len(callee.methods), 3):
+            sender = (i + j) % len(fx.senders)
+            key = (i * 7 + j) % len(targets.KEYS)
+            edit = [key, 1] if j % 2 else [key, 0, 4, key]  # drop one argument, or set it to its plausible value
+            out.append(bytes([i, j, sender, 1, 0]) + bytes(7) + bytes([j + 1, 2, 0, *edit]))
+    did = targets.KEYS.index("did")
+    deploy = 16 * 15 + 15  # pick % 16 == 15: a deployment
+    out.append(bytes([deploy, 0, 0, 1, 5]) + bytes(7) + b"\x01" + bytes([1]) + bytes([2, 0, did, 0, 4, 0]))
+    return out
+
+
 SEEDS = {"wire": wire_seeds, "consensus": consensus_seeds, "rpc": rpc_seeds, "state_proof": state_proof_seeds,
-         "p2p": p2p_seeds}
+         "p2p": p2p_seeds, "contract": contract_seeds}
 
 
 def write(only: tuple[str, ...] = ()) -> None:

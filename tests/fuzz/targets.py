@@ -23,19 +23,24 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import msgpack
+
 from consensus.messages import encode_message, verify_message
 from consensus.pbft.messages import NewView, PrePrepare, ViewChange
 from consensus.pbft.messages import decode_message as pbft_decode
 from consensus.raft.messages import decode_message as raft_decode
 from node.errors import ConsensusError, ConsortiaError, DecodeError, InternalError
+from node.execution.context import FUEL_PER_TX_BYTE, FUEL_TX_BASE
 from node.rpc.handlers import all_methods
 from node.sdk.verify import verify_receipt_proof, verify_state_proof
-from node.txcheck import check_transaction
+from node.txcheck import check_transaction, decode_and_check
 from node.wire import codec
-from node.wire.types import Block, BlockHeader, CommitCertificate, Receipt, Transaction
+from node.wire.types import STATUS_OK, Block, BlockHeader, CommitCertificate, Receipt, Transaction
+from tests.fuzz.contracts import ContractFixture, contract_chain
 from tests.fuzz.fixture import fuzz_chain
 from tests.fuzz.peer import NODE_HEIGHT, PEERS, UNLINKED, PeerNode, peer_node
-from tests.fuzz.reader import ByteReader
+from tests.fuzz.reader import EDGE_INTS, ByteReader
+from tests.unit.test_contract_fuzz import VALID
 
 # --- wire ------------------------------------------------------------------------------------
 
@@ -328,12 +333,111 @@ def p2p(data: bytes) -> None:
         node.rebuild()
 
 
+# --- contract calls ------------------------------------------------------------------------------
+
+KEYS = tuple(sorted(VALID))
+FUEL_LIMITS = (20_000_000, FUEL_TX_BASE - 1, FUEL_TX_BASE + 500, 50_000, 2_000_000, 100_000_000)
+
+
+def msgpack_value(r: ByteReader, depth: int = 0) -> Any:
+    """A msgpack value: JSON's, plus byte strings of contract-relevant sizes and argument-named maps."""
+    kind = r.byte() % (8 if depth < 3 else 5)
+    if kind == 0:
+        return r.json_value(3)
+    if kind == 1:
+        return r.take(70)
+    if kind == 2:
+        return bytes([r.byte()]) * r.pick((20, 32, 64, 19, 33))
+    if kind == 3:
+        return r.pick(EDGE_INTS) if r.byte() & 1 else r.uint(r.byte() % 9)
+    if kind == 4:
+        return VALID[r.pick(KEYS)]
+    if kind == 5:
+        return [msgpack_value(r, depth + 1) for _ in range(r.byte() % 4)]
+    if kind == 6:
+        return {r.pick(KEYS): msgpack_value(r, depth + 1) for _ in range(r.byte() % 5)}
+    return {r.take(8).decode("utf-8", "replace"): msgpack_value(r, depth + 1) for _ in range(r.byte() % 3)}
+
+
+def _pack(value: Any) -> bytes:
+    """msgpack of ``value``; an integer msgpack cannot carry (the reader's 10**30) packs as nil."""
+    try:
+        return msgpack.packb(value)
+    except OverflowError:
+        return msgpack.packb(None)
+
+
+def contract_args(r: ByteReader) -> bytes:
+    """Raw bytes, or msgpack: plausible arguments with some spoiled, or a map built from scratch."""
+    mode = r.byte() % 4
+    if mode == 0:
+        return r.take(255)
+    if mode == 1:
+        return _pack(msgpack_value(r))
+    args: dict[Any, Any] = dict(VALID) if mode == 2 else {}
+    for _ in range(1 + r.byte() % 4):
+        key = r.pick(KEYS)
+        if mode == 2 and r.byte() & 1:
+            args.pop(key, None)
+        else:
+            args[key] = msgpack_value(r)
+    return _pack(args)
+
+
+def contract_call(fx: ContractFixture, r: ByteReader) -> Transaction:
+    """A signed transaction to a business or system contract, or a deployment, built from the input."""
+    pick = r.byte()
+    method_byte = r.byte()
+    key = r.pick(fx.senders)
+    fuel = r.pick(FUEL_LIMITS) if r.byte() & 7 else r.uint(4)
+    if pick % 16 == 15:  # a deployment of a real contract with fuzzed init arguments
+        to, method = b"", "deploy"
+        args = _pack({"code": r.pick(fx.codes), "init_args": contract_args(r)})
+    else:
+        callee = fx.callees[pick % len(fx.callees)]
+        to = callee.address
+        method = callee.methods[method_byte % len(callee.methods)] if method_byte < 224 else r.take(24).decode("utf-8", "replace")
+        args = contract_args(r)
+    net, chain = fx.cc.net, fx.cc.chain
+    tx = Transaction(chain_id=chain.chain_id, nonce=r.uint(8).to_bytes(16, "big"), expiry_height=chain.height + 10,
+                     sender_pubkey=key.public_bytes, to=to, method=method, args=args, fuel_limit=fuel)
+    return Transaction(**{**tx.to_map(), "signature": net.suite.sign(key.private_bytes, tx.signing_bytes())})
+
+
+def contract(data: bytes) -> None:
+    fx = contract_chain()
+    chain = fx.cc.chain
+    try:
+        raw = contract_call(fx, ByteReader(data)).encode()
+        checked = decode_and_check(chain.suite, chain.chain_id, raw, max_bytes=chain.params().max_tx_bytes)
+    except ConsortiaError:
+        return  # refused at admission, documented
+    head = chain.head()
+    done = chain.executor.execute_block([checked], height=head.height + 1, timestamp_ms=head.timestamp_ms + 1,
+                                        prev_state_root=head.state_root, strict=False)
+    if done.dropped:
+        return  # e.g. a fuel limit above max_tx_fuel: never executed
+    (receipt,) = done.receipts
+    tx = checked.tx
+    assert receipt.fuel_used <= tx.fuel_limit, f"{tx.method}: fuel {receipt.fuel_used} charged above the limit {tx.fuel_limit}"
+    assert receipt.fuel_used >= min(tx.fuel_limit, FUEL_TX_BASE + FUEL_PER_TX_BYTE * checked.size), "the base fuel was not charged"
+    if receipt.status == STATUS_OK:
+        return
+    where = f"{tx.method} at 0x{tx.to.hex()}"
+    assert receipt.error, f"{where}: a failed receipt without a reason"
+    assert "internal error in contract" not in receipt.error, f"{where}: a host exception: {receipt.error}"
+    assert "contract panicked" not in receipt.error, f"{where}: {receipt.error}"
+    assert not done.state_writes, f"{where}: failed but wrote state {sorted(done.state_writes)}"
+    assert receipt.events == () and receipt.return_value == b"", f"{where}: failed but emitted events or returned a value"
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "wire": wire,
     "consensus": consensus,
     "rpc": rpc,
     "state_proof": state_proof,
     "p2p": p2p,
+    "contract": contract,
 }
 
 FIXTURES: dict[str, Callable[[], object]] = {  # what each target builds once (before a run's clock starts)
@@ -342,4 +446,5 @@ FIXTURES: dict[str, Callable[[], object]] = {  # what each target builds once (b
     "rpc": fuzz_chain,
     "state_proof": fuzz_chain,
     "p2p": peer_node,
+    "contract": contract_chain,
 }
