@@ -12,7 +12,7 @@
 set -u
 WORK="${FUZZ_WORK:-/tmp/consortia-fuzz}"
 PY="${PYTHON:-python}"
-TARGETS="wire consensus rpc state_proof"
+TARGETS="wire consensus rpc state_proof p2p contract"
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 

@@ -48,6 +48,7 @@ func_call_unchecked = _bind("wasmtime_func_call_unchecked", c_void_p, c_void_p, 
 trap_new = _bind("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)
 trap_code = _bind("wasmtime_trap_code", ctypes.c_bool, c_void_p, POINTER(c_uint8))
 trap_delete = _bind("wasm_trap_delete", None, c_void_p)
+error_delete = _bind("wasmtime_error_delete", None, c_void_p)
 instance_export_get = _bind(
     "wasmtime_instance_export_get", ctypes.c_bool, c_void_p, c_void_p, c_char_p, c_size_t, POINTER(ffi.wasmtime_extern_t)
 )

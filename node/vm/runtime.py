@@ -258,7 +258,16 @@ class WasmVM:
         if invocation.error is not None:  # raised by a host function, which left the meter exact
             if trap.value:
                 rawapi.trap_delete(trap.value)
-            raise invocation.error
+            if err:  # wasmtime reports a host function's trap as an error we own: free it (else each revert leaked ~2 KiB)
+                rawapi.error_delete(err)
+            # Raised without a reference cycle (error -> traceback -> this frame -> error): a cycle
+            # kept this call's store and its instances alive until a full garbage collection, and
+            # enough reverting calls in between exhausted the engine's instance pool.
+            error, invocation.error = invocation.error, None
+            try:
+                raise error
+            finally:
+                del error
         meter.used = min(meter.limit, meter.limit - host.read_fuel(cctx) + invocation.pending)
         if err:
             raise ExecutionFailure(f"contract call failed: {_failure_text(err, None)}")

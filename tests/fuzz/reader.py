@@ -42,6 +42,12 @@ class ByteReader:
         self.pos += n
         return out
 
+    def exact(self, n: int) -> bytes:
+        """The next ``n`` bytes (fewer at the end of the input)."""
+        out = self.data[self.pos:self.pos + n]
+        self.pos += len(out)
+        return out
+
     def rest(self) -> bytes:
         out = self.data[self.pos:]
         self.pos = len(self.data)
