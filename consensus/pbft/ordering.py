@@ -333,6 +333,22 @@ class Ordering:
 
     # --- after the watermark moved ---------------------------------------------------------------
 
+    def forget_old_views(self) -> None:
+        """In a new view, proposals of the views before it can no longer gather votes here: keep
+        only the blocks still in play (accepted in this view or later, our prepared one, any with
+        COMMIT votes, which may be decided elsewhere). A height stuck through many view changes
+        otherwise keeps one full block per view and height in flight, in memory, until it
+        commits (hundreds of MB per node under a backlog, measured 2026-12-02)."""
+        s = self.s
+        for slot in s.slots.values():
+            slot.accepted = {v: entry for v, entry in slot.accepted.items() if v >= s.view}
+            keep = {block_hash for _, block_hash in slot.accepted.values()}
+            keep.add(slot.prepared_hash)
+            keep.update(block_hash for (_, block_hash), votes in slot.commits.items() if votes)
+            slot.blocks = {h: b for h, b in slot.blocks.items() if h in keep}
+            for key in [k for k in slot.prepares if k[0] < s.view]:
+                del slot.prepares[key]
+
     def drop_orphaned_proposals(self) -> None:
         """Proposals that no longer extend the committed head (e.g. catch-up committed another
         branch) can never commit: forget them so nothing is built or voted on them."""

@@ -230,6 +230,7 @@ class ViewChanger:
             self.ordering.accept_proposal(height, msg.view, encoded, None)
             if s.in_view_change:
                 return
+        self.ordering.forget_old_views()
         for pre in self.buffers.release_early(msg.view):
             if pre.height >= s.height:
                 self.ordering.on_preprepare(pre)
