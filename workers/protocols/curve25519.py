@@ -136,7 +136,7 @@ def check_point(point: bytes) -> None:
     if u in SMALL_ORDER_U:
         raise InvalidPoint("point of small order")
     g = gmpy2.mpz(u)
-    if gmpy2.jacobi((g * g * g + _A * g * g + g) % _P, _P) != 1:
+    if gmpy2.jacobi(g * (g * (g + _A) + 1), _P) != 1:  # Legendre symbol of u^3 + A u^2 + u (jacobi reduces mod p)
         raise InvalidPoint("point is not on Curve25519 (it lies on the twist)")
 
 
