@@ -30,21 +30,26 @@ from workers.protocols.channel import MemoryHub, Session, run_parties
 
 
 class MeteredPool(ThreadPoolExecutor):
-    """A thread pool that adds up the CPU time its tasks use (per-party cost in a shared process)."""
+    """A thread pool that adds up the CPU time its tasks use (per-party cost in a shared process) and
+    the wall time they run: ``busy / (workers * wall)`` is the share of the run the pool had work,
+    which other processes' load does not change (a preempted task still counts as running)."""
 
     def __init__(self, workers: int) -> None:
         super().__init__(workers)
+        self.workers = workers
         self.cpu = 0.0
+        self.busy = 0.0
         self._lock = threading.Lock()
 
     def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[no-untyped-def, override]
         def metered() -> Any:
-            start = time.thread_time()
+            start, start_wall = time.thread_time(), time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 with self._lock:
                     self.cpu += time.thread_time() - start
+                    self.busy += time.perf_counter() - start_wall
         return super().submit(metered)
 
 
@@ -103,6 +108,8 @@ def bench_psi(n: int, batch: int, ceiling: dict[str, Any], threads: int = 1) -> 
         "client_cpu_seconds": round(cpu["client"] + pools["client"].cpu, 2),
         "server_cpu_seconds": round(cpu["server"] + pools["server"].cpu, 2),
         "client_wall_seconds": round(wall["client"], 2), "server_wall_seconds": round(wall["server"], 2),
+        "client_pool_busy": round(pools["client"].busy / (threads * seconds), 3),
+        "server_pool_busy": round(pools["server"].busy / (threads * seconds), 3),
         "cpu_us_per_mult": round(1e6 * cpu_total / (4 * n), 2), "main_thread_cpu_seconds": round(cpu["client"] + cpu["server"], 2),
         "cpu_ratio_to_ceiling": round(cpu_total / (4 * n) / (ceiling["cpu_us_per_mult"] / 1e6), 3),
     }

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from nacl.bindings import crypto_scalarmult
 
 from workers.protocols import curve25519 as c25519
 from workers.protocols.channel import Session
-from workers.protocols.errors import InvalidInput, InvalidPoint, MalformedMessage, ProtocolError
+from workers.protocols.errors import InvalidInput, MalformedMessage, ProtocolError
 from workers.protocols.hashing import SUITES, item_bytes, prehash
 from workers.protocols.messages import int_field, packed
 
@@ -74,15 +73,7 @@ def distinct(items: Sequence[bytes | str], suite: str) -> tuple[list[bytes | str
 
 def _check_mul_tags(scalar: bytes, blob: bytes) -> bytes:
     """The TAG-byte prefixes of X25519(scalar, P) for each received point P in ``blob``, each checked first."""
-    out = []
-    for i in range(0, len(blob), c25519.POINT_BYTES):
-        p = blob[i:i + c25519.POINT_BYTES]
-        c25519.check_point(p)
-        try:
-            out.append(crypto_scalarmult(scalar, p)[:TAG])
-        except RuntimeError:  # libsodium refuses an all-zero result (unreachable after check_point)
-            raise InvalidPoint("point of small order (X25519 result is zero)") from None
-    return b"".join(out)
+    return b"".join(c25519.check_and_mul(scalar, blob, TAG))
 
 
 def _hash_mul_join(hasher: c25519.ItemHasher, scalar: bytes, items: Sequence[bytes]) -> bytes:
