@@ -9,12 +9,17 @@ its own set or the result is out of scope, as in every ECDH-PSI; the doc lists w
 
 Rounds (every frame is bound to the task by ``channel.Session``):
 
-0. ``psi.hello`` both ways: ``{n, batch, suite, result_to}``; both must agree on batch/suite/result_to.
-1. per batch k, interleaved: server -> client ``psi.set {k, points}`` (its blinded, shuffled set);
-   client -> server ``psi.query {k, points}`` (client's blinded items); server -> client
-   ``psi.reply {k, tags}`` (16-byte prefixes of the double-blinded query points, same order).
+0. ``psi.hello`` both ways: ``{n, batch, suite, result_to, lag}``; both must agree on all but ``n``.
+1. steps t = 0, 1, ...: the server sends ``psi.set {k: t, points}`` (its blinded, shuffled set) and
+   then ``psi.reply {k: t - lag, tags}`` (16-byte prefixes of the double-blinded points of query
+   batch t - lag, same order); the client sends ``psi.query {k: t, points}`` (its blinded items).
+   So each party blinds the peer's batch ``lag`` steps after its own: neither waits for the other
+   unless it falls more than ``lag`` steps behind, and both compute from the first batch to the last.
 2. only if ``result_to == "both"``: client -> server ``psi.result {indices}`` (uint32 LE positions
    in the server's stream, strictly increasing).
+
+Each party queues the work for its next own batch before it waits for anything, so its pool always
+has a batch to compute (the benchmark's ``*_pool_busy`` figures measure this).
 """
 
 from __future__ import annotations
