@@ -206,6 +206,16 @@ class _OwnBatches:
         return blob
 
 
+@dataclass
+class _CachedBatches:
+    """A ``BlindedSet``'s stored batches, taken in order like ``_OwnBatches``."""
+
+    stream: Iterator[bytes]
+
+    def take(self, k: int) -> bytes:
+        return next(self.stream)
+
+
 def _peer_points(session: Session, peer: str, kind: str, k: int, count: int) -> bytes:
     body = session.recv(peer, kind, 1)
     _expect_k(body, k)
@@ -252,7 +262,7 @@ def run_client(session: Session, server: str, items: Sequence[bytes | str], cfg:
             set_tags += work.result()
     finally:
         if own and executor is not None:
-            executor.shutdown()
+            executor.shutdown(cancel_futures=True)  # after an error, drop the batches queued ahead
     in_c, in_s = match_tags(bytes(reply_tags), bytes(set_tags))
     if cfg.result_to == "both":
         session.send(server, "psi.result", 2, {"indices": in_s.astype("<u4").tobytes()})
@@ -274,8 +284,8 @@ def run_server(session: Session, client: str, items: Sequence[bytes | str], cfg:
         key = cache.key if cache is not None else secrets.token_bytes(32)
         order = cache.order if cache is not None else \
             np.random.default_rng(secrets.randbits(128)).permutation(len(mine)).astype(np.int64)
-        stream = cache.batches(cfg.batch) if cache is not None else None
-        own_set = _OwnBatches(encoded, order, key, cfg, executor) if stream is None else None  # before the hello
+        sets: _OwnBatches | _CachedBatches = _CachedBatches(cache.batches(cfg.batch)) if cache is not None else \
+            _OwnBatches(encoded, order, key, cfg, executor)  # starts the first batch before the hello
         n_c = _hello(session, client, len(mine), cfg)
         nb_c, nb_s, lag = _batches(n_c, cfg.batch), _batches(len(mine), cfg.batch), cfg.lag
         for t in range(max(nb_s, nb_c + lag)):
@@ -284,13 +294,12 @@ def run_server(session: Session, client: str, items: Sequence[bytes | str], cfg:
                 pts = _peer_points(session, client, "psi.query", t - lag, _count(n_c, cfg.batch, t - lag))
                 reply = _Work(executor, cfg.threads, _check_mul_tags, (key,), pts, c25519.POINT_BYTES)
             if t < nb_s:
-                blob = next(stream) if stream is not None else own_set.take(t)  # type: ignore[union-attr]
-                session.send(client, "psi.set", 1, {"k": t, "points": blob})
+                session.send(client, "psi.set", 1, {"k": t, "points": sets.take(t)})
             if reply is not None:
                 session.send(client, "psi.reply", 1, {"k": t - lag, "tags": reply.result()})
     finally:
         if own and executor is not None:
-            executor.shutdown()
+            executor.shutdown(cancel_futures=True)  # after an error, drop the batches queued ahead
     if cfg.result_to != "both":
         return None
     body = session.recv(client, "psi.result", 2)
