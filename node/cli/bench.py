@@ -32,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify-workers", type=int, default=0,
                         help="signature-verification processes per node (default 0: the nodes share this machine's cores)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
+    targets = parser.add_subparsers(dest="bench_target", metavar="TARGET",
+                                    help="instead of the network: 'privacy' benchmarks the privacy protocols")
+    privacy = targets.add_parser("privacy", help="X25519 ceiling, ECDH-PSI, anonymous lookup, secure sum, vertical LR "
+                                                 "(docs/privacy-protocols.md)")
+    from node.cli import benchprivacy
+
+    benchprivacy.add_arguments(privacy)
+    privacy.set_defaults(func=benchprivacy.run)
 
 
 def _int_list(text: str, what: str) -> list[int]:

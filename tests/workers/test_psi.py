@@ -93,7 +93,7 @@ def test_configuration_mismatch_is_refused():
 def test_small_order_point_from_a_client_is_refused():
     hub = MemoryHub()
     client = Session(hub.transport("client"), "task-1", 5)
-    client.send("server", "psi.hello", 0, {"n": 2, "batch": 8, "suite": "std", "result_to": "client"})
+    client.send("server", "psi.hello", 0, {"n": 2, "batch": 8, "suite": "std", "result_to": "client", "lag": 1})
     client.send("server", "psi.query", 1, {"k": 0, "points": bytes(32) + (9).to_bytes(32, "little")})
     with pytest.raises(InvalidPoint):
         psi.run_server(Session(hub.transport("server"), "task-1", 5), "client", ["a"], psi.PsiConfig(batch=8))
@@ -102,7 +102,7 @@ def test_small_order_point_from_a_client_is_refused():
 def test_wrong_length_batch_is_refused():
     hub = MemoryHub()
     client = Session(hub.transport("client"), "task-1", 5)
-    client.send("server", "psi.hello", 0, {"n": 2, "batch": 8, "suite": "std", "result_to": "client"})
+    client.send("server", "psi.hello", 0, {"n": 2, "batch": 8, "suite": "std", "result_to": "client", "lag": 1})
     client.send("server", "psi.query", 1, {"k": 0, "points": (9).to_bytes(32, "little")})  # one point, two promised
     with pytest.raises(ProtocolError, match="expected 2"):
         psi.run_server(Session(hub.transport("server"), "task-1", 5), "client", ["a"], psi.PsiConfig(batch=8))
@@ -113,7 +113,7 @@ def test_bad_result_indices_are_refused():
     server_items = ["a", "b"]
     client = Session(hub.transport("client"), "task-1", 5)
     cfg = psi.PsiConfig(batch=8, result_to="both")
-    client.send("server", "psi.hello", 0, {"n": 0, "batch": 8, "suite": "std", "result_to": "both"})
+    client.send("server", "psi.hello", 0, {"n": 0, "batch": 8, "suite": "std", "result_to": "both", "lag": 1})
     client.send("server", "psi.result", 2, {"indices": (5).to_bytes(4, "little")})
     with pytest.raises(ProtocolError, match="strictly increasing"):
         psi.run_server(Session(hub.transport("server"), "task-1", 5), "client", server_items, cfg)

@@ -14,11 +14,12 @@ X25519 commutes: ``X25519(a, X25519(b, P)) == X25519(b, X25519(a, P))``, which i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 
 import gmpy2
-from nacl.bindings import crypto_scalarmult
+from nacl._sodium import ffi as _ffi  # PyNaCl's own cffi binding of libsodium (see mul_many)
+from nacl._sodium import lib as _lib
 
 from workers.protocols.errors import InvalidPoint
 
@@ -61,12 +62,13 @@ class ItemHasher:
         self.dst_prime = dst + bytes([len(dst)])
         self._prefix = hashlib.sha512(bytes(128))  # Z_pad is exactly one SHA-512 block: hash it once
         self._tail = (48).to_bytes(2, "big") + b"\x00" + self.dst_prime
+        self._suffix = b"\x01" + self.dst_prime
 
     def field_element(self, item: bytes) -> gmpy2.mpz:
         h = self._prefix.copy()
         h.update(item)
         h.update(self._tail)
-        b1 = hashlib.sha512(h.digest() + b"\x01" + self.dst_prime).digest()
+        b1 = hashlib.sha512(h.digest() + self._suffix).digest()
         return gmpy2.mpz(int.from_bytes(b1[:48], "big")) % _P
 
     def map_to_u(self, item: bytes) -> bytes:
@@ -74,24 +76,34 @@ class ItemHasher:
         return int(elligator2_u(self.field_element(item))).to_bytes(32, "little")
 
     def map_to_u_batch(self, items: Sequence[bytes]) -> list[bytes]:
-        """``map_to_u`` for many items with one field inversion (Montgomery's trick) instead of one each."""
-        rs = [self.field_element(x) for x in items]
-        dens = [(1 + 2 * r * r) % _P for r in rs]
+        """``map_to_u`` for many items with one field inversion (Montgomery's trick) instead of one each.
+
+        ``field_element`` and the curve equation are inlined: this loop is a tenth of a PSI's CPU.
+        """
+        start, tail, suffix, sha512, from_bytes = self._prefix, self._tail, self._suffix, hashlib.sha512, gmpy2.mpz.from_bytes
+        rs = []
+        for item in items:
+            h = start.copy()
+            h.update(item)
+            h.update(tail)
+            rs.append(from_bytes(sha512(h.digest() + suffix).digest()[:48], "big") % _P)
+        dens = [(2 * r * r + 1) % _P for r in rs]
         if not all(dens):  # 1 + 2 r^2 = 0 has no solution mod p (-1/2 is not a square); keep the RFC's case anyway
             return [self.map_to_u(x) for x in items]
-        prefix = [_ONE] * len(dens)
+        prefix = []
         acc = _ONE
-        for i, d in enumerate(dens):
-            prefix[i] = acc
+        for d in dens:
+            prefix.append(acc)
             acc = acc * d % _P
         inv = gmpy2.invert(acc, _P) if dens else _ONE
         out = [b""] * len(dens)
+        jacobi, neg_a = gmpy2.jacobi, -_A
         for i in range(len(dens) - 1, -1, -1):
-            x1 = (-_A * inv * prefix[i]) % _P
+            x1 = neg_a * inv * prefix[i] % _P
             inv = inv * dens[i] % _P
-            if not _is_square((x1 * x1 * x1 + _A * x1 * x1 + x1) % _P):
+            if jacobi(x1 * (x1 * (x1 + _A) + 1), _P) < 0:  # g(x1) is not a square (never 0: x1 != 0)
                 x1 = (-x1 - _A) % _P
-            out[i] = int(x1).to_bytes(32, "little")
+            out[i] = x1.to_bytes(32, "little")
         return out
 
     def encode_to_curve(self, item: bytes) -> int:
@@ -136,7 +148,7 @@ def check_point(point: bytes) -> None:
     if u in SMALL_ORDER_U:
         raise InvalidPoint("point of small order")
     g = gmpy2.mpz(u)
-    if gmpy2.jacobi((g * g * g + _A * g * g + g) % _P, _P) != 1:
+    if gmpy2.jacobi(g * (g * (g + _A) + 1), _P) != 1:  # Legendre symbol of u^3 + A u^2 + u (jacobi reduces mod p)
         raise InvalidPoint("point is not on Curve25519 (it lies on the twist)")
 
 
@@ -153,7 +165,42 @@ def hash_and_mul(hasher: ItemHasher, scalar: bytes, items: Sequence[bytes]) -> l
     """
     out: list[bytes] = []
     for i in range(0, len(items), HASH_RUN):
-        out.extend(crypto_scalarmult(scalar, u) for u in hasher.map_to_u_batch(items[i:i + HASH_RUN]))
+        out += mul_many(scalar, hasher.map_to_u_batch(items[i:i + HASH_RUN]))
+    return out
+
+
+def mul_many(scalar: bytes, points: Iterable[bytes], keep: int = POINT_BYTES) -> list[bytes]:
+    """The first ``keep`` bytes of X25519(scalar, p) for each point p (of 32 bytes, checked by the caller).
+
+    Calls PyNaCl's libsodium binding directly with one output buffer: PyNaCl's ``crypto_scalarmult``
+    wrapper checks and allocates on every call, about 0.4 us, 1.4 % of a multiplication.
+    """
+    if len(scalar) != 32:
+        raise ValueError("an X25519 scalar has 32 bytes")
+    buf = _ffi.new("unsigned char[32]")
+    view = _ffi.buffer(buf)
+    x25519 = _lib.crypto_scalarmult
+    out = []
+    for p in points:
+        if len(p) != POINT_BYTES:  # the C function reads 32 bytes whatever it is given
+            raise InvalidPoint(f"point has {len(p)} bytes, expected {POINT_BYTES}")
+        if x25519(buf, scalar, p) != 0:  # libsodium refuses an all-zero result (a small-order input)
+            raise InvalidPoint("point of small order (X25519 result is zero)")
+        out.append(view[:keep])
+    return out
+
+
+def check_and_mul(scalar: bytes, blob: bytes, keep: int = POINT_BYTES) -> list[bytes]:
+    """``mul_many`` over the received 32-byte points packed in ``blob``, each refused by ``check_point`` first."""
+    if len(blob) % POINT_BYTES:
+        raise InvalidPoint(f"{len(blob)} bytes of points is not a multiple of {POINT_BYTES}")
+    points = [blob[i:i + POINT_BYTES] for i in range(0, len(blob), POINT_BYTES)]
+    out: list[bytes] = []
+    for i in range(0, len(points), HASH_RUN):  # short runs, as in hash_and_mul
+        run = points[i:i + HASH_RUN]
+        for p in run:
+            check_point(p)
+        out += mul_many(scalar, run, keep)
     return out
 
 

@@ -9,36 +9,40 @@ its own set or the result is out of scope, as in every ECDH-PSI; the doc lists w
 
 Rounds (every frame is bound to the task by ``channel.Session``):
 
-0. ``psi.hello`` both ways: ``{n, batch, suite, result_to}``; both must agree on batch/suite/result_to.
-1. per batch k, interleaved: server -> client ``psi.set {k, points}`` (its blinded, shuffled set);
-   client -> server ``psi.query {k, points}`` (client's blinded items); server -> client
-   ``psi.reply {k, tags}`` (16-byte prefixes of the double-blinded query points, same order).
+0. ``psi.hello`` both ways: ``{n, batch, suite, result_to, lag}``; both must agree on all but ``n``.
+1. steps t = 0, 1, ...: the server sends ``psi.set {k: t, points}`` (its blinded, shuffled set) and
+   then ``psi.reply {k: t - lag, tags}`` (16-byte prefixes of the double-blinded points of query
+   batch t - lag, same order); the client sends ``psi.query {k: t, points}`` (its blinded items).
+   So each party blinds the peer's batch ``lag`` steps after its own: neither waits for the other
+   unless it falls more than ``lag`` steps behind, and both compute from the first batch to the last.
 2. only if ``result_to == "both"``: client -> server ``psi.result {indices}`` (uint32 LE positions
    in the server's stream, strictly increasing).
+
+Each party queues the work for its next own batch before it waits for anything, so its pool always
+has a batch to compute (the benchmark's ``*_pool_busy`` figures measure this).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, cast
 
 import numpy as np
-from nacl.bindings import crypto_scalarmult
 
 from workers.protocols import curve25519 as c25519
 from workers.protocols.channel import Session
-from workers.protocols.errors import InvalidInput, InvalidPoint, MalformedMessage, ProtocolError
+from workers.protocols.errors import InvalidInput, MalformedMessage, ProtocolError
 from workers.protocols.hashing import SUITES, item_bytes, prehash
-from workers.protocols.messages import int_field, packed, split
+from workers.protocols.messages import int_field, packed
 
-T = TypeVar("T")
 TAG = 16  # bytes of a double-blinded point kept for comparison: false match chance n*m/2^128
 MAX_ITEMS = 2**31 - 1
 MAX_BATCH = 65536
+MAX_LAG = 8
 DST = b"CONSORTIA-ECDH-PSI-V1-curve25519_XMD:SHA-512_ELL2_NU_"
 
 
@@ -48,6 +52,7 @@ class PsiConfig:
     suite: str = "std"
     result_to: str = "client"  # "client" or "both"
     threads: int = 2
+    lag: int = 1  # steps by which each party's processing of the peer's stream trails its own stream
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch <= MAX_BATCH:
@@ -56,10 +61,17 @@ class PsiConfig:
             raise InvalidInput(f"suite must be one of {SUITES}")
         if self.result_to not in ("client", "both"):
             raise InvalidInput("result_to must be 'client' or 'both'")
+        if not 1 <= self.lag <= MAX_LAG:
+            raise InvalidInput(f"lag must be in [1, {MAX_LAG}]")
 
 
 def distinct(items: Sequence[bytes | str], suite: str) -> tuple[list[bytes | str], list[bytes]]:
     """The distinct items in first-seen order and their encodings: duplicates count once (documented)."""
+    if all(type(it) is bytes for it in items):  # the common case, ten times faster: the items are their own bytes
+        unique = cast(list[bytes], list(dict.fromkeys(items)))
+        if len(unique) > MAX_ITEMS:
+            raise InvalidInput(f"more than {MAX_ITEMS} distinct items")
+        return cast(list[bytes | str], unique), unique if suite == "std" else [prehash(suite, b) for b in unique]
     seen: dict[bytes, bytes | str] = {}
     for it in items:
         seen.setdefault(item_bytes(it), it)
@@ -68,27 +80,35 @@ def distinct(items: Sequence[bytes | str], suite: str) -> tuple[list[bytes | str
     return list(seen.values()), [prehash(suite, b) for b in seen]
 
 
-def _check_mul(scalar: bytes, points: Sequence[bytes]) -> list[bytes]:
-    out = []
-    for p in points:
-        c25519.check_point(p)
-        try:
-            out.append(crypto_scalarmult(scalar, p))
-        except RuntimeError:  # libsodium refuses an all-zero result (unreachable after check_point)
-            raise InvalidPoint("point of small order (X25519 result is zero)") from None
-    return out
+def _check_mul_tags(scalar: bytes, blob: bytes) -> bytes:
+    """The TAG-byte prefixes of X25519(scalar, P) for each received point P in ``blob``, each checked first."""
+    return b"".join(c25519.check_and_mul(scalar, blob, TAG))
 
 
-def _check_mul_tags(scalar: bytes, points: Sequence[bytes]) -> bytes:
-    return b"".join(q[:TAG] for q in _check_mul(scalar, points))
+def _hash_mul_join(hasher: c25519.ItemHasher, scalar: bytes, items: Sequence[bytes]) -> bytes:
+    return b"".join(c25519.hash_and_mul(hasher, scalar, items))
 
 
-def _split(executor: Executor | None, parts: int, fn: Callable[[bytes, Sequence[bytes]], T], scalar: bytes,
-           seq: Sequence[bytes]) -> list[T]:
-    if executor is None or len(seq) < 64:
-        return [fn(scalar, seq)]
-    step = -(-len(seq) // parts)
-    return [f.result() for f in [executor.submit(fn, scalar, seq[i:i + step]) for i in range(0, len(seq), step)]]
+class _Work:
+    """Work handed to the executor in ``parts`` pieces; ``result()`` joins the pieces' bytes in order.
+
+    Without an executor the work runs at once in the caller's thread.
+    """
+
+    def __init__(self, executor: Executor | None, parts: int, fn: Callable[..., bytes], head: tuple[Any, ...],
+                 seq: Sequence[Any], width: int = 1) -> None:
+        if executor is None or len(seq) < 64 * width:
+            self._done: bytes | None = fn(*head, seq)
+            self._futures: list[Future[bytes]] = []
+            return
+        step = -(-len(seq) // (parts * width)) * width
+        self._done = None
+        self._futures = [executor.submit(fn, *head, seq[i:i + step]) for i in range(0, len(seq), step)]
+
+    def result(self) -> bytes:
+        if self._done is None:
+            self._done = b"".join(f.result() for f in self._futures)
+        return self._done
 
 
 @dataclass
@@ -147,12 +167,13 @@ def _batches(n: int, batch: int) -> int:
 
 
 def _hello(session: Session, peer: str, n: int, cfg: PsiConfig) -> int:
-    session.send(peer, "psi.hello", 0, {"n": n, "batch": cfg.batch, "suite": cfg.suite, "result_to": cfg.result_to})
+    mine = {"batch": cfg.batch, "suite": cfg.suite, "result_to": cfg.result_to, "lag": cfg.lag}
+    session.send(peer, "psi.hello", 0, {"n": n, **mine})
     body = session.recv(peer, "psi.hello", 0)
     peer_n = int_field(body, "n", 0, MAX_ITEMS)
-    for name, mine in (("batch", cfg.batch), ("suite", cfg.suite), ("result_to", cfg.result_to)):
-        if body.get(name) != mine:
-            raise ProtocolError(f"task {session.task!r}: {peer!r} runs PSI with {name}={body.get(name)!r}, we use {mine!r}")
+    for name, value in mine.items():
+        if body.get(name) != value or isinstance(body.get(name), bool):
+            raise ProtocolError(f"task {session.task!r}: {peer!r} runs PSI with {name}={body.get(name)!r}, we use {value!r}")
     return peer_n
 
 
@@ -160,82 +181,125 @@ def _executor(cfg: PsiConfig) -> ThreadPoolExecutor | None:
     return ThreadPoolExecutor(cfg.threads, thread_name_prefix="psi") if cfg.threads > 1 else None
 
 
+class _OwnBatches:
+    """Hashes and blinds one's own items batch by batch, always one batch ahead of the one being sent."""
+
+    def __init__(self, encoded: Sequence[bytes], order: np.ndarray, key: bytes, cfg: PsiConfig,
+                 executor: Executor | None) -> None:
+        self.encoded, self.order, self.key, self.cfg, self.executor = encoded, order, key, cfg, executor
+        self.hasher = c25519.ItemHasher(DST)
+        self.count = _batches(len(order), cfg.batch)
+        self._next = self._start(0)
+
+    def _start(self, k: int) -> _Work | None:
+        if k >= self.count:
+            return None
+        chunk = [self.encoded[i] for i in self.order[k * self.cfg.batch:(k + 1) * self.cfg.batch].tolist()]
+        return _Work(self.executor, self.cfg.threads, _hash_mul_join, (self.hasher, self.key), chunk)
+
+    def take(self, k: int) -> bytes:
+        """Batch ``k`` (which must be the next one), after queueing the work for batch ``k + 1``."""
+        work = self._next
+        assert work is not None
+        blob = work.result()
+        self._next = self._start(k + 1)
+        return blob
+
+
+@dataclass
+class _CachedBatches:
+    """A ``BlindedSet``'s stored batches, taken in order like ``_OwnBatches``."""
+
+    stream: Iterator[bytes]
+
+    def take(self, k: int) -> bytes:
+        return next(self.stream)
+
+
+def _peer_points(session: Session, peer: str, kind: str, k: int, count: int) -> bytes:
+    body = session.recv(peer, kind, 1)
+    _expect_k(body, k)
+    return packed(body, "points", c25519.POINT_BYTES, count=count)
+
+
+def _count(n: int, batch: int, k: int) -> int:
+    return min(batch, n - k * batch)
+
+
 def run_client(session: Session, server: str, items: Sequence[bytes | str], cfg: PsiConfig = PsiConfig(),
                executor: Executor | None = None) -> list[bytes | str]:
     """The client's role: returns its items (distinct, first-seen order) that the server also holds.
 
-    ``executor`` (optional) runs the scalar multiplications; by default a pool of ``cfg.threads``.
+    ``executor`` (optional) runs the hashing and scalar multiplications; by default a pool of
+    ``cfg.threads``. Step ``t`` (see the module doc) receives set batch ``t - lag`` and reply
+    ``t - 2 lag``, so neither party waits for the other unless it is more than ``lag`` steps behind.
     """
     mine, encoded = distinct(items, cfg.suite)
-    n_s = _hello(session, server, len(mine), cfg)
     key = secrets.token_bytes(32)
-    hasher = c25519.ItemHasher(DST)
     order = np.random.default_rng(secrets.randbits(128)).permutation(len(mine))
     reply_tags = bytearray()  # tags of double-blinded client items, in 'order'
     set_tags = bytearray()    # tags of double-blinded server items, in the server's stream order
-    nb_c, nb_s = _batches(len(mine), cfg.batch), _batches(n_s, cfg.batch)
     own = executor is None
     executor = _executor(cfg) if own else executor
     try:
-        for k in range(max(nb_c, nb_s)):
-            if k < nb_c:
-                chunk = [encoded[int(i)] for i in order[k * cfg.batch:(k + 1) * cfg.batch]]
-                points = c25519.hash_and_mul_batch(hasher, key, chunk, executor, cfg.threads)
-                session.send(server, "psi.query", 1, {"k": k, "points": b"".join(points)})
-            if k < nb_s:
-                body = session.recv(server, "psi.set", 1)
-                _expect_k(body, k)
-                want = min(cfg.batch, n_s - k * cfg.batch)
-                pts = packed(body, "points", c25519.POINT_BYTES, count=want)
-                for part in _split(executor, cfg.threads, _check_mul_tags, key, split(pts, c25519.POINT_BYTES)):
-                    set_tags += part
-            if k < nb_c:
+        queries = _OwnBatches(encoded, order, key, cfg, executor)  # starts the first batch before the hello
+        n_s = _hello(session, server, len(mine), cfg)
+        nb_c, nb_s, lag = _batches(len(mine), cfg.batch), _batches(n_s, cfg.batch), cfg.lag
+        pending: list[_Work] = []
+        for t in range(max(nb_c + 2 * lag, nb_s + lag)):
+            if 0 <= t - lag < nb_s:
+                pts = _peer_points(session, server, "psi.set", t - lag, _count(n_s, cfg.batch, t - lag))
+                pending.append(_Work(executor, cfg.threads, _check_mul_tags, (key,), pts, c25519.POINT_BYTES))
+            if t < nb_c:
+                session.send(server, "psi.query", 1, {"k": t, "points": queries.take(t)})
+            if 0 <= t - 2 * lag < nb_c:
                 body = session.recv(server, "psi.reply", 1)
-                _expect_k(body, k)
-                reply_tags += packed(body, "tags", TAG, count=min(cfg.batch, len(mine) - k * cfg.batch))
+                _expect_k(body, t - 2 * lag)
+                reply_tags += packed(body, "tags", TAG, count=_count(len(mine), cfg.batch, t - 2 * lag))
+            while len(pending) > 1:  # the newest may still be computing: collect it next step
+                set_tags += pending.pop(0).result()
+        for work in pending:
+            set_tags += work.result()
     finally:
         if own and executor is not None:
-            executor.shutdown()
+            executor.shutdown(cancel_futures=True)  # after an error, drop the batches queued ahead
     in_c, in_s = match_tags(bytes(reply_tags), bytes(set_tags))
     if cfg.result_to == "both":
-        session.send(server, "psi.result", 2, {"indices": np.asarray(in_s, dtype="<u4").tobytes()})
-    hits = sorted(int(order[i]) for i in in_c)
-    return [mine[i] for i in hits]
+        session.send(server, "psi.result", 2, {"indices": in_s.astype("<u4").tobytes()})
+    return [mine[i] for i in np.sort(order[in_c]).tolist()]
 
 
 def run_server(session: Session, client: str, items: Sequence[bytes | str], cfg: PsiConfig = PsiConfig(),
                cache: BlindedSet | None = None, executor: Executor | None = None) -> list[bytes | str] | None:
-    """The server's role: returns the intersection (distinct, first-seen order) if ``result_to == "both"``."""
+    """The server's role: returns the intersection (distinct, first-seen order) if ``result_to == "both"``.
+
+    Step ``t`` sends set batch ``t`` and answers query batch ``t - lag``.
+    """
     mine, encoded = distinct(items, cfg.suite)
     if cache is not None and (cache.size != len(mine) or cache.suite != cfg.suite):
         raise InvalidInput("the cached blinded set was built from other items or another suite")
-    n_c = _hello(session, client, len(mine), cfg)
     own = executor is None
     executor = _executor(cfg) if own else executor
     try:
-        nb_c, nb_s = _batches(n_c, cfg.batch), _batches(len(mine), cfg.batch)
-        stream = cache.batches(cfg.batch) if cache is not None else None
         key = cache.key if cache is not None else secrets.token_bytes(32)
         order = cache.order if cache is not None else \
             np.random.default_rng(secrets.randbits(128)).permutation(len(mine)).astype(np.int64)
-        hasher = c25519.ItemHasher(DST)
-        for k in range(max(nb_c, nb_s)):
-            if k < nb_s:
-                if stream is not None:
-                    blob = next(stream)
-                else:
-                    chunk = [encoded[int(i)] for i in order[k * cfg.batch:(k + 1) * cfg.batch]]
-                    blob = b"".join(c25519.hash_and_mul_batch(hasher, key, chunk, executor, cfg.threads))
-                session.send(client, "psi.set", 1, {"k": k, "points": blob})
-            if k < nb_c:
-                body = session.recv(client, "psi.query", 1)
-                _expect_k(body, k)
-                pts = packed(body, "points", c25519.POINT_BYTES, count=min(cfg.batch, n_c - k * cfg.batch))
-                tags = b"".join(_split(executor, cfg.threads, _check_mul_tags, key, split(pts, c25519.POINT_BYTES)))
-                session.send(client, "psi.reply", 1, {"k": k, "tags": tags})
+        sets: _OwnBatches | _CachedBatches = _CachedBatches(cache.batches(cfg.batch)) if cache is not None else \
+            _OwnBatches(encoded, order, key, cfg, executor)  # starts the first batch before the hello
+        n_c = _hello(session, client, len(mine), cfg)
+        nb_c, nb_s, lag = _batches(n_c, cfg.batch), _batches(len(mine), cfg.batch), cfg.lag
+        for t in range(max(nb_s, nb_c + lag)):
+            reply = None
+            if 0 <= t - lag < nb_c:
+                pts = _peer_points(session, client, "psi.query", t - lag, _count(n_c, cfg.batch, t - lag))
+                reply = _Work(executor, cfg.threads, _check_mul_tags, (key,), pts, c25519.POINT_BYTES)
+            if t < nb_s:
+                session.send(client, "psi.set", 1, {"k": t, "points": sets.take(t)})
+            if reply is not None:
+                session.send(client, "psi.reply", 1, {"k": t - lag, "tags": reply.result()})
     finally:
         if own and executor is not None:
-            executor.shutdown()
+            executor.shutdown(cancel_futures=True)  # after an error, drop the batches queued ahead
     if cfg.result_to != "both":
         return None
     body = session.recv(client, "psi.result", 2)
@@ -243,7 +307,7 @@ def run_server(session: Session, client: str, items: Sequence[bytes | str], cfg:
     idx = np.frombuffer(raw, dtype="<u4").astype(np.int64)
     if len(idx) and (idx[-1] >= len(mine) or np.any(np.diff(idx) <= 0)):
         raise MalformedMessage("psi.result indices must be strictly increasing positions of the server's stream")
-    return [mine[i] for i in sorted(int(order[j]) for j in idx)]
+    return [mine[i] for i in np.sort(order[idx]).tolist()]
 
 
 def _expect_k(body: dict[str, Any], k: int) -> None:
@@ -252,17 +316,26 @@ def _expect_k(body: dict[str, Any], k: int) -> None:
         raise MalformedMessage(f"batch {got} arrived where batch {k} was due")
 
 
-def match_tags(a: bytes, b: bytes) -> tuple[list[int], list[int]]:
-    """Positions in ``a`` and in ``b`` of 16-byte tags present in both (each side's tags are distinct).
+def match_tags(a: bytes, b: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (ascending) in ``a`` and in ``b`` of 16-byte tags that occur in the other.
 
-    A numpy pre-filter on the first 8 bytes, then an exact check of the 16 bytes on the candidates.
+    Vectorised sort-merge on the first 8 bytes of each tag, then the last 8 bytes settle each pair.
+    That pairing is exact when the first 8 bytes are distinct within each side, which fails only by
+    a 2^-64-rare collision or a peer's duplicate tags; then exact sets over the bytes decide.
     """
-    a64 = np.frombuffer(a, dtype="<u8")[0::2]
-    b64 = np.frombuffer(b, dtype="<u8")[0::2]
-    ca = np.nonzero(np.isin(a64, b64))[0]
-    cb = np.nonzero(np.isin(b64, a64))[0]
-    b_full = {b[j * TAG:(j + 1) * TAG]: int(j) for j in cb}
-    a_full = {a[i * TAG:(i + 1) * TAG] for i in ca}
-    in_a = [int(i) for i in ca if a[i * TAG:(i + 1) * TAG] in b_full]
-    in_b = sorted(j for t, j in b_full.items() if t in a_full)
-    return in_a, in_b
+    av = np.frombuffer(a, dtype="<u8").reshape(-1, 2)
+    bv = np.frombuffer(b, dtype="<u8").reshape(-1, 2)
+    oa, ob = np.argsort(av[:, 0]), np.argsort(bv[:, 0])
+    sa, sb = av[oa, 0], bv[ob, 0]
+    if np.any(sa[1:] == sa[:-1]) or np.any(sb[1:] == sb[:-1]):
+        b_set = {b[j:j + TAG] for j in range(0, len(b), TAG)}
+        a_set = {a[i:i + TAG] for i in range(0, len(a), TAG)}
+        in_a = [i // TAG for i in range(0, len(a), TAG) if a[i:i + TAG] in b_set]
+        in_b = [j // TAG for j in range(0, len(b), TAG) if b[j:j + TAG] in a_set]
+        return np.asarray(in_a, dtype=np.int64), np.asarray(in_b, dtype=np.int64)
+    if len(sb) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sb, sa), len(sb) - 1)
+    pa, pb = oa, ob[pos]
+    same = (sb[pos] == sa) & (av[pa, 1] == bv[pb, 1])
+    return np.sort(pa[same]), np.sort(pb[same])
