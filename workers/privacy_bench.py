@@ -9,6 +9,7 @@ per PSI party), over the in-memory channel, so the figures are computation, not 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 from nacl.bindings import crypto_scalarmult
 
+from workers.pipetransport import PipeTransport
 from workers.protocols import curve25519, fixedpoint, lookup, paillier, psi, stats
 from workers.protocols import vertical_lr as vlr
 from workers.protocols.channel import MemoryHub, Session, run_parties
@@ -113,6 +115,56 @@ def bench_psi(n: int, batch: int, ceiling: dict[str, Any], threads: int = 1) -> 
         "client_pool_busy": round(pools["client"].busy / (threads * seconds), 3),
         "server_pool_busy": round(pools["server"].busy / (threads * seconds), 3),
         "cpu_us_per_mult": round(1e6 * cpu_total / (4 * n), 2), "main_thread_cpu_seconds": round(cpu["client"] + cpu["server"], 2),
+        "cpu_ratio_to_ceiling": round(cpu_total / (4 * n) / (ceiling["cpu_us_per_mult"] / 1e6), 3),
+    }
+
+
+def _psi_party(role: str, n: int, batch: int, threads: int, conn: Any, results: Any) -> None:
+    """One PSI party in its own process (``bench_psi_processes``): its items, its pool, its pipe."""
+    common = n // 2
+    items = ([b"c%011d" % i for i in range(n)] if role == "client"
+             else [b"c%011d" % i for i in range(n - common, 2 * n - common)])
+    peer = "server" if role == "client" else "client"
+    transport = PipeTransport(conn, role, peer)
+    cfg = psi.PsiConfig(batch=batch, threads=threads)
+    pool = MeteredPool(threads)
+    start, start_cpu = time.perf_counter(), time.process_time()
+    run = psi.run_client if role == "client" else psi.run_server
+    out = run(Session(transport, "bench-psi", 600.0), peer, items, cfg, executor=pool)
+    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    pool.shutdown()
+    transport.close()
+    found = len(out) if role == "client" and out is not None else -1
+    results.put((role, {"wall": wall, "cpu": cpu, "busy": pool.busy, "found": found}))
+
+
+def bench_psi_processes(n: int, batch: int, ceiling: dict[str, Any], threads: int = 1) -> dict[str, Any]:
+    """The PSI with each party in its own process, joined by a pipe, as two institutions run it
+    (in one process the parties' Python work would share one interpreter lock)."""
+    ctx = multiprocessing.get_context("fork")
+    client_end, server_end = ctx.Pipe(duplex=True)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_psi_party, args=(role, n, batch, threads, end, results), name=f"psi-{role}")
+             for role, end in (("client", client_end), ("server", server_end))]
+    start = time.perf_counter()
+    for p in procs:
+        p.start()
+    got = dict(results.get(timeout=3600) for _ in procs)
+    seconds = time.perf_counter() - start
+    for p in procs:
+        p.join(60)
+    common = n // 2
+    assert got["client"]["found"] == common, "PSI returned a wrong intersection"
+    ceiling_s = 4 * n / ceiling["per_second_all_threads"]
+    cpu_total = got["client"]["cpu"] + got["server"]["cpu"]
+    return {
+        "items_each": n, "intersection": common, "threads_per_party": threads, "processes": 2, "seconds": round(seconds, 2),
+        "ceiling_seconds_4n_mults": round(ceiling_s, 2), "ratio_to_ceiling": round(seconds / ceiling_s, 3),
+        "client_cpu_seconds": round(got["client"]["cpu"], 2), "server_cpu_seconds": round(got["server"]["cpu"], 2),
+        "client_wall_seconds": round(got["client"]["wall"], 2), "server_wall_seconds": round(got["server"]["wall"], 2),
+        "client_pool_busy": round(got["client"]["busy"] / (threads * seconds), 3),
+        "server_pool_busy": round(got["server"]["busy"] / (threads * seconds), 3),
+        "cpu_us_per_mult": round(1e6 * cpu_total / (4 * n), 2),
         "cpu_ratio_to_ceiling": round(cpu_total / (4 * n) / (ceiling["cpu_us_per_mult"] / 1e6), 3),
     }
 
@@ -267,6 +319,7 @@ class Settings:
     psi_size: int = 1_000_000
     psi_batch: int = 8192
     psi_threads: int = 1
+    psi_in_process: bool = False  # both PSI parties in this process (they then share the interpreter lock)
     ceiling_mults: int = 200_000
     lookup_size: int = 1_000_000
     lookup_queries: int = 200
@@ -283,7 +336,8 @@ def run(settings: Settings) -> dict[str, Any]:
     report: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
     if "psi" in settings.parts:
         before = x25519_ceiling(settings.ceiling_mults)
-        result = bench_psi(settings.psi_size, settings.psi_batch, before, settings.psi_threads)
+        measure = bench_psi if settings.psi_in_process else bench_psi_processes
+        result = measure(settings.psi_size, settings.psi_batch, before, settings.psi_threads)
         after = x25519_ceiling(settings.ceiling_mults)
         # the machine's load drifts: compare with the mean of the ceilings measured before and after
         ceiling = {k: round((before[k] + after[k]) / 2, 2) for k in ("per_second_one_thread", "per_second_all_threads",

@@ -19,13 +19,15 @@ POSITIVE = ("psi_size", "psi_batch", "psi_threads", "ceiling_mults", "lookup_siz
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Privacy protocol benchmark, all parties in this process over the in-memory channel: "
-                          "X25519 ceiling, ECDH-PSI, anonymous lookup, secure sum, vertical LR.")
+    parser.description = ("Privacy protocol benchmark: X25519 ceiling, ECDH-PSI (each party in its own process, "
+                          "joined by a pipe), anonymous lookup, secure sum, vertical LR (all parties in this process).")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated: {', '.join(PARTS)}")
     parser.add_argument("--psi-size", type=int, default=1_000_000, help="items on each side of the PSI")
     parser.add_argument("--psi-batch", type=int, default=8192, help="points per PSI message")
     parser.add_argument("--psi-threads", type=int, default=1,
                         help="compute threads per PSI party (both parties run at once, so 1 each fills 2 cores)")
+    parser.add_argument("--psi-in-process", action="store_true",
+                        help="run both PSI parties in this process (they then share one interpreter lock)")
     parser.add_argument("--ceiling-mults", type=int, default=200_000, help="X25519 multiplications for the ceiling")
     parser.add_argument("--lookup-size", type=int, default=1_000_000, help="entries in the lookup holder's list")
     parser.add_argument("--lookup-queries", type=int, default=200, help="single-key queries to time")
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     parts = checked_parts(args)
     from workers import privacy_bench  # here, not at import time: the node does not depend on workers
 
-    settings = privacy_bench.Settings(parts=parts, **{name: getattr(args, name) for name in (*POSITIVE, "vlr_learning_rate")})
+    settings = privacy_bench.Settings(parts=parts, **{name: getattr(args, name)
+                                                      for name in (*POSITIVE, "vlr_learning_rate", "psi_in_process")})
     report = privacy_bench.run(settings)
     print(json.dumps(report, indent=2) if args.json else privacy_bench.format_text(report))
     return 0
