@@ -423,7 +423,7 @@ class Chain:
         )
         self.state.apply(result.state_writes)
         timing = BlockTiming(execute_seconds=pending.execute_seconds, store_seconds=time.perf_counter() - started)
-        self.tree.add(result.tree_nodes)  # the next block reads the upper levels just written
+        self.tree.add(result.tree_nodes, result.tree_replaced)  # the next block reads the upper levels just written
         self._prune_pending(block_hash, block.height)
         self.pool.on_commit(block.height, tx_hashes, ((n.sender, n.nonce) for n in result.nonces))
         if self.journal is not None and self.journal.should_compact(self.pool.local_count):
@@ -481,6 +481,7 @@ class Chain:
         self.store.install_snapshot(SnapshotInstall(block, block_hash, certificate, contents.nodes, contents.state, record,
                                                     backfill if block.height > 1 else b"", nonces))
         self.state.clear()  # every entry may differ in the installed state
+        self.tree.clear()  # the old tree's pinned upper levels are no longer reachable
         self.tree.add(contents.nodes)
         self._pending.clear()
         self.pool.on_commit(block.height, (), ())  # drop what expired at the new head

@@ -17,7 +17,7 @@ leave the branch's common prefix without reading further down).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from node.boundedcache import MISSING, GenerationalCache
@@ -32,6 +32,7 @@ BRANCH = 0x01
 LEAF_HEAD = 1 + 2 * HASH_SIZE  # 0x00 || key path || value hash: 65 bytes, the leaf's hash preimage
 BRANCH_HEAD = 2 + 2 * HASH_SIZE  # 0x01 || bit || left || right: 66 bytes, the branch's hash preimage
 _U32 = struct.Struct(">I")
+PINNED_BITS = 17  # upper tree levels kept in memory: at most 131,071 branches, ~30 MB
 
 
 class TreeError(StoreError):
@@ -57,34 +58,65 @@ class CommittedNodes:
 
 
 class CachedNodes:
-    """The committed nodes with the most recently read or committed ones kept in memory.
+    """The committed nodes with the ones a block is most likely to read kept in memory.
 
-    Nodes never change, so a cached node is never stale. Each block rewrites the upper levels of
-    the tree, so the nodes of the last commit (``add``) are the ones the next block reads first;
-    the least recently used go first (``node.boundedcache``)."""
+    Nodes never change, so a cached node is never stale. Every write reads its key's path from
+    the root down, so the branches near the root are read by nearly every block, and the deep
+    ones about once per tree size of writes. A recency cache alone loses the middle levels: each
+    block also adds a path's worth of new deep nodes, which push them out. So branches splitting
+    at a bit below ``pinned_bits`` (with random key paths, the top ``pinned_bits`` levels: at most
+    ``2 ** pinned_bits - 1`` of them in any tree) are kept until a commit replaces them; all other
+    nodes go through a two-generation recency cache of ``capacity`` entries (``node.boundedcache``)."""
 
-    __slots__ = ("_cache", "_source")
+    __slots__ = ("_cache", "_pin_limit", "_pinned", "_pinned_bits", "_source")
 
-    def __init__(self, source: NodeSource, capacity: int = 131_072) -> None:
+    def __init__(self, source: NodeSource, capacity: int = 131_072, pinned_bits: int = PINNED_BITS) -> None:
         self._source = source
         self._cache: GenerationalCache[bytes, bytes] = GenerationalCache(capacity)
+        self._pinned: dict[bytes, bytes] = {}
+        self._pinned_bits = pinned_bits
+        # Nodes of older roots read for proofs are pinned too and only a commit that replaces a node
+        # unpins it, so the limit leaves room for them; past it, the pinned set starts again.
+        self._pin_limit = 2 << pinned_bits if pinned_bits else 0
 
     def get(self, node_hash: bytes, /) -> bytes | None:
+        raw = self._pinned.get(node_hash)
+        if raw is not None:
+            return raw
         raw = self._cache.lookup(node_hash)
         if raw is MISSING:
             raw = self._source.get(node_hash)
             if raw is not None:
-                self._cache.put(node_hash, raw)
+                self._keep(node_hash, raw)
         return raw  # type: ignore[return-value]
 
-    def add(self, nodes: Mapping[bytes, bytes]) -> None:
-        """Nodes just committed to the source."""
-        put = self._cache.put
+    def _keep(self, node_hash: bytes, raw: bytes) -> None:
+        if len(raw) > 1 and raw[0] == BRANCH and raw[1] < self._pinned_bits:
+            if len(self._pinned) >= self._pin_limit:
+                self._pinned = {}
+            self._pinned[node_hash] = raw
+        else:
+            self._cache.put(node_hash, raw)
+
+    def add(self, nodes: Mapping[bytes, bytes], replaced: Iterable[bytes] = ()) -> None:
+        """Nodes just committed to the source, and the nodes of the previous root they replace."""
+        pinned = self._pinned
+        for node_hash in replaced:
+            pinned.pop(node_hash, None)
+        keep = self._keep
         for node_hash, raw in nodes.items():
-            put(node_hash, raw)
+            keep(node_hash, raw)
+
+    def clear(self) -> None:
+        self._pinned = {}
+        self._cache.clear()
+
+    @property
+    def pinned(self) -> int:
+        return len(self._pinned)
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return len(self._cache) + len(self._pinned)
 
 
 class NodeLayer:

@@ -289,6 +289,40 @@ def test_the_node_cache_reads_through_keeps_committed_nodes_and_stays_bounded():
     assert cache.get(first) == b"\x01" and reads == [first]  # evicted oldest first: read again
 
 
+def test_the_node_cache_keeps_the_upper_branches_until_a_commit_replaces_them():
+    """Deep nodes pass through the small recency cache; branches splitting at a bit below
+    ``pinned_bits`` stay however many deep nodes go by, until a commit names them replaced."""
+    from node.statetree import CachedNodes
+    from node.statetree.nodes import BRANCH
+
+    def branch(bit: int, tag: int) -> bytes:
+        return bytes((BRANCH, bit)) + bytes([tag]) * 96
+
+    reads: list[bytes] = []
+    backing = {bytes([i]) * 32: branch(i, i) for i in range(40)}  # node i splits at bit i
+
+    class Source:
+        def get(self, node_hash: bytes, /) -> bytes | None:
+            reads.append(node_hash)
+            return backing.get(node_hash)
+
+    cache = CachedNodes(Source(), capacity=2, pinned_bits=4)
+    upper = [bytes([i]) * 32 for i in range(4)]
+    for node_hash in upper + [bytes([i]) * 32 for i in range(10, 40)]:  # 30 deep nodes pass the tiny cache
+        cache.get(node_hash)
+    reads.clear()
+    assert all(cache.get(h) == backing[h] for h in upper) and reads == [] and cache.pinned == 4
+    cache.add({bytes([50]) * 32: branch(1, 50)}, replaced=[upper[1]])  # a commit rewrote the bit-1 branch
+    assert cache.pinned == 4  # the old one gone, the new one in
+    cache.get(upper[1])
+    assert reads == [upper[1]]  # read again (it is still stored; only the cache dropped it)
+
+    bounded = CachedNodes(Source(), capacity=2, pinned_bits=1)  # room for 2 << 1 = 4 pinned branches
+    for i in range(5):
+        bounded.add({bytes([100 + i]) * 32: branch(0, i)})  # nodes of old roots that nothing replaces
+    assert bounded.pinned == 1  # the fifth found the set full and started it again
+
+
 def reachable(store: dict[bytes, bytes], root: bytes) -> set[bytes]:
     """Every node hash under ``root``."""
     out: set[bytes] = set()
