@@ -80,15 +80,16 @@ class CachedNodes:
         self._pin_limit = 2 << pinned_bits if pinned_bits else 0
 
     def get(self, node_hash: bytes, /) -> bytes | None:
-        raw = self._pinned.get(node_hash)
+        pinned = self._pinned.get(node_hash)
+        if pinned is not None:
+            return pinned
+        cached = self._cache.lookup(node_hash)
+        if cached is not MISSING:
+            return cached  # type: ignore[return-value]
+        raw = self._source.get(node_hash)
         if raw is not None:
-            return raw
-        raw = self._cache.lookup(node_hash)
-        if raw is MISSING:
-            raw = self._source.get(node_hash)
-            if raw is not None:
-                self._keep(node_hash, raw)
-        return raw  # type: ignore[return-value]
+            self._keep(node_hash, raw)
+        return raw
 
     def _keep(self, node_hash: bytes, raw: bytes) -> None:
         if len(raw) > 1 and raw[0] == BRANCH and raw[1] < self._pinned_bits:
