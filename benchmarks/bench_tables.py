@@ -30,7 +30,7 @@ def throughput_table(report: dict[str, Any]) -> list[str]:
 
 def sizing_table(report: dict[str, Any]) -> list[str]:
     lines = ["| suite | n | kind | CPU µs/tx per validator | of which signature verification | rest | cores busy per validator | "
-             "peak RSS MB (largest validator) | disk MB per million tx |", "|---|---|---|---|---|---|---|---|---|"]
+             "peak RSS MB (largest validator) | heap MB at the end (largest) | disk MB per million tx |", "|---|---|---|---|---|---|---|---|---|---|"]
     for size in report["results"]:
         for k in size["kinds"]:
             vs = k["validators"]
@@ -39,9 +39,11 @@ def sizing_table(report: dict[str, Any]) -> list[str]:
                 return sum(v[name]["median"] for v in vs) / len(vs)
 
             rng = f"{min(v['cpu_us_per_tx']['median'] for v in vs):,.0f}–{max(v['cpu_us_per_tx']['median'] for v in vs):,.0f}"
+            heap = (f"{max(v['rss_anon_bytes']['max'] for v in vs) / 2**20:,.0f}" if all("rss_anon_bytes" in v for v in vs)
+                    else "–")  # (reports from before it was measured)
             lines.append(f"| {size['suite']} | {size['validators']} | {k['kind']} | {mean('cpu_us_per_tx'):,.0f} ({rng}) | "
                          f"{mean('verify_us_per_tx'):,.0f} ({vs[0]['verify_source']}) | {mean('other_us_per_tx'):,.0f} | {mean('cpu_share'):.2f} | "
-                         f"{max(v['peak_rss_bytes']['max'] for v in vs) / 2**20:,.0f} | {mean('disk_bytes_per_tx'):,.0f} |")
+                         f"{max(v['peak_rss_bytes']['max'] for v in vs) / 2**20:,.0f} | {heap} | {mean('disk_bytes_per_tx'):,.0f} |")
     return lines
 
 

@@ -30,7 +30,7 @@ import aiohttp
 from node.bench_cluster import _block_number, _wait_meshed
 from node.bench_load import BATCH, BlockWatcher, closed_loop, paced
 from node.bench_setup import KINDS, Targets, TxSupply, make_bench_net, setup_contracts
-from node.benchproc import CpuSample, dir_bytes, peak_rss_bytes, peak_rss_children, sample_cpu
+from node.benchproc import CpuSample, dir_bytes, peak_rss_bytes, peak_rss_children, rss_anon_bytes, sample_cpu
 from node.benchstats import Summary, percentile
 from node.config import DATA_DIR
 from node.crypto import get_suite
@@ -73,7 +73,8 @@ class ValidatorFigures:
     verify_us_per_tx: float  # workers' CPU when there are workers, else the measured cost of one verification
     other_us_per_tx: float  # everything but signature verification
     verify_source: str  # "workers" (measured) or "estimate" (1 / verify rate of one core)
-    peak_rss_bytes: int  # VmHWM of the node process
+    peak_rss_bytes: int  # VmHWM of the node process (its heap and the file pages it maps)
+    rss_anon_bytes: int  # RssAnon at the end of the repeat: the heap alone, without LevelDB's mapped table files
     workers_peak_rss_bytes: int  # the largest VmHWM among its verification workers (0 without)
     disk_bytes_per_tx: float
 
@@ -163,7 +164,7 @@ def validator_figures(net: LocalNet, before: list[CpuSample], after: list[CpuSam
         out.append(ValidatorFigures(
             name=node.name, cpu_share=round((used.node + used.children) / used.at, 3) if used.at > 0 else 0.0,
             cpu_us_per_tx=round(node_us + workers_us, 1), verify_us_per_tx=round(verify_us, 1), other_us_per_tx=round(other_us, 1),
-            verify_source=source, peak_rss_bytes=peak_rss_bytes(node.proc.pid),
+            verify_source=source, peak_rss_bytes=peak_rss_bytes(node.proc.pid), rss_anon_bytes=rss_anon_bytes(node.proc.pid),
             workers_peak_rss_bytes=peak_rss_children(node.proc.pid),
             disk_bytes_per_tx=round((d1 - d0) / disk_txs, 1) if disk_txs else 0.0))
     return out

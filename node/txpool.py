@@ -79,8 +79,13 @@ class TxPool:
         self._local: set[bytes] = set()  # admitted from our own clients (we re-gossip these)
         self._nonces: dict[tuple[bytes, bytes], bytes] = {}  # (sender, nonce) -> the pooled hash using it
         self._queues: OrderedDict[bytes, deque[CheckedTx]] = OrderedDict()
-        self._expiry_heap: list[int] = []  # expiry heights with a bucket in _by_expiry
-        self._by_expiry: dict[int, list[bytes]] = {}
+        # Pooled hashes by expiry height, and those heights in a heap (each once; a height whose
+        # bucket emptied stays in the heap until it passes). A hash leaves its bucket when it
+        # leaves the pool: a committed transaction must not be held until its expiry height
+        # (with a long tx_expiry_window, that was every transaction admitted in the window).
+        self._expiry_heap: list[int] = []
+        self._heap_heights: set[int] = set()
+        self._by_expiry: dict[int, set[bytes]] = {}
         self._arrived = asyncio.Event() if _has_loop() else None
         self._dropped: OrderedDict[bytes, DropRecord] = OrderedDict()
 
@@ -205,11 +210,14 @@ class TxPool:
         if queue is None:
             queue = self._queues[checked.sender] = deque()
         queue.append(checked)
-        bucket = self._by_expiry.get(checked.tx.expiry_height)
+        expiry = checked.tx.expiry_height
+        bucket = self._by_expiry.get(expiry)
         if bucket is None:
-            bucket = self._by_expiry[checked.tx.expiry_height] = []
-            heapq.heappush(self._expiry_heap, checked.tx.expiry_height)
-        bucket.append(checked.hash)
+            bucket = self._by_expiry[expiry] = set()
+            if expiry not in self._heap_heights:
+                self._heap_heights.add(expiry)
+                heapq.heappush(self._expiry_heap, expiry)
+        bucket.add(checked.hash)
         if self._arrived is not None:
             self._arrived.set()
 
@@ -259,6 +267,11 @@ class TxPool:
                 continue
             if self._nonces.get((checked.sender, checked.tx.nonce)) == h:
                 del self._nonces[(checked.sender, checked.tx.nonce)]
+            bucket = self._by_expiry.get(checked.tx.expiry_height)
+            if bucket is not None:
+                bucket.discard(h)
+                if not bucket:
+                    del self._by_expiry[checked.tx.expiry_height]
             removed[checked.sender] = removed.get(checked.sender, 0) + 1
         by_hash = self._by_hash
         for sender, count in removed.items():
@@ -282,6 +295,7 @@ class TxPool:
         heap = self._expiry_heap
         while heap and heap[0] <= head + 1:
             height = heapq.heappop(heap)
+            self._heap_heights.discard(height)
             stale.extend(h for h in self._by_expiry.pop(height, ()) if h in self._by_hash)
         for h in stale:
             expiry = self._by_hash[h].tx.expiry_height

@@ -49,7 +49,7 @@ def test_a_short_bench_run_reports_every_figure():
         assert len(kind["validators"]) == 4
         for v in kind["validators"]:
             assert v["verify_source"] in ("workers", "estimate")
-            for name in ("cpu_us_per_tx", "verify_us_per_tx", "other_us_per_tx", "cpu_share", "peak_rss_bytes", "disk_bytes_per_tx"):
+            for name in ("cpu_us_per_tx", "verify_us_per_tx", "other_us_per_tx", "cpu_share", "peak_rss_bytes", "rss_anon_bytes", "disk_bytes_per_tx"):
                 _mmm(v[name])
             assert v["cpu_us_per_tx"]["median"] > 0 and v["peak_rss_bytes"]["median"] > 1 << 20
             assert v["disk_bytes_per_tx"]["median"] > 0

@@ -22,7 +22,7 @@ def fake_proc(tmp_path, procs):
         d = tmp_path / str(pid)
         d.mkdir()
         (d / "stat").write_text(stat_line(pid, comm, ppid, utime, stime))
-        (d / "status").write_text(f"Name:\t{comm}\nVmPeak:\t  999999 kB\nVmHWM:\t{hwm_kb:>8} kB\nVmRSS:\t    1000 kB\n")
+        (d / "status").write_text(f"Name:\t{comm}\nVmPeak:\t  999999 kB\nVmHWM:\t{hwm_kb:>8} kB\nVmRSS:\t    1000 kB\nRssAnon:\t     600 kB\nRssFile:\t     400 kB\n")
     (tmp_path / "self").mkdir()  # non-numeric entries are skipped
     return tmp_path
 
@@ -46,6 +46,7 @@ def test_children_are_found_by_parent_pid_and_sampled_apart_from_the_node(tmp_pa
     assert (s.node, s.children) == (pytest.approx(1.0), pytest.approx(0.6))
     assert benchproc.peak_rss_children(10, proc) == 50_000 * 1024
     assert peak_rss_bytes(10, proc) == 80_000 * 1024
+    assert benchproc.rss_anon_bytes(10, proc) == 600 * 1024  # the heap alone, not the mapped files
 
 
 def test_a_sample_difference_is_per_field():

@@ -50,3 +50,22 @@ def test_evict_expired_removes_exactly_the_stale():
     pool.add_verified(late)
     assert pool.evict_expired(7) == 1 and late.hash not in pool
     assert pool.evict_expired(100) == 3 and len(pool) == 0
+
+
+def test_committed_transactions_are_not_held_until_their_expiry_height():
+    """The pool's memory follows what it holds: a transaction that leaves the pool leaves its
+    expiry bucket too (they were once kept until the expiry height passed, so with a long expiry
+    window a node held every transaction admitted in the window)."""
+    net = make_testnet("std")
+    pool = _pool(net)
+    for _round in range(5):
+        batch = [_checked(net, net.user, 900 + i % 3) for i in range(40)]
+        for c in batch:
+            pool.add_verified(c)
+        pool.remove([c.hash for c in batch])  # committed
+    assert len(pool) == 0 and pool._by_expiry == {}
+    assert sorted(pool._expiry_heap) == [900, 901, 902]  # each height once, however often it was used
+    keep = _checked(net, net.user, 901)
+    pool.add_verified(keep)
+    assert pool._by_expiry == {901: {keep.hash}} and sorted(pool._expiry_heap) == [900, 901, 902]
+    assert pool.evict_expired(901) == 1 and pool._expiry_heap == [] and pool._by_expiry == {}
