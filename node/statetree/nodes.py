@@ -32,7 +32,7 @@ BRANCH = 0x01
 LEAF_HEAD = 1 + 2 * HASH_SIZE  # 0x00 || key path || value hash: 65 bytes, the leaf's hash preimage
 BRANCH_HEAD = 2 + 2 * HASH_SIZE  # 0x01 || bit || left || right: 66 bytes, the branch's hash preimage
 _U32 = struct.Struct(">I")
-PINNED_BITS = 17  # upper tree levels kept in memory: at most 131,071 branches, ~30 MB
+PINNED_BITS = 17  # upper tree levels kept in memory: at most 131,071 branches of a tree, ~30 MB (twice that with old roots' nodes read for proofs)
 
 
 class TreeError(StoreError):

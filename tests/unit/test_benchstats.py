@@ -47,7 +47,9 @@ def test_flatten_keeps_numbers_and_nests_names():
 
 def _repeat(n: int, tps: float, cpu: float) -> RepeatResult:
     lat = Latency(tps / 2, 10, 0, 100.0 * n, 200.0, 300.0)
-    v = ValidatorFigures("validator-0", 0.5, cpu, 50.0, cpu - 50, "estimate", 100 << 20, 0, 700.0)
+    v = ValidatorFigures(name="validator-0", cpu_share=0.5, cpu_us_per_tx=cpu, verify_us_per_tx=50.0, other_us_per_tx=cpu - 50,
+                         verify_source="estimate", peak_rss_bytes=100 << 20, rss_anon_bytes=(60 + n) << 20,
+                         workers_peak_rss_bytes=0, disk_bytes_per_tx=700.0)
     return RepeatResult("system_call", n, 60.0, int(tps * 60), tps, tps / 1000, 0, False, 0, 20, lat, lat, [v])
 
 
@@ -58,6 +60,7 @@ def test_summarise_gives_median_min_max_per_figure_and_per_validator():
     assert "repeat" not in summary and "ran_dry" not in summary
     assert validators[0]["name"] == "validator-0" and validators[0]["verify_source"] == "estimate"
     assert validators[0]["cpu_us_per_tx"] == {"median": 250, "min": 200, "max": 300}
+    assert validators[0]["rss_anon_bytes"] == {"median": 62 << 20, "min": 61 << 20, "max": 63 << 20}
 
 
 def test_verify_rate_is_counted_per_cpu_second():
