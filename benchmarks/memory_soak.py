@@ -27,15 +27,10 @@ import aiohttp
 from node.bench_cluster import _block_number, _wait_meshed
 from node.bench_load import BlockWatcher, paced
 from node.bench_setup import Targets, TxSupply, make_bench_net, setup_contracts
-from node.benchproc import PROC, dir_bytes, load_average, parse_status_kb
+from node.benchproc import dir_bytes, load_average, status_bytes
 from node.config import DATA_DIR
 
-
-def rss_bytes(pid: int, field: str = "VmRSS") -> int:
-    """``VmRSS``, or its parts: ``RssAnon`` (the process's own heap) and ``RssFile`` (pages of
-    files it maps: LevelDB maps its table files read-only, and those pages are the kernel's
-    reclaimable page cache, counted in RSS while mapped)."""
-    return parse_status_kb((PROC / str(pid) / "status").read_text(), field)  # (already in bytes)
+RSS_PARTS = ("VmRSS", "RssAnon", "RssFile")  # all resident memory; the heap; pages of mapped files (LevelDB's tables)
 
 
 async def soak(args: argparse.Namespace) -> dict[str, object]:
@@ -62,12 +57,13 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
                 await paced(urls, supply.take(args.kind, want), args.rate, watcher, seconds=60)
                 async with aiohttp.ClientSession() as session:
                     height = await _block_number(session, net.nodes[0].url)
+                memory = [status_bytes(n.proc.pid, RSS_PARTS) for n in net.nodes if n.proc is not None]
                 row: dict[str, object] = {
                     "minute": minute, "elapsed_s": round(time.monotonic() - started), "committed": watcher.count,
                     "height": height, "load_average": load_average()[0],
-                    "rss_mb": [round(rss_bytes(n.proc.pid) / 2**20, 1) for n in net.nodes if n.proc is not None],
-                    "rss_anon_mb": [round(rss_bytes(n.proc.pid, "RssAnon") / 2**20, 1) for n in net.nodes if n.proc is not None],
-                    "rss_file_mb": [round(rss_bytes(n.proc.pid, "RssFile") / 2**20, 1) for n in net.nodes if n.proc is not None],
+                    "rss_mb": [round(m["VmRSS"] / 2**20, 1) for m in memory],
+                    "rss_anon_mb": [round(m["RssAnon"] / 2**20, 1) for m in memory],
+                    "rss_file_mb": [round(m["RssFile"] / 2**20, 1) for m in memory],
                     "data_mb": [round(dir_bytes(n.home / DATA_DIR) / 2**20, 1) for n in net.nodes],
                 }
                 samples.append(row)

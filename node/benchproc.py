@@ -45,16 +45,22 @@ def parse_status_kb(text: str, field: str) -> int:
     raise KeyError(field)
 
 
+def status_bytes(pid: int, fields: tuple[str, ...], proc: Path = PROC) -> dict[str, int]:
+    """Several ``kB`` fields of one read of /proc/<pid>/status, in bytes."""
+    text = (proc / str(pid) / "status").read_text()
+    return {field: parse_status_kb(text, field) for field in fields}
+
+
 def peak_rss_bytes(pid: int, proc: Path = PROC) -> int:
     """VmHWM: the most resident memory the process has held since it started. It counts the
     pages of files the process maps as well as its heap: LevelDB maps its table files read-only,
     so it grows with the database (those pages are the kernel's page cache, reclaimable)."""
-    return parse_status_kb((proc / str(pid) / "status").read_text(), "VmHWM")
+    return status_bytes(pid, ("VmHWM",), proc)["VmHWM"]
 
 
 def rss_anon_bytes(pid: int, proc: Path = PROC) -> int:
     """RssAnon: the process's own resident memory now (heap, stacks), without mapped files."""
-    return parse_status_kb((proc / str(pid) / "status").read_text(), "RssAnon")
+    return status_bytes(pid, ("RssAnon",), proc)["RssAnon"]
 
 
 def child_pids(pid: int, proc: Path = PROC) -> list[int]:

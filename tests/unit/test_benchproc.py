@@ -47,6 +47,8 @@ def test_children_are_found_by_parent_pid_and_sampled_apart_from_the_node(tmp_pa
     assert benchproc.peak_rss_children(10, proc) == 50_000 * 1024
     assert peak_rss_bytes(10, proc) == 80_000 * 1024
     assert benchproc.rss_anon_bytes(10, proc) == 600 * 1024  # the heap alone, not the mapped files
+    assert benchproc.status_bytes(10, ("VmRSS", "RssAnon", "RssFile"), proc) == {
+        "VmRSS": 1000 * 1024, "RssAnon": 600 * 1024, "RssFile": 400 * 1024}
 
 
 def test_a_sample_difference_is_per_field():
