@@ -14,6 +14,7 @@ import threading
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from node.vm import trapsignals
 from node.vm.abi import MAX_WASM_STACK_BYTES, MEMORY_LIMIT_BYTES, TABLE_ELEMENTS_LIMIT
 
 # Pooling allocator: instance slots are reserved once and recycled, which makes instantiation
@@ -64,7 +65,9 @@ def make_engine() -> wasmtime.Engine:
     ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pooling, KEEP_RESIDENT_BYTES)
     ffi.wasmtime_pooling_allocation_strategy_set(config.ptr(), pooling)
     ffi.wasmtime_pooling_allocation_config_delete(pooling)
-    return wasmtime.Engine(config)
+    engine = wasmtime.Engine(config)
+    trapsignals.record()  # wasmtime installs its trap handlers with the process's first engine
+    return engine
 
 
 _shared: wasmtime.Engine | None = None

@@ -21,7 +21,7 @@ from node.execution.system.base import decode_args
 from node.execution.system.contracts import REGISTRY_ADDRESS, ContractInfo, code_key, contract_address, contract_key
 from node.params import ChainParams
 from node.state import StateReader
-from node.vm import host, rawapi
+from node.vm import host, rawapi, trapsignals
 from node.vm.abi import (
     ENTRY_EXPORT,
     FUEL_CALL_CONTRACT,
@@ -101,6 +101,7 @@ class WasmVM:
         # address -> code hash; an address's code never changes once deployed, so this is only a
         # decoding shortcut: whether the contract exists is still read from state by the caller.
         self._code_hashes: dict[bytes, bytes] = {}
+        self._trap_check_height = -1  # the block height at which the trap handlers were last checked
 
     def set_router(self, router: Router) -> None:
         """How a contract reaches other contracts (system or WASM); the executor installs it."""
@@ -226,6 +227,9 @@ class WasmVM:
                                                ctypes.addressof(slot.trap))
 
     def _run(self, ctx: CallContext, compiled: CompiledContract, method: str, args: bytes) -> bytes:
+        if ctx.depth == 0 and (ctx.read_only or ctx.block.height != self._trap_check_height):
+            trapsignals.ensure()  # a few µs: once per block, and per query
+            self._trap_check_height = -1 if ctx.read_only else ctx.block.height
         meter = ctx.fuel
         meter.charge(FUEL_INSTANTIATE)
         slot = self._store(ctx.depth)
