@@ -13,15 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from node.statetree.nodes import (
+    BRANCH,
     BRANCH_HEAD,
     EMPTY_ROOT,
     HASH_SIZE,
     LEAF,
     HashFn,
     NodeSource,
-    branch_head,
     check_hash_size,
-    encode_branch,
     encode_leaf,
     leaf_head,
     leaf_key_value,
@@ -29,6 +28,8 @@ from node.statetree.nodes import (
 )
 
 _BITS = 8 * HASH_SIZE
+_RIGHT = 2 + HASH_SIZE  # where a branch's right child starts
+_BRANCH_SIZE = BRANCH_HEAD + HASH_SIZE  # a stored branch: its hash preimage and the smallest path below
 
 # A subtree as the update sees it: (node hash, smallest key path below it, or None if not known yet).
 Ref = tuple[bytes, bytes | None]
@@ -89,10 +90,12 @@ class _Batch:
             return right
         if right is None:
             return left
-        min_path = left[1] if left[1] is not None else self.min_path(left[0])
-        head = branch_head(bit, left[0], right[0])
+        min_path = left[1]
+        if min_path is None:
+            min_path = self.min_path(left[0])
+        head = bytes((BRANCH, bit)) + left[0] + right[0]  # nodes.branch_head, inlined: once per new branch
         node_hash = self.h(head)
-        self.new[node_hash] = encode_branch(head, min_path)
+        self.new[node_hash] = head + min_path  # nodes.encode_branch
         return node_hash, min_path
 
     def min_path(self, node_hash: bytes) -> bytes:
@@ -125,24 +128,16 @@ class _Batch:
 
     def apply(self, node_hash: bytes, lo: int, hi: int) -> Ref | None:
         """The subtree ``node_hash`` with writes ``lo:hi`` applied (all inside its parent's prefix)."""
-        raw = read_node(self.source, node_hash)
+        raw = self.source.get(node_hash)
+        if raw is None or raw[0] != BRANCH or len(raw) != _BRANCH_SIZE:
+            return self.apply_leaf(node_hash, read_node(self.source, node_hash), lo, hi)  # read_node: checked or TreeError
         paths = self.paths
-        if raw[0] == LEAF:
-            path_bytes = raw[1 : 1 + HASH_SIZE]
-            path = int.from_bytes(path_bytes)
-            items = self.items(lo, hi)
-            at = bisect_left(paths, path, lo, hi)
-            if not (at < hi and paths[at] == path):  # the old leaf stays, among the new ones
-                key, _ = leaf_key_value(raw)
-                items.insert(at - lo, (path, path_bytes, key, None, (node_hash, path_bytes)))
-            else:
-                self.replaced.add(node_hash)  # written over or deleted
-            return self.build(items)
         bit = raw[1]
-        left, right = raw[2 : 2 + HASH_SIZE], raw[2 + HASH_SIZE : BRANCH_HEAD]
         min_bytes = raw[BRANCH_HEAD:]
         min_path = int.from_bytes(min_bytes)
-        split = min(_first_diff(paths[lo], min_path), _first_diff(paths[hi - 1], min_path))
+        # The first bit where the writes leave this branch's common prefix (sorted paths: the
+        # outermost two decide it), or _BITS if they all share the path down to ``bit``.
+        split = _BITS - ((paths[lo] ^ min_path) | (paths[hi - 1] ^ min_path)).bit_length()
         if split < bit:
             # Some writes leave this branch's common prefix at bit ``split``: a new branch above it.
             mid = bisect_left(paths, _boundary(min_path, split), lo, hi)  # writes lo:mid have 0 there
@@ -152,10 +147,24 @@ class _Batch:
             inside = self.apply(node_hash, lo, mid) if lo < mid else (node_hash, min_bytes)
             return self.join(split, inside, self.build(self.items(mid, hi)))
         self.replaced.add(node_hash)  # rebuilt over its new children (or gone, if one side empties)
-        mid = bisect_left(paths, _boundary(min_path, bit), lo, hi)
-        new_left = self.apply(left, lo, mid) if lo < mid else (left, min_bytes)
-        new_right = self.apply(right, mid, hi) if mid < hi else (right, None)
+        shift = _BITS - 1 - bit
+        mid = bisect_left(paths, ((min_path >> shift) | 1) << shift, lo, hi)  # _boundary(min_path, bit)
+        new_left = self.apply(raw[2:_RIGHT], lo, mid) if lo < mid else (raw[2:_RIGHT], min_bytes)
+        new_right = self.apply(raw[_RIGHT:BRANCH_HEAD], mid, hi) if mid < hi else (raw[_RIGHT:BRANCH_HEAD], None)
         return self.join(bit, new_left, new_right)
+
+    def apply_leaf(self, node_hash: bytes, raw: bytes, lo: int, hi: int) -> Ref | None:
+        """The leaf ``node_hash`` with writes ``lo:hi`` applied: one subtree of the old and new leaves."""
+        path_bytes = raw[1 : 1 + HASH_SIZE]
+        path = int.from_bytes(path_bytes)
+        items = self.items(lo, hi)
+        at = bisect_left(self.paths, path, lo, hi)
+        if not (at < hi and self.paths[at] == path):  # the old leaf stays, among the new ones
+            key, _ = leaf_key_value(raw)
+            items.insert(at - lo, (path, path_bytes, key, None, (node_hash, path_bytes)))
+        else:
+            self.replaced.add(node_hash)  # written over or deleted
+        return self.build(items)
 
 
 def update(hash_fn: HashFn, source: NodeSource, root: bytes, writes: Mapping[bytes, bytes | None]) -> TreeUpdate:
