@@ -65,8 +65,9 @@ class Application(Protocol):
         """Public keys of the validators for the next height, in a fixed order."""
         ...
 
-    def has_pending(self, in_flight: int = 0) -> bool:
-        """More transactions wait in the pool than the ``in_flight`` ones already in uncommitted blocks."""
+    def has_pending(self, in_flight: int = 0, at_least: int = 1) -> bool:
+        """At least ``at_least`` transactions wait in the pool besides the ``in_flight`` ones already
+        in uncommitted blocks."""
         ...
 
     def propose(

@@ -242,9 +242,9 @@ class Chain:
         """The committed node list (validators and observers)."""
         return read_nodes(self.store.state_items(NODE_PREFIX))
 
-    def has_pending(self, in_flight: int = 0) -> bool:
-        """More transactions are waiting than the ``in_flight`` ones already in uncommitted blocks."""
-        return len(self.pool) > in_flight
+    def has_pending(self, in_flight: int = 0, at_least: int = 1) -> bool:
+        """At least ``at_least`` transactions wait besides the ``in_flight`` ones already in uncommitted blocks."""
+        return len(self.pool) - in_flight >= at_least
 
     async def wait_for_transactions(self, timeout: float) -> bool:
         return await self.pool.wait_for_transactions(timeout)

@@ -44,6 +44,8 @@ PARAMS: dict[str, ParamSpec] = {
     "consensus_timeout_ms": ParamSpec(3_000, 100, 600_000, "consensus round timeout before a view change"),
     "max_code_bytes": ParamSpec(512 * 1024, 1_024, 1024 * 1024, "largest contract code accepted at deploy"),
     "pbft_window": ParamSpec(4, 1, 32, "PBFT heights in flight at once (pipelining); 1 decides one height at a time"),
+    "pbft_pipeline_min_txs": ParamSpec(1, 1, 50_000, "while a block of the primary's is in flight, the next is proposed "
+                                                     "only once this many transactions wait for it"),
     "max_tx_fuel": ParamSpec(500_000_000, 100_000, 10_000_000_000, "highest fuel_limit a transaction may set"),
     "max_block_bytes": ParamSpec(2 * 1024 * 1024, 64 * 1024, 32 * 1024 * 1024,
                                  "most bytes of encoded transactions in one block"),
@@ -144,6 +146,7 @@ class ChainParams:
     consensus_timeout_ms: int
     max_code_bytes: int
     pbft_window: int
+    pbft_pipeline_min_txs: int
     max_tx_fuel: int
     max_block_bytes: int
 

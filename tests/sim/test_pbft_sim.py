@@ -180,6 +180,42 @@ def test_pipelined_heights_on_a_lossy_network(tmp_path, seed):
         net.close()
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_the_pipeline_threshold_waits_for_the_block_in_flight_until_enough_transactions_wait(tmp_path, seed):
+    """With ``pbft_pipeline_min_txs`` 30, under a light stream the primary never has a second block
+    in flight (each block commits at the primary before it proposes the next, so blocks are larger
+    and fewer); a burst well over the threshold, with blocks of at most 20, is pipelined again.
+    (A follower may still see two: the primary's next block can reach it before the commits that
+    decide the one below.)"""
+    net = make(tmp_path, seed, params={"pbft_pipeline_min_txs": 30, "block_tx_limit": 20},
+               faults=LinkFaults(min_delay_ms=5, max_delay_ms=40))
+    primary = net.by_key[net.nodes[0].core.primary(0)]
+    running = [True]
+
+    def light() -> None:  # 2 transactions every 15 ms: far fewer than 30 arrive while a block is in flight
+        if running[0]:
+            net.submit(2, pad_bytes=1)
+            net.schedule(15, light)
+
+    try:
+        net.schedule(15, light)
+        assert net.run_until(lambda: net.min_honest_height() >= 25, 300_000), net.heights()
+        running[0] = False
+        assert net.run_until(lambda: all(len(n.chain.pool) == 0 for n in net.nodes), 120_000), net.heights()
+        assert all(n.core.view == 0 for n in net.nodes)
+        assert primary.core.max_in_flight == 1
+        chain = net.nodes[0].chain
+        with_txs = [len(chain.store.get_block(h).txs) for h in range(1, chain.height + 1)]
+        assert sum(with_txs) / sum(1 for n in with_txs if n) > 2  # more than one tick's transactions per block
+        net.submit(200, pad_bytes=1)
+        assert net.run_until(lambda: primary.core.max_in_flight >= 3, 60_000)
+        assert net.run_until(lambda: len(set(net.heights())) == 1 and all(len(n.chain.pool) == 0 for n in net.nodes), 120_000), net.heights()
+        assert_safe(net)
+        assert_certified(net)
+    finally:
+        net.close()
+
+
 @pytest.mark.parametrize("seed", PIPELINE_SEEDS)
 def test_primary_crash_with_blocks_in_flight(tmp_path, seed):
     net = make(tmp_path, seed, faults=LinkFaults(drop=0.02, min_delay_ms=5, max_delay_ms=60))
