@@ -26,7 +26,7 @@ import aiohttp
 
 from node.bench_cluster import _block_number, _wait_meshed
 from node.bench_load import BlockWatcher, paced
-from node.bench_setup import Targets, TxSupply, make_bench_net, setup_contracts
+from node.bench_setup import Targets, TxSupply, make_bench_net, parse_param_overrides, setup_contracts
 from node.benchproc import dir_bytes, load_average, status_bytes
 from node.config import DATA_DIR
 
@@ -37,7 +37,7 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
     samples: list[dict[str, object]] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="consortia-soak-") as tmp:
-        net = make_bench_net(Path(tmp), args.suite, validators=4)
+        net = make_bench_net(Path(tmp), args.suite, validators=4, params=args.params)
         net.start()
         try:
             await net.wait_ready(120)
@@ -78,7 +78,7 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
         return [round((b - a) / grown * 100_000, 1) if grown else 0.0
                 for a, b in zip(first[series], last[series])]  # type: ignore[call-overload]
 
-    return {"suite": args.suite, "kind": args.kind, "rate": args.rate, "samples": samples,
+    return {"suite": args.suite, "kind": args.kind, "rate": args.rate, "params": args.params, "samples": samples,
             "rss_growth_mb_per_100k_tx_after_first_minute": growth("rss_mb"),
             "rss_anon_growth_mb_per_100k_tx_after_first_minute": growth("rss_anon_mb")}
 
@@ -91,7 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=int, default=1_000_000, help="stop once this many have committed")
     parser.add_argument("--minutes", type=float, default=60.0, help="stop after this long in any case")
     parser.add_argument("--json", type=Path, help="also write every sample and the summary here")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a chain parameter for the benchmark genesis (repeatable)")
     args = parser.parse_args(argv)
+    try:
+        args.params = parse_param_overrides(args.param)
+    except ValueError as exc:
+        parser.error(str(exc))
     result = asyncio.run(soak(args))
     print("rss growth MB per 100k tx after the first minute:", result["rss_growth_mb_per_100k_tx_after_first_minute"])
     print("  of which the heap (RssAnon):", result["rss_anon_growth_mb_per_100k_tx_after_first_minute"])

@@ -18,7 +18,9 @@ from pathlib import Path
 from node.config import GENESIS_FILE
 from node.crypto import get_suite
 from node.devnet import LocalNet, make_local_net
+from node.errors import ChainParamError
 from node.execution.system.registry import address_of
+from node.params import PARAMS, ChainParams, check_consistency, validate_param
 from node.sdk import Account, RpcClient
 from node.sdk.args import encode_args
 from node.sdk.catalog import AccessRequest, Catalog, Dataset, Field
@@ -35,6 +37,30 @@ USERS = 4  # admins 2.. are the catalog users; admin 0 owns the contracts, admin
 BENCH_PARAMS = {"block_tx_limit": 5_000, "min_seal_ms": 50, "block_interval_ms": 200, "consensus_timeout_ms": 5_000,
                 "tx_expiry_window": 1_000_000}
 EXPIRY = 900_000
+
+
+def parse_param_overrides(items: list[str], validators: int = 4) -> dict[str, int]:
+    """``NAME=VALUE`` chain parameters for the benchmark genesis, checked as a genesis would check
+    them (range, and fit with the other limits); a ``ValueError`` with one line otherwise."""
+    overrides: dict[str, int] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        try:
+            value = int(text.strip())
+        except ValueError:
+            value = None
+        if not sep or value is None:
+            raise ValueError(f"--param wants NAME=INTEGER, got {item!r}")
+        try:
+            overrides[name.strip()] = validate_param(name.strip(), value)
+        except ChainParamError as exc:
+            raise ValueError(exc.message) from None
+    merged = {name: spec.default for name, spec in PARAMS.items()} | BENCH_PARAMS | overrides
+    try:
+        check_consistency(ChainParams(**merged), validators)
+    except ChainParamError as exc:
+        raise ValueError(exc.message) from None
+    return overrides
 FUEL = 5_000_000
 
 
@@ -46,10 +72,12 @@ class Targets:
     auths: list[int] = field(default_factory=list)
 
 
-def make_bench_net(root: Path, suite: str, *, validators: int, consensus: str = "pbft", verify_workers: int = 0) -> LocalNet:
-    """Homes for ``validators`` nodes with the benchmark genesis (see the module docstring)."""
+def make_bench_net(root: Path, suite: str, *, validators: int, consensus: str = "pbft", verify_workers: int = 0,
+                   params: dict[str, int] | None = None) -> LocalNet:
+    """Homes for ``validators`` nodes with the benchmark genesis (see the module docstring);
+    ``params`` are chain parameters set over ``BENCH_PARAMS``."""
     net = make_local_net(root, suite, validators=validators, admins=2 + USERS, participation_rate=0, win_rate=1,
-                         consensus=consensus, verify_workers=verify_workers, params=dict(BENCH_PARAMS))
+                         consensus=consensus, verify_workers=verify_workers, params={**BENCH_PARAMS, **(params or {})})
     regulator = get_suite(suite).address(net.admins[1].public_bytes)
     pin_committee(net, roles={"regulator": (regulator,)})
     return net

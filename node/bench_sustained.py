@@ -53,6 +53,7 @@ class BenchConfig:
     consensus: str = "pbft"
     verify_workers: int = 0
     crypto_seconds: float = 2.0
+    params: dict[str, int] = field(default_factory=dict)  # chain parameters over the benchmark genesis's
 
 
 @dataclass
@@ -233,7 +234,8 @@ async def run_size(suite: str, validators: int, cfg: BenchConfig, cores: int, pr
     limit = verify_per_s * cores / validators
     progress(f"{suite}: {verify_per_s:,.0f} verify/s per core; limit {limit:,.0f} tx/s for {validators} validators on {cores} cores")
     with tempfile.TemporaryDirectory(prefix="consortia-bench-") as tmp:
-        net = make_bench_net(Path(tmp), suite, validators=validators, consensus=cfg.consensus, verify_workers=cfg.verify_workers)
+        net = make_bench_net(Path(tmp), suite, validators=validators, consensus=cfg.consensus, verify_workers=cfg.verify_workers,
+                             params=cfg.params)
         net.start()
         try:
             await net.wait_ready(120)

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--consensus", choices=["pbft", "raft"], default="pbft")
     parser.add_argument("--verify-workers", type=int, default=0,
                         help="signature-verification processes per node (default 0: the nodes share this machine's cores)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a chain parameter for the benchmark genesis (repeatable), e.g. pbft_pipeline_min_txs=200")
     parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
     targets = parser.add_subparsers(dest="bench_target", metavar="TARGET",
                                     help="instead of the network: 'privacy' benchmarks the privacy protocols")
@@ -62,8 +64,14 @@ def config_from(args: argparse.Namespace) -> Any:
     if args.seconds <= 0 or args.repeat < 1:
         raise SystemExit("error: --seconds must be positive and --repeat at least 1")
     warmup = min(5.0, args.seconds / 4) if args.warmup is None else args.warmup
+    from node.bench_setup import parse_param_overrides
+
+    try:
+        params = parse_param_overrides(args.param, max(_int_list(args.validators, "--validators")))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     return BenchConfig(seconds=args.seconds, repeat=args.repeat, warmup=warmup, kinds=kinds, consensus=args.consensus,
-                       verify_workers=args.verify_workers, crypto_seconds=min(2.0, max(0.5, args.seconds / 10)))
+                       verify_workers=args.verify_workers, crypto_seconds=min(2.0, max(0.5, args.seconds / 10)), params=params)
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
@@ -104,7 +112,11 @@ def format_report(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [f"{report['date']}  {report['command']}",
              f"machine: {m['cpu_model']}, {m['cores']} cores, {m['ram_bytes'] / 2**30:.1f} GiB RAM, "
-             f"load {m['load_average']} -> {m['load_average_end']}; engine {report['engine']}", ""]
+             f"load {m['load_average']} -> {m['load_average_end']}; engine {report['engine']}"]
+    params = report["settings"].get("params") or {}
+    if params:
+        lines.append("chain parameters over the benchmark genesis: " + ", ".join(f"{k}={v}" for k, v in sorted(params.items())))
+    lines.append("")
     for size in report["results"]:
         lines.append(f"suite {size['suite']}, {size['validators']} validators: {size['verify_per_s_per_core']:,.0f} verify/s per core, "
                      f"limit {size['verification_limit_tps']:,.0f} tx/s (median [min-max] of {report['settings']['repeat']} repeats)")
