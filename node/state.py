@@ -19,6 +19,7 @@ from typing import Protocol
 from node.boundedcache import MISSING, GenerationalCache
 
 _DELETED = None
+_ABSENT = object()  # not in a layer's writes (``None`` there means deleted)
 
 
 class StateReader(Protocol):
@@ -62,9 +63,16 @@ class StateOverlay:
         self._writes: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        if key in self._writes:
-            return self._writes[key]
-        return self._parent.get(key)
+        # Down the stack of overlays in one loop (a transaction's, its block's, pending parent
+        # blocks'): contracts read state for every call, and a call per layer adds up.
+        layer: StateReader = self
+        while type(layer) in _LAYERS:
+            writes = layer._writes  # type: ignore[attr-defined]
+            value = writes.get(key, _ABSENT)
+            if value is not _ABSENT:
+                return value
+            layer = layer._parent  # type: ignore[attr-defined]
+        return layer.get(key)
 
     def set(self, key: bytes, value: bytes) -> None:
         self._writes[key] = value
@@ -96,11 +104,7 @@ class PendingState:
         self._parent = parent
         self._writes = writes
 
-    def get(self, key: bytes) -> bytes | None:
-        writes = self._writes
-        if key in writes:
-            return writes[key]
-        return self._parent.get(key)
+    get = StateOverlay.get  # the same walk down the layers (both keep ``_writes`` and ``_parent``)
 
 
 
@@ -117,3 +121,6 @@ class RecordingState:
     def get(self, key: bytes) -> bytes | None:
         self.reads[key] = None
         return self._parent.get(key)
+
+
+_LAYERS = (StateOverlay, PendingState)  # the layers ``StateOverlay.get`` walks through without a call each
