@@ -129,9 +129,11 @@ class Committee(SystemContract):
             raise Revert(f"only committee members may {action}; {_hex(ctx.sender)} is not one")
         return members
 
-    def _settle(self, ctx: CallContext, proposal: Proposal, members: dict[bytes, int]) -> None:
+    def _settle(self, ctx: CallContext, proposal: Proposal, members: dict[bytes, int], *, checked: bool = False) -> None:
         """Close the proposal if the votes decide it (executing it if passed), then store it and
-        keep the open list in step (written only when it changes)."""
+        keep the open list in step (written only when it changes). ``checked``: its payload was
+        checked earlier in this same call (``propose``), so a proposal that passes at once is not
+        checked twice over the same state."""
         tally = Tally.of(proposal, members)
         rates = read_rates(ctx.state)
         height = ctx.block.height
@@ -140,7 +142,8 @@ class Committee(SystemContract):
             proposal.closed_height = height
             child = replace(ctx, state=ctx.state.child(), events=list(ctx.events))  # emit's limit counts them all
             try:
-                PROPOSAL_TYPES[proposal.type].check(child, proposal.payload)
+                if not checked:
+                    PROPOSAL_TYPES[proposal.type].check(child, proposal.payload)
                 PROPOSAL_TYPES[proposal.type].apply(child, proposal.payload)
             except Revert as exc:
                 proposal.status, proposal.error = FAILED, exc.message
@@ -195,7 +198,7 @@ class Committee(SystemContract):
         _event(ctx, "Proposed", {"id": proposal_id, "type": type_name, "proposer": ctx.sender,
                                  "expiry_height": proposal.expiry_height})
         _event(ctx, "Voted", {"id": proposal_id, "voter": ctx.sender, "yes": True})
-        self._settle(ctx, proposal, members)
+        self._settle(ctx, proposal, members, checked=True)  # check_payload above, over the same state
         return {"id": proposal_id, "status": proposal.status, "expiry_height": proposal.expiry_height}
 
     @method()

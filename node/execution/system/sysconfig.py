@@ -141,8 +141,12 @@ def check_param(state: StateReader, name: str, value: object) -> int:
 
 
 def set_param(ctx: CallContext, name: str, value: object) -> dict[str, Any]:
-    """Set a parameter (checked again here: state may have moved since the proposal); emits ParamChanged."""
-    checked = check_param(ctx.state, name, value)
+    """Set a parameter; emits ParamChanged. The committee runs the proposal's ``check_param``
+    right before, over the same state, so only the value's own range is checked again here."""
+    try:
+        checked = validate_param(name, value)
+    except ChainParamError as exc:
+        raise Revert(exc.message) from None
     write_key(ctx, param_key(name), msgpack.packb(checked))
     change = {"key": name, "value": checked, "effective_height": ctx.block.height + 1}
     # Event data is stored in receipts and hashed into receipt_root: canonical, like every stored encoding.
