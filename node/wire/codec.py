@@ -99,6 +99,10 @@ def decode(data: bytes, *, max_bytes: int = MAX_DECODE_BYTES) -> Any:
     return value
 
 
+_STR_ONLY = {str}
+_NESTED = frozenset((dict, list, float))  # the types ``_check_shape`` looks inside (or refuses)
+
+
 def _check_shape(value: Any, depth: int = 0) -> None:
     """No floats anywhere, map keys sorted (code point order equals UTF-8 byte order).
 
@@ -111,17 +115,19 @@ def _check_shape(value: Any, depth: int = 0) -> None:
     if depth == 32 and t in (dict, list) and value:
         raise DecodeError("value nested too deeply")  # its items would be at 33, which encode refuses
     if t is dict:
+        if not value:
+            return
         keys = list(value)
-        if any(type(k) is not str for k in keys):  # msgpack also decodes bin keys, which compare with nothing else
+        if set(map(type, keys)) != _STR_ONLY:  # msgpack also decodes bin keys, which compare with nothing else
             raise DecodeError("map keys must be strings")
-        if any(keys[i] >= keys[i + 1] for i in range(len(keys) - 1)):
+        if keys != sorted(keys):  # keys of one map are distinct, so sorted means strictly increasing
             raise DecodeError("encoding is not canonical: map keys are not sorted")
         for v in value.values():
-            if type(v) in (dict, list, float):
+            if type(v) in _NESTED:
                 _check_shape(v, depth + 1)
     elif t is list:
         for v in value:
-            if type(v) in (dict, list, float):
+            if type(v) in _NESTED:
                 _check_shape(v, depth + 1)
     elif t is float:
         raise DecodeError("floats are not allowed on the wire")

@@ -168,3 +168,23 @@ def test_a_map_with_byte_string_keys_is_a_decode_error(keys):
         codec.decode(raw)
     with pytest.raises(DecodeError):
         Transaction.decode(raw)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"b": 1, "a": 2}, "map keys are not sorted"),
+        ({"a": [{"y": 1, "x": 2}]}, "map keys are not sorted"),  # nested: a map inside a list inside a map
+        ({"a": [1, {"b": [2.5]}]}, "floats are not allowed"),
+        ([{"k": 1}, {"k": {"z": 1, "a": 1}}], "map keys are not sorted"),
+    ],
+)
+def test_unsorted_keys_and_floats_anywhere_are_refused(value, message):
+    raw = msgpack.packb(value, use_bin_type=True)  # msgpack keeps the insertion order given here
+    with pytest.raises(DecodeError, match=message):
+        codec.decode(raw)
+
+
+def test_empty_and_sorted_maps_decode():
+    value = {"a": {}, "b": [{}, {"c": 1, "d": [True, None, b"x", "s"]}]}
+    assert codec.decode(codec.encode(value)) == value
