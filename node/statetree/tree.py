@@ -129,7 +129,7 @@ class _Batch:
     def apply(self, node_hash: bytes, lo: int, hi: int) -> Ref | None:
         """The subtree ``node_hash`` with writes ``lo:hi`` applied (all inside its parent's prefix)."""
         raw = self.source.get(node_hash)
-        if raw is None or raw[0] != BRANCH or len(raw) != _BRANCH_SIZE:
+        if raw is None or len(raw) != _BRANCH_SIZE or raw[0] != BRANCH:
             return self.apply_leaf(node_hash, read_node(self.source, node_hash), lo, hi)  # read_node: checked or TreeError
         paths = self.paths
         bit = raw[1]

@@ -246,6 +246,10 @@ def test_a_missing_or_damaged_node_is_a_tree_error():
     damaged = {k: v[:10] for k, v in result.nodes.items()}
     with pytest.raises(TreeError, match="malformed"):
         lookup(h, damaged, result.root, b"a")
+    for cut in (0, 1, 10, 97, 99):  # a damaged node is a TreeError in a batch update too, whatever its length
+        bad = {k: (v + b"x")[:cut] for k, v in result.nodes.items()}
+        with pytest.raises(TreeError, match="malformed"):
+            update(h, bad, result.root, {b"c": b"3"})
 
 
 def test_only_new_nodes_are_returned_and_unchanged_subtrees_are_shared():
