@@ -37,6 +37,7 @@ USERS = 4  # admins 2.. are the catalog users; admin 0 owns the contracts, admin
 BENCH_PARAMS = {"block_tx_limit": 5_000, "min_seal_ms": 50, "block_interval_ms": 200, "consensus_timeout_ms": 5_000,
                 "tx_expiry_window": 1_000_000}
 EXPIRY = 900_000
+FUEL = 5_000_000
 
 
 def parse_param_overrides(items: list[str], validators: int = 4) -> dict[str, int]:
@@ -61,7 +62,6 @@ def parse_param_overrides(items: list[str], validators: int = 4) -> dict[str, in
     except ChainParamError as exc:
         raise ValueError(exc.message) from None
     return overrides
-FUEL = 5_000_000
 
 
 @dataclass
