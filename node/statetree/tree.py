@@ -20,7 +20,9 @@ from node.statetree.nodes import (
     LEAF,
     HashFn,
     NodeSource,
+    branch_head,
     check_hash_size,
+    encode_branch,
     encode_leaf,
     leaf_head,
     leaf_key_value,
@@ -90,12 +92,10 @@ class _Batch:
             return right
         if right is None:
             return left
-        min_path = left[1]
-        if min_path is None:
-            min_path = self.min_path(left[0])
-        head = bytes((BRANCH, bit)) + left[0] + right[0]  # nodes.branch_head, inlined: once per new branch
+        min_path = left[1] if left[1] is not None else self.min_path(left[0])
+        head = branch_head(bit, left[0], right[0])
         node_hash = self.h(head)
-        self.new[node_hash] = head + min_path  # nodes.encode_branch
+        self.new[node_hash] = encode_branch(head, min_path)
         return node_hash, min_path
 
     def min_path(self, node_hash: bytes) -> bytes:
@@ -135,9 +135,7 @@ class _Batch:
         bit = raw[1]
         min_bytes = raw[BRANCH_HEAD:]
         min_path = int.from_bytes(min_bytes)
-        # The first bit where the writes leave this branch's common prefix (sorted paths: the
-        # outermost two decide it), or _BITS if they all share the path down to ``bit``.
-        split = _BITS - ((paths[lo] ^ min_path) | (paths[hi - 1] ^ min_path)).bit_length()
+        split = min(_first_diff(paths[lo], min_path), _first_diff(paths[hi - 1], min_path))
         if split < bit:
             # Some writes leave this branch's common prefix at bit ``split``: a new branch above it.
             mid = bisect_left(paths, _boundary(min_path, split), lo, hi)  # writes lo:mid have 0 there
@@ -147,8 +145,7 @@ class _Batch:
             inside = self.apply(node_hash, lo, mid) if lo < mid else (node_hash, min_bytes)
             return self.join(split, inside, self.build(self.items(mid, hi)))
         self.replaced.add(node_hash)  # rebuilt over its new children (or gone, if one side empties)
-        shift = _BITS - 1 - bit
-        mid = bisect_left(paths, ((min_path >> shift) | 1) << shift, lo, hi)  # _boundary(min_path, bit)
+        mid = bisect_left(paths, _boundary(min_path, bit), lo, hi)
         new_left = self.apply(raw[2:_RIGHT], lo, mid) if lo < mid else (raw[2:_RIGHT], min_bytes)
         new_right = self.apply(raw[_RIGHT:BRANCH_HEAD], mid, hi) if mid < hi else (raw[_RIGHT:BRANCH_HEAD], None)
         return self.join(bit, new_left, new_right)
