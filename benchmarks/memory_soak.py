@@ -7,7 +7,8 @@ million transactions have committed (or a time limit).
 A 4-validator network on this machine (``consortia bench``'s genesis and transaction kinds),
 offered ``--rate`` transactions per second in one-minute windows. After every window it prints
 the committed total, the height, each validator's current RSS (``VmRSS``) and its data
-directory size, and at the end the growth per 100,000 transactions after the first window (the
+directory size, its LevelDB figures from /metrics (level-0 and all table files, compaction
+seconds and MiB written, seconds in block writes, process CPU seconds), and at the end the growth per 100,000 transactions after the first window (the
 warm-up fills caches whose size is fixed). What it shows is whether memory stays bounded as the
 chain grows: the pool drains, caches are bounded, nothing keeps per-transaction state forever.
 """
@@ -23,12 +24,41 @@ import time
 from pathlib import Path
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from node.bench_cluster import _block_number, _wait_meshed
 from node.bench_load import BlockWatcher, paced
 from node.bench_setup import Targets, TxSupply, make_bench_net, parse_param_overrides, setup_contracts
 from node.benchproc import dir_bytes, load_average, status_bytes
 from node.config import DATA_DIR
+
+
+async def store_figures(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """From one node's /metrics: level-0 table files, all table files, and LevelDB's compaction
+    seconds and written MiB since the node started (summed over levels), the block store
+    histogram's sum (seconds spent in synchronous block writes) and the process's CPU seconds.
+    Compaction runs in LevelDB's own thread: a node falling behind as its database grows shows
+    here as compaction seconds rising faster than the transactions."""
+    async with session.get(url + "/metrics", timeout=aiohttp.ClientTimeout(total=10)) as resp:
+        text = await resp.text()
+    got = {"l0_files": 0.0, "files": 0.0, "compaction_s": 0.0, "compaction_written_mb": 0.0, "store_write_s": 0.0,
+           "cpu_s": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "consortia_store_level_files":
+                got["files"] += sample.value
+                if sample.labels.get("level") == "0":
+                    got["l0_files"] = sample.value
+            elif sample.name == "consortia_store_compaction_seconds_total":
+                got["compaction_s"] += sample.value
+            elif sample.name == "consortia_store_compaction_written_bytes_total":
+                got["compaction_written_mb"] += sample.value / 2**20
+            elif sample.name == "consortia_block_store_seconds_sum":
+                got["store_write_s"] = round(sample.value, 1)
+            elif sample.name == "process_cpu_seconds_total":
+                got["cpu_s"] = round(sample.value, 1)
+    return got
+
 
 RSS_PARTS = ("VmRSS", "RssAnon", "RssFile")  # all resident memory; the heap; pages of mapped files (LevelDB's tables)
 
@@ -57,6 +87,7 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
                 await paced(urls, supply.take(args.kind, want), args.rate, watcher, seconds=60)
                 async with aiohttp.ClientSession() as session:
                     height = await _block_number(session, net.nodes[0].url)
+                    stores = [await store_figures(session, n.url) for n in net.nodes]
                 memory = [status_bytes(n.proc.pid, RSS_PARTS) for n in net.nodes if n.proc is not None]
                 row: dict[str, object] = {
                     "minute": minute, "elapsed_s": round(time.monotonic() - started), "committed": watcher.count,
@@ -65,6 +96,7 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
                     "rss_anon_mb": [round(m["RssAnon"] / 2**20, 1) for m in memory],
                     "rss_file_mb": [round(m["RssFile"] / 2**20, 1) for m in memory],
                     "data_mb": [round(dir_bytes(n.home / DATA_DIR) / 2**20, 1) for n in net.nodes],
+                    **{f"store_{name}": [s[name] for s in stores] for name in stores[0]},
                 }
                 samples.append(row)
                 print(json.dumps(row), flush=True)

@@ -22,6 +22,7 @@ from node.genesis import Genesis
 from node.keyfile import PassphraseSource, check_private, default_passphrase
 from node.logsetup import setup_logging
 from node.metrics import NodeMetrics
+from node.metrics.storestats import StoreStatsCollector
 from node.metrics.traffic import PeerTrafficCollector
 from node.p2p.certs import NODE_KEY, TLS_DIR
 from node.p2p.service import NetworkService
@@ -181,6 +182,7 @@ async def serve(parts: NodeParts, stop: asyncio.Event, home: Path, network_facto
     parts.chain.bus.subscribe(NodeListChanged, lambda event: follow_role(parts.chain, identity, event.height))
     metrics = NodeMetrics(parts.chain.bus, p2p=True)  # before anything starts, so every event is counted
     watch_network(metrics, network)
+    metrics.add_collector(StoreStatsCollector(parts.chain.store.level_stats))
     status = EngineWhileValidator(engine, parts.chain, parts.key.public_bytes, metrics)
     rpc = RpcServer(
         RpcEnv.for_chain(parts.chain, identity, metrics, engine=status, peers=network.peers, sync=network.sync_status,

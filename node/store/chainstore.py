@@ -50,6 +50,7 @@ import plyvel
 
 from node.errors import DecodeError, StoreError, StoreFailure
 from node.store.db import RESYNC_HINT, first_line, open_database
+from node.store.dbstats import LevelStats, parse_level_stats
 from node.wire.types import Block, BlockHeader, CommitCertificate, Receipt
 
 T = TypeVar("T")
@@ -178,6 +179,14 @@ class ChainStore:
     def close(self) -> None:
         if not self._db.closed:
             self._db.close()
+
+    def level_stats(self) -> list[LevelStats]:
+        """LevelDB's tables and compaction work per level since the open (for /metrics and the
+        benchmarks); empty once the store is closed."""
+        if self._db.closed:
+            return []
+        raw = self._db.get_property(b"leveldb.stats")
+        return parse_level_stats(raw.decode("ascii", "replace")) if raw else []
 
     def __enter__(self) -> ChainStore:
         return self
